@@ -1,0 +1,30 @@
+"""Pure optimisation: the dispatch problem model, the OR-Tools solver and its results."""
+
+from dispatch.errors import DispatchError as DispatchError
+from dispatch.errors import DuplicateId as DuplicateId
+from dispatch.errors import InvalidField as InvalidField
+from dispatch.errors import InvalidLocation as InvalidLocation
+from dispatch.errors import InvalidSolveParams as InvalidSolveParams
+from dispatch.errors import InvalidTimeWindow as InvalidTimeWindow
+from dispatch.errors import InvalidTravelMatrix as InvalidTravelMatrix
+from dispatch.errors import NoFeasiblePlan as NoFeasiblePlan
+from dispatch.errors import UnknownReference as UnknownReference
+from dispatch.errors import UnknownSkill as UnknownSkill
+from dispatch.errors import WindowOutsideShifts as WindowOutsideShifts
+from dispatch.model import Break as Break
+from dispatch.model import Problem as Problem
+from dispatch.model import Shift as Shift
+from dispatch.model import Technician as Technician
+from dispatch.model import TechnicianId as TechnicianId
+from dispatch.model import TimeWindow as TimeWindow
+from dispatch.model import WorkOrder as WorkOrder
+from dispatch.model import WorkOrderId as WorkOrderId
+from dispatch.params import DEFAULT_SOLVE as DEFAULT_SOLVE
+from dispatch.params import ObjectiveWeights as ObjectiveWeights
+from dispatch.params import SolveParams as SolveParams
+from dispatch.plan import DropReason as DropReason
+from dispatch.plan import Kpis as Kpis
+from dispatch.plan import Plan as Plan
+from dispatch.plan import Route as Route
+from dispatch.plan import Stop as Stop
+from dispatch.plan import Unassigned as Unassigned
