@@ -186,4 +186,3 @@ class RegionIndex:
         lon_arr, lat_arr = validate_lonlat(lon, lat)
         hits = self._tree.query(shapely.points(lon_arr[0], lat_arr[0]), predicate="intersects")
         return [self._regions[i] for i in sorted(int(i) for i in hits)]
-
