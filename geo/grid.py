@@ -47,6 +47,7 @@ class CellGrid:
         if len(geometries) == 0:
             self._bounds = (0.0, 0.0, -1.0, -1.0)  # an empty box: every point is outside
             self._shape = (1, 1)
+            self._cell_w = self._cell_h = 1.0
             self._cell_answer = np.full(1, OUTSIDE, dtype=np.int64)
             self._fallback = self._cell_answer
             self._candidate_start = np.zeros(2, dtype=np.int64)
