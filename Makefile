@@ -1,0 +1,44 @@
+# geodispatch: `make run` starts the service with demo data; `make test` runs every check.
+# Both install what is missing (Python packages into .venv; Debian packages as root) and are
+# safe to re-run.
+
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_DEBS := libsqlite3-mod-spatialite
+TEST_DEBS := $(RUN_DEBS) postgresql-15-postgis-3 chromium
+TEST_POSTGIS_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+.PHONY: run test lint pytest deps test-deps
+
+run: deps
+	$(BIN)/geodispatch db upgrade
+	$(BIN)/geodispatch demo load
+	$(BIN)/geodispatch serve
+
+test: test-deps lint pytest
+
+deps: $(VENV)/.synced
+	@scripts/system-deps.sh $(RUN_DEBS)
+
+test-deps: deps
+	@scripts/system-deps.sh $(TEST_DEBS)
+	@scripts/postgres-up.sh
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --python python3
+	@touch $@
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The whole suite on the embedded SpatiaLite database, then the database tests again on a fresh
+# PostGIS database that the test session creates and drops.
+pytest:
+	$(BIN)/pytest -n 2 -q
+	TEST_POSTGIS_ADMIN_URL=$(TEST_POSTGIS_ADMIN_URL) $(BIN)/pytest -q -m "db" tests

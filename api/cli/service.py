@@ -1,0 +1,65 @@
+"""``geodispatch db …``, ``demo …`` and ``serve``: the database and the running service."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from api.cli.common import reports_errors
+from api.config import get_settings
+from api.datafiles import load_regions
+from api.db import migrate
+from api.db.spatial import is_sqlite, make_engine
+from api.main import create_app
+from api.repositories import regions as region_repo
+
+db = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo = typer.Typer(help="The demo city (Shanghai + Suzhou).", no_args_is_help=True)
+
+
+def _engine() -> Engine:
+    settings = get_settings()
+    if is_sqlite(settings.database_url):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    return make_engine(
+        settings.database_url, spatialite_library_path=settings.spatialite_library_path
+    )
+
+
+@db.command("upgrade")
+@reports_errors
+def upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Create or migrate the configured database to ``revision``."""
+    engine = _engine()
+    migrate.upgrade(engine, revision)
+    typer.echo(f"database at {revision}: {engine.url.render_as_string(hide_password=True)}")
+
+
+@demo.command("load")
+@reports_errors
+def load(
+    regions: Annotated[
+        Path | None, typer.Option(help="regions GeoJSON (default: the settings' regions_file)")
+    ] = None,
+) -> None:
+    """Load the demo city's regions (replacing the stored ones) in one transaction."""
+    settings = get_settings()
+    path = regions or settings.regions_file
+    loaded = load_regions(path, max_vertices=settings.max_region_vertices)
+    with Session(_engine()) as session, session.begin():
+        region_repo.replace_all(session, regions=loaded)
+    typer.echo(f"loaded {len(loaded)} regions from {path}")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+) -> None:
+    """Run the HTTP service (OpenAPI docs at /docs)."""
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)

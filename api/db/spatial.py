@@ -1,0 +1,65 @@
+"""Everything that differs between PostGIS and SpatiaLite: engines, geometry columns, WKB."""
+
+from typing import Any
+
+import pysqlite3.dbapi2 as sqlite_dbapi
+from sqlalchemy import Engine, create_engine, event
+
+from geoalchemy2 import Geometry, WKBElement
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry.base import BaseGeometry
+
+SRID = 4326
+
+
+def geometry_column(geometry_type: str) -> Geometry:
+    """Return a WGS84 geometry column type with a spatial index (GiST or R*Tree)."""
+    return Geometry(geometry_type=geometry_type, srid=SRID, spatial_index=True)
+
+
+def to_wkb(geometry: BaseGeometry) -> WKBElement:
+    """Convert a shapely geometry (lon, lat) to a column value."""
+    return from_shape(geometry, srid=SRID)
+
+
+def from_wkb(value: WKBElement) -> BaseGeometry:
+    """Convert a column value to a shapely geometry (lon, lat)."""
+    return to_shape(value)
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether ``url`` names the embedded SQLite + SpatiaLite backend."""
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str, *, spatialite_library_path: str = "mod_spatialite") -> Engine:
+    """Create the engine for ``url``; SQLite connections load SpatiaLite and behave like PostGIS.
+
+    The stdlib ``sqlite3`` of this Python cannot load extensions, so SQLite goes through
+    ``pysqlite3``.  SQLAlchemy, not the driver, issues BEGIN, so that SAVEPOINTs and rollbacks of
+    whole tests work as on PostgreSQL; foreign keys are enforced as PostgreSQL does.
+    """
+    if not is_sqlite(url):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, module=sqlite_dbapi, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _load_spatialite(dbapi_conn: Any, _record: object) -> None:
+        dbapi_conn.isolation_level = None
+        dbapi_conn.enable_load_extension(True)
+        dbapi_conn.load_extension(spatialite_library_path)
+        dbapi_conn.enable_load_extension(False)
+        dbapi_conn.execute("PRAGMA foreign_keys = ON")
+        dbapi_conn.execute("PRAGMA busy_timeout = 10000")
+        has_metadata = dbapi_conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spatial_ref_sys'"
+        ).fetchone()
+        if not has_metadata:
+            # WGS84 only: loading every EPSG definition takes seconds and we store only 4326.
+            dbapi_conn.execute("SELECT InitSpatialMetadata(1, 'WGS84')")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine

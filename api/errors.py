@@ -1,0 +1,114 @@
+"""One error body for the whole API: ``{"error": {"code", "message", "details"}}``."""
+
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dispatch.errors import DispatchError
+from geo.errors import GeoError
+from settlement.errors import SettlementError
+
+DOMAIN_ERROR_STATUS: dict[type[Exception], int] = {
+    GeoError: 422,
+    DispatchError: 422,
+    SettlementError: 422,
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """Build the JSON body of every error response."""
+    return {"error": {"code": code, "message": message, "details": _json_safe(details or {})}}
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace what JSON cannot carry (NaN, Infinity, bytes, exceptions) with printable values.
+
+    Pydantic accepts NaN and Infinity into float fields and echoes the bad input back in its
+    errors; the stock handler then fails to serialise them and answers 500.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return _json_safe(jsonable_encoder(value, custom_encoder={Exception: str}))
+
+
+def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    """``("body", "location", 0)`` -> ``"location[0]"``; the request part is dropped."""
+    parts = (
+        list(location[1:])
+        if location and location[0] in {"body", "query", "path"}
+        else list(location)
+    )
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or str(location[0] if location else "")
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "field": _field_path(err.get("loc", ())),
+            "in": err.get("loc", ("body",))[0],
+            "message": err.get("msg", ""),
+            "type": err.get("type", ""),
+            "input": err.get("input"),
+        }
+        for err in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": "", "message": "invalid request"}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    body = error_body("validation_error", message, {"errors": errors})
+    return JSONResponse(status_code=422, content=body)
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    status = next(s for cls, s in DOMAIN_ERROR_STATUS.items() if isinstance(exc, cls))
+    code = getattr(exc, "code", "error")
+    body = error_body(code, str(exc), getattr(exc, "details", {}))
+    return JSONResponse(status_code=status, content=body)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail
+    if isinstance(detail, dict) and "code" in detail:
+        body = error_body(detail["code"], detail.get("message", ""), detail.get("details"))
+    else:
+        body = error_body(_http_code(exc.status_code), str(detail))
+    return JSONResponse(status_code=exc.status_code, content=body, headers=exc.headers)
+
+
+def _http_code(status: int) -> str:
+    return {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict",
+        413: "payload_too_large",
+        415: "unsupported_media_type",
+        429: "too_many_requests",
+    }.get(status, "http_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route validation, HTTP and domain errors through the one error body."""
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for cls in DOMAIN_ERROR_STATUS:
+        app.add_exception_handler(cls, _domain_error)

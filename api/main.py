@@ -1,0 +1,33 @@
+"""The FastAPI application factory; nothing is built at import time."""
+
+from fastapi import FastAPI
+
+from api.config import Settings, get_settings
+from api.db.spatial import make_engine
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.region_cache import RegionCache
+from api.routes import health, regions
+
+API_PREFIX = "/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service for ``settings`` (default: the environment's ``GEODISPATCH_*``)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="geodispatch",
+        version="0.1.0",
+        summary="Geospatial dispatch and settlement for field-service companies.",
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(
+        settings.database_url, spatialite_library_path=settings.spatialite_library_path
+    )
+    app.state.region_cache = RegionCache()
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for module in (regions,):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app
