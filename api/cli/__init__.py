@@ -10,3 +10,9 @@ app = typer.Typer(
 )
 bench = typer.Typer(help="Benchmarks: print figures and write them to benchmarks/results/.")
 app.add_typer(bench, name="bench")
+
+from api.cli import service  # noqa: E402  (the sub-apps need `app` and `bench` defined first)
+
+app.add_typer(service.db, name="db")
+app.add_typer(service.demo, name="demo")
+app.command("serve")(service.serve)
