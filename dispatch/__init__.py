@@ -28,3 +28,4 @@ from dispatch.plan import Plan as Plan
 from dispatch.plan import Route as Route
 from dispatch.plan import Stop as Stop
 from dispatch.plan import Unassigned as Unassigned
+from dispatch.solver import solve as solve

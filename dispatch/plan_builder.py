@@ -1,0 +1,96 @@
+"""Turn solved vehicle routes (order indices and service starts) into a ``Plan`` with KPIs."""
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dispatch.model import Problem, TechnicianId
+from dispatch.plan import Kpis, Plan, Route, Stop, Unassigned
+from dispatch.routing_arrays import UNLIMITED, RoutingArrays
+
+
+@dataclass(frozen=True, slots=True)
+class SolvedRoute:
+    """One vehicle's route as the solver left it.
+
+    ``start_s[i]`` and ``latest_start_s[i]`` bound the start of service at ``orders[i]``
+    in the solution (the earliest the schedule allows and the latest that keeps it feasible).
+    """
+
+    vehicle: int
+    orders: tuple[int, ...]
+    start_s: tuple[int, ...]
+    latest_start_s: tuple[int, ...]
+    depart_s: int
+    return_s: int
+
+
+def build_plan(
+    problem: Problem,
+    arrays: RoutingArrays,
+    routes: Sequence[SolvedRoute],
+    unassigned: Sequence[Unassigned],
+    *,
+    objective: int,
+    solve_s: float,
+) -> Plan:
+    """Assemble the plan: stops with arrival, wait, slack and lateness, then the KPIs."""
+    built = tuple(_route(problem, arrays, r) for r in routes if r.orders)
+    return Plan(problem.origin, built, tuple(unassigned), _kpis(problem, built, objective, solve_s))
+
+
+def _route(problem: Problem, arrays: RoutingArrays, solved: SolvedRoute) -> Route:
+    vehicle = arrays.vehicles[solved.vehicle]
+    service = arrays.service_of(solved.vehicle)
+    nodes = [arrays.start_node(solved.vehicle), *solved.orders, arrays.end_node(solved.vehicle)]
+    legs = [int(arrays.travel[a, b]) for a, b in itertools.pairwise(nodes)]
+    stops: list[Stop] = []
+    ready_s = solved.depart_s
+    for i, order in enumerate(solved.orders):
+        arrival = ready_s + legs[i]
+        start = solved.start_s[i]
+        sla = int(arrays.sla_s[order])
+        stops.append(
+            Stop(
+                order_id=problem.orders[order].id, arrival_s=arrival, start_s=start,
+                end_s=start + int(service[order]), wait_s=max(start - arrival, 0),
+                slack_s=max(solved.latest_start_s[i] - start, 0),
+                lateness_s=max(start - sla, 0) if sla < UNLIMITED else 0, travel_s=legs[i],
+            )
+        )  # fmt: skip
+        ready_s = start + int(service[order])
+    distance = None
+    if problem.distance_m is not None:
+        problem_nodes = arrays.node_of[nodes]
+        distance = float(problem.distance_m[problem_nodes[:-1], problem_nodes[1:]].sum())
+    return Route(
+        technician_id=problem.technicians[vehicle.technician_index].id,
+        shift_index=vehicle.shift_index, stops=tuple(stops), depart_s=solved.depart_s,
+        return_s=solved.return_s, travel_s=sum(legs),
+        service_s=int(service[list(solved.orders)].sum()), distance_m=distance,
+    )  # fmt: skip
+
+
+def _kpis(problem: Problem, routes: tuple[Route, ...], objective: int, solve_s: float) -> Kpis:
+    stops = [s for r in routes for s in r.stops]
+    load: dict[TechnicianId, int] = {t.id: 0 for t in problem.technicians}
+    for route in routes:
+        load[route.technician_id] += route.working_s
+    distances = [r.distance_m for r in routes]
+    travel_km = (
+        None if any(d is None for d in distances) else sum(d or 0.0 for d in distances) / 1000
+    )
+    loads = np.asarray(list(load.values()) or [0])
+    return Kpis(
+        assigned=len(stops),
+        unassigned=len(problem.orders) - len(stops),
+        on_time_rate=(sum(s.lateness_s == 0 for s in stops) / len(stops)) if stops else 1.0,
+        travel_km=travel_km,
+        travel_min=sum(r.travel_s for r in routes) / 60,
+        load_s_by_technician=load,
+        load_spread_s=int(loads.max() - loads.min()),
+        solve_s=solve_s,
+        objective=objective,
+    )
