@@ -8,8 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from geoalchemy2 import WKBElement
 
-from .base import Base
-from .spatial import geometry_column
+from api.db.base import Base
+from api.db.spatial import geometry_column
 
 
 class RegionRow(Base):

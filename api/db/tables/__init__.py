@@ -1,0 +1,3 @@
+"""Every table, one module per domain; importing this package registers them all on ``Base``."""
+
+from api.db.tables.regions import RegionRow as RegionRow
