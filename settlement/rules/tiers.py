@@ -92,7 +92,7 @@ class VolumeSlot(Slot):
     @override
     def label(self, choice: Choice, names: RegionNames) -> tuple[str, str]:
         first, last = self.first[choice.option], self.last[choice.option]
-        span = f"{first}–{last}" if last is not None else f"{first}+"
+        span = f"{first}-{last}" if last is not None else f"{first}+"
         rate = fmt_coefficient(self.options[choice.option].rate + 1)
         return (
             f"{_PERIOD_ZH[self.period]}第 {choice.quantity} 单，阶梯 {span} 单 ×{rate}",

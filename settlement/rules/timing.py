@@ -76,7 +76,7 @@ class TimeOfDaySlot(Slot):
     @override
     def label(self, choice: Choice, names: RegionNames) -> tuple[str, str]:
         option = self.options[choice.option]
-        span = f"{_clock(self.start_s[choice.option])}–{_clock(self.end_s[choice.option])}"
+        span = f"{_clock(self.start_s[choice.option])}-{_clock(self.end_s[choice.option])}"
         rate = fmt_coefficient(option.rate + 1)
         return f"{option.label_zh} {span} ×{rate}", f"{option.label_en} {span} x{rate}"
 

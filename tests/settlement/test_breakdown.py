@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 -- Chinese labels use full-width punctuation on purpose
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -81,7 +82,7 @@ def test_every_line_rechecks_by_hand(card, regions, make_order):
     )
     assert by_code["distance_subsidy"].amount == Money(Decimal("5.20"))
     assert by_code["region_coefficient"].label_en.endswith("(East, outside the outer ring)")
-    assert by_code["time_of_day"].label_en == "early morning 06:00–08:00 x1.3"
+    assert by_code["time_of_day"].label_en == "early morning 06:00-08:00 x1.3"
     assert by_code["material_deduction"].amount == Money(Decimal("-25.00"))
     assert by_code["volume_tier"].label_en == "order #5 of the month: volume tier 5+ x1.1"
 
