@@ -68,6 +68,12 @@ class CellGrid:
         return self._shape[0] * self._shape[1]
 
     @property
+    def nbytes(self) -> int:
+        """Memory held by the lookup arrays, in bytes."""
+        arrays = (self._cell_answer, self._fallback, self._candidate_start, self._candidates)
+        return sum(a.nbytes for a in arrays)
+
+    @property
     def boundary_share(self) -> float:
         """Share of cells that need an exact test (a measure of how well the grid fits)."""
         return float(np.mean(self._cell_answer == _BOUNDARY))
