@@ -11,8 +11,17 @@ app = typer.Typer(
 bench = typer.Typer(help="Benchmarks: print figures and write them to benchmarks/results/.")
 app.add_typer(bench, name="bench")
 
-from api.cli import service  # noqa: E402  (the sub-apps need `app` and `bench` defined first)
+from api.cli import keys, service  # noqa: E402  (the sub-apps need `app` and `bench` first)
 
 app.add_typer(service.db, name="db")
 app.add_typer(service.demo, name="demo")
 app.command("serve")(service.serve)
+app.add_typer(keys.keys, name="keys")
+
+from api.cli import bench_geo  # noqa: E402
+
+bench.command("geo")(bench_geo.bench_geo)
+
+from api.cli import bench_solomon  # noqa: E402
+
+bench.command("solomon")(bench_solomon.bench_solomon)

@@ -1,0 +1,199 @@
+"""``geodispatch bench solomon``: solution quality on the Solomon VRPTW instances.
+
+Each instance is solved by :func:`dispatch.solve` with Euclidean double-precision distances
+(scaled to integers for OR-Tools, rounded up so integer feasibility implies exact
+feasibility), checked by the independent checker in :mod:`dispatch.solomon`, and compared
+with the distance-only best-known solutions (``bks.csv`` beside the instance files). With
+``--peers``, PyVRP and VROOM get the same instances, time budget and one thread.
+"""
+
+import csv
+import json
+import statistics
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from api.cli.common import fail, reports_errors
+from dispatch import SolveParams, solve
+from dispatch.solomon import (
+    SOLOMON_WEIGHTS,
+    TIME_SCALE,
+    SolomonInstance,
+    check_solution,
+    gap_percent,
+    parse_solomon,
+    solomon_problem,
+)
+
+Solver = Callable[[SolomonInstance, float], list[list[int]]]
+console = Console()
+
+
+def solve_geodispatch(instance: SolomonInstance, time_limit_s: float) -> list[list[int]]:
+    """Solve with our solver; return routes as customer numbers."""
+    plan = solve(solomon_problem(instance), SolveParams(time_limit_s, weights=SOLOMON_WEIGHTS))
+    if plan.unassigned:
+        raise fail(f"{instance.name}: {len(plan.unassigned)} customers left unassigned")
+    return [[int(stop.order_id) for stop in route.stops] for route in plan.routes]
+
+
+def _scaled_matrix(instance: SolomonInstance) -> Any:
+    return np.ceil(instance.distances() * TIME_SCALE - 1e-6).astype(np.int64)
+
+
+def solve_pyvrp(instance: SolomonInstance, time_limit_s: float) -> list[list[int]]:
+    """Solve with PyVRP's hybrid genetic search on the same scaled integer matrix."""
+    import pyvrp
+    import pyvrp.stop
+
+    model, scaled = pyvrp.Model(), _scaled_matrix(instance)
+    locations = [
+        model.add_location(x=int(x), y=int(y)) for x, y in zip(instance.x, instance.y, strict=True)
+    ]
+    model.add_depot(locations[0], tw_early=0, tw_late=int(instance.due[0]) * TIME_SCALE)
+    model.add_vehicle_type(
+        num_available=instance.vehicles, capacity=instance.capacity,
+        tw_early=0, tw_late=int(instance.due[0]) * TIME_SCALE,
+    )  # fmt: skip
+    for c in range(1, instance.n_customers + 1):
+        model.add_client(
+            locations[c], delivery=int(instance.demand[c]),
+            service_duration=int(instance.service[c]) * TIME_SCALE,
+            tw_early=int(instance.ready[c]) * TIME_SCALE, tw_late=int(instance.due[c]) * TIME_SCALE,
+        )  # fmt: skip
+    for i, frm in enumerate(locations):
+        for j, to in enumerate(locations):
+            model.add_edge(frm, to, distance=int(scaled[i, j]), duration=int(scaled[i, j]))
+    result = model.solve(pyvrp.stop.MaxRuntime(time_limit_s), display=False)
+    # Activities number clients from 0 among clients; customer numbers start at 1.
+    return [[a.idx + 1 for a in route if a.is_client()] for route in result.best.routes()]
+
+
+def solve_vroom(instance: SolomonInstance, time_limit_s: float) -> list[list[int]]:
+    """Solve with VROOM (exploration level 5, one thread) on the same scaled matrix."""
+    import vroom  # type: ignore[import-untyped]  # no stubs in the environment
+
+    problem = vroom.Input()
+    problem.set_durations_matrix(profile="car", matrix_input=_scaled_matrix(instance))
+    horizon = int(instance.due[0]) * TIME_SCALE
+    for v in range(instance.vehicles):
+        problem.add_vehicle(
+            vroom.Vehicle(v + 1, start=0, end=0, capacity=[instance.capacity],
+                          time_window=vroom.TimeWindow(0, horizon))
+        )  # fmt: skip
+    for c in range(1, instance.n_customers + 1):
+        window = vroom.TimeWindow(
+            int(instance.ready[c]) * TIME_SCALE, int(instance.due[c]) * TIME_SCALE
+        )
+        problem.add_job(
+            vroom.Job(c, location=c, default_service=int(instance.service[c]) * TIME_SCALE,
+                      delivery=[int(instance.demand[c])], time_windows=[window])
+        )  # fmt: skip
+    solution = problem.solve(
+        exploration_level=5, nb_threads=1, timeout=timedelta(seconds=time_limit_s)
+    )
+    steps = solution.routes
+    jobs = steps[steps["type"] == "job"]
+    return [list(map(int, group["id"])) for _, group in jobs.groupby("vehicle_id", sort=True)]
+
+
+def _load_bks(folder: Path) -> dict[str, float]:
+    path = folder / "bks.csv"
+    if not path.exists():
+        return {}
+    with path.open() as handle:
+        return {row["instance"]: float(row["distance"]) for row in csv.DictReader(handle)}
+
+
+def _run(
+    name: str, solver: Solver, instances: list[SolomonInstance], limit_s: float
+) -> list[dict[str, Any]]:
+    results = []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"{name}", total=len(instances))
+        for instance in instances:
+            progress.update(task, description=f"{name} {instance.name}")
+            started = time.perf_counter()
+            routes = [r for r in solver(instance, limit_s) if r]
+            wall_s = time.perf_counter() - started
+            distance = check_solution(instance, routes)  # raises if infeasible
+            results.append({
+                "instance": instance.name, "routes": routes, "distance": round(distance, 4),
+                "vehicles": len(routes), "wall_s": round(wall_s, 3),
+            })  # fmt: skip
+            progress.advance(task)
+    return results
+
+
+def _report(name: str, results: list[dict[str, Any]], bks: dict[str, float]) -> dict[str, Any]:
+    table = Table(title=f"{name}: gap to the distance-only best-known solutions")
+    for column in ("instance", "vehicles", "distance", "bks", "gap %", "wall s"):
+        table.add_column(column, justify="left" if column == "instance" else "right")
+    by_family: dict[str, list[float]] = {}
+    for r in results:
+        best = bks.get(r["instance"])
+        gap = gap_percent(r["distance"], best) if best else None
+        if gap is not None:
+            by_family.setdefault(r["instance"].rstrip("0123456789").upper() + "1", []).append(gap)
+        table.add_row(
+            r["instance"], str(r["vehicles"]), f"{r['distance']:.2f}",
+            f"{best:.2f}" if best else "-", f"{gap:.2f}" if gap is not None else "-",
+            f"{r['wall_s']:.1f}",
+        )  # fmt: skip
+    console.print(table)
+    summary: dict[str, Any] = {}
+    for family, gaps in sorted(by_family.items()):
+        summary[family] = {"n": len(gaps), "mean_gap_pct": round(statistics.fmean(gaps), 3),
+                           "median_gap_pct": round(statistics.median(gaps), 3)}  # fmt: skip
+    all_gaps = [g for gaps in by_family.values() for g in gaps]
+    if all_gaps:
+        summary["all"] = {"n": len(all_gaps), "mean_gap_pct": round(statistics.fmean(all_gaps), 3),
+                          "median_gap_pct": round(statistics.median(all_gaps), 3)}  # fmt: skip
+    for key, figures in summary.items():
+        console.print(f"{name} {key}: mean gap {figures['mean_gap_pct']:.2f} %, "
+                      f"median {figures['median_gap_pct']:.2f} % over {figures['n']}")  # fmt: skip
+    return summary
+
+
+@reports_errors
+def bench_solomon(
+    files: Annotated[list[Path], typer.Argument(help="Solomon instance files (c101.txt ...).")],
+    time_limit: Annotated[float, typer.Option(help="Seconds per instance and solver.")] = 10.0,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")] = Path(
+        "benchmarks/results/solomon.json"
+    ),
+    peers: Annotated[bool, typer.Option(help="Also run PyVRP and VROOM when installed.")] = False,
+) -> None:
+    """Solve Solomon instances, check every solution and print the gap to the best known."""
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise fail(f"no such file: {', '.join(missing)}")
+    instances = [parse_solomon(f.read_text()) for f in files]
+    bks = _load_bks(files[0].parent)
+    results = _run("geodispatch", solve_geodispatch, instances, time_limit)
+    summaries = {"geodispatch": _report("geodispatch", results, bks)}
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(results, indent=1))
+    if peers:
+        peer_results: dict[str, list[dict[str, Any]]] = {}
+        for name, solver in (("pyvrp", solve_pyvrp), ("vroom", solve_vroom)):
+            try:
+                peer_results[name] = _run(name, solver, instances, time_limit)
+            except ImportError as err:
+                console.print(f"[yellow]skipping {name}: {err}[/]")
+                continue
+            summaries[name] = _report(name, peer_results[name], bks)
+        peers_out = json_out.with_name(json_out.stem + "_peers.json")
+        peers_out.write_text(json.dumps(peer_results, indent=1))
+    summary_out = json_out.with_name(json_out.stem + "_summary.json")
+    summary_out.write_text(json.dumps({"time_limit_s": time_limit, "summary": summaries}, indent=1))
+    console.print(f"wrote {json_out} and {summary_out}")
