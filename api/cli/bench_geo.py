@@ -26,8 +26,8 @@ from rich.table import Table
 import shapely
 
 from api.cli.common import fail, reports_errors
+from api.config import PROJECT_ROOT, get_settings
 from api.datafiles import load_regions
-from geo.geojson import DEFAULT_MAX_VERTICES
 from geo.regions import DEFAULT_GRID_CELLS, RegionIndex
 
 TARGET_POINTS_PER_S = 1_000_000
@@ -56,19 +56,25 @@ def _reference_locate(
     return answer
 
 
-def _pin_to_one_core() -> list[int]:
-    """Restrict this process to one CPU so that the figure is a one-core figure."""
-    if not hasattr(os, "sched_setaffinity"):
+def _cpus(*, pin_one: bool) -> list[int]:
+    """Return the CPUs this process may use, first restricting it to one if ``pin_one``."""
+    if not hasattr(os, "sched_getaffinity"):  # not Linux: report nothing rather than guess
         return []
-    core = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {core})
-    return [core]
+    if pin_one:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    return sorted(os.sched_getaffinity(0))
 
 
 def _measure(
-    regions_path: Path, n_points: int, repeats: int, seed: int, grid_cells: int
+    regions_path: Path,
+    n_points: int,
+    repeats: int,
+    seed: int,
+    grid_cells: int,
+    *,
+    max_vertices: int,
 ) -> dict[str, Any]:
-    regions = load_regions(regions_path, max_vertices=DEFAULT_MAX_VERTICES)
+    regions = load_regions(regions_path, max_vertices=max_vertices)
     if not regions:
         raise fail(f"{regions_path} holds no regions")
     process = psutil.Process()
@@ -157,21 +163,29 @@ def _print(figures: dict[str, Any], console: Console) -> None:
 
 @reports_errors
 def bench_geo(
-    regions: Annotated[Path, typer.Option(help="regions GeoJSON file")] = Path(
-        "data/regions.geojson"
-    ),
+    regions: Annotated[
+        Path | None, typer.Option(help="regions GeoJSON (default: the settings' regions_file)")
+    ] = None,
     points: Annotated[int, typer.Option(min=1, help="random points per run")] = 1_000_000,
     repeats: Annotated[int, typer.Option(min=1, help="timed runs (the median is reported)")] = 5,
     seed: Annotated[int, typer.Option(help="seed of the random points")] = 0,
     grid_cells: Annotated[int, typer.Option(min=1, help="lookup grid cells")] = DEFAULT_GRID_CELLS,
-    json_path: Annotated[Path, typer.Option("--json", help="where to write the figures")] = Path(
-        "benchmarks/results/geo.json"
-    ),
+    json_path: Annotated[
+        Path, typer.Option("--json", help="where to write the figures")
+    ] = PROJECT_ROOT / "benchmarks" / "results" / "geo.json",
     one_core: Annotated[bool, typer.Option(help="pin the process to one CPU")] = True,
 ) -> None:
     """Measure RegionIndex.locate on random points in the regions' bounding box."""
-    cores = _pin_to_one_core() if one_core else sorted(os.sched_getaffinity(0))
-    figures = _measure(regions, points, repeats, seed, grid_cells)
+    cores = _cpus(pin_one=one_core)
+    settings = get_settings()
+    figures = _measure(
+        regions or settings.regions_file,
+        points,
+        repeats,
+        seed,
+        grid_cells,
+        max_vertices=settings.max_region_vertices,
+    )
     figures["cpu_affinity"] = cores
     _print(figures, Console())
     try:
