@@ -20,7 +20,8 @@ db = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo = typer.Typer(help="The demo city (Shanghai + Suzhou).", no_args_is_help=True)
 
 
-def _engine() -> Engine:
+def configured_engine() -> Engine:
+    """Return an engine on the configured database (creating the SQLite folder if needed)."""
     settings = get_settings()
     if is_sqlite(settings.database_url):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
@@ -35,7 +36,7 @@ def _engine() -> Engine:
 @reports_errors
 def upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Create or migrate the configured database to ``revision``."""
-    engine = _engine()
+    engine = configured_engine()
     migrate.upgrade(engine, revision)
     typer.echo(f"database at {revision}: {engine.url.render_as_string(hide_password=True)}")
 
@@ -51,7 +52,7 @@ def load(
     settings = get_settings()
     path = regions or settings.regions_file
     loaded = load_regions(path, max_vertices=settings.max_region_vertices)
-    with Session(_engine()) as session, session.begin():
+    with Session(configured_engine()) as session, session.begin():
         region_repo.replace_all(session, regions=loaded)
     typer.echo(f"loaded {len(loaded)} regions from {path}")
 
