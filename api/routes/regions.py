@@ -5,7 +5,14 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from api.deps import SessionDep
 from api.repositories import regions as region_repo
-from api.schemas import CrsName, FeatureCollection, Latitude, LocateRead, Longitude, RegionRead
+from api.schemas.common import (
+    CrsName,
+    FeatureCollection,
+    Latitude,
+    LocateRead,
+    Longitude,
+    RegionRead,
+)
 from geo.coords import to_wgs84, validate_lonlat
 from geo.errors import InvalidCoordinates
 from geo.geojson import regions_to_geojson

@@ -1,4 +1,4 @@
-"""Shared request/response pieces: coordinates, CRS and GeoJSON shapes."""
+"""Shared request/response pieces: coordinates, CRS, strict bodies and GeoJSON shapes."""
 
 from typing import Annotated, Any, Literal
 
