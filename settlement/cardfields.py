@@ -139,3 +139,8 @@ def labels(table: Table, where: str) -> tuple[str, str]:
 def fmt_coefficient(value: Decimal) -> str:
     """Format a coefficient without trailing zeros: ``Decimal("1.30")`` -> ``"1.3"``."""
     return format(value.normalize(), "f") if value != value.to_integral() else f"{value:.1f}"
+
+
+def fmt_number(value: Decimal) -> str:
+    """Format a number without trailing zeros or exponent: ``Decimal("5.00")`` -> ``"5"``."""
+    return format(value.normalize(), "f")

@@ -20,6 +20,7 @@ from settlement.cardfields import (
     coefficient,
     decimal,
     fmt_coefficient,
+    fmt_number,
     list_of,
     table_of,
     text,
@@ -60,7 +61,7 @@ class SurgeSlot(Slot):
 
     @override
     def label(self, choice: Choice, names: RegionNames) -> tuple[str, str]:
-        percent = fmt_coefficient(self.options[choice.option].rate * 100)
+        percent = fmt_number(self.options[choice.option].rate * 100)
         ratio = fmt_coefficient(Decimal(choice.quantity) / RATIO_SCALE)
         return (
             f"高峰加价 +{percent}%（供需比 {ratio}）",

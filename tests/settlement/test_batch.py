@@ -106,3 +106,23 @@ def test_surge_ratio_is_compared_exactly(card, regions, make_order):
     codes = [[line.code for line in b.lines] for b in settled.breakdowns()]
     assert "surge" not in codes[0]
     assert "surge" in codes[1]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(orders(), min_size=1, max_size=20).map(unique_ids), st.randoms())
+def test_properties_of_settled_orders(card, regions, batch, rng):
+    first = settle_orders(card, batch, regions)
+    for b in first:
+        assert b.total.amount == sum(line.amount.amount for line in b.lines)
+        has_deduction = any(
+            line.amount.amount < 0 for line in b.lines if line.code == "material_deduction"
+        )
+        assert b.total.amount >= 0 or has_deduction
+    # Re-settling, in any input order, changes nothing.
+    shuffled = list(batch)
+    rng.shuffle(shuffled)
+    again = {b.order_id: b for b in settle_orders(card, shuffled, regions)}
+    assert [again[b.order_id] for b in first] == first
+    columns = OrderColumns.from_orders(shuffled)
+    batch_again = {b.order_id: b for b in settle_batch(card, columns, regions).breakdowns()}
+    assert [batch_again[b.order_id] for b in first] == first
