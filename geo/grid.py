@@ -80,16 +80,17 @@ class CellGrid:
 
     def _cell_boxes(self) -> NDArray[np.object_]:
         ny, nx = self._shape
-        xmin, ymin, _, _ = self._bounds
+        xmin, ymin, xmax, ymax = self._bounds
         margin_x, margin_y = self._cell_w * _CELL_MARGIN, self._cell_h * _CELL_MARGIN
         left = xmin + np.arange(nx) * self._cell_w
         bottom = ymin + np.arange(ny) * self._cell_h
         lefts, bottoms = np.meshgrid(left, bottom)  # row-major: cell = row * nx + column
+        # No point beyond the bounds reaches a cell, so the margin stops at the bounds.
         boxes: NDArray[np.object_] = shapely.box(
-            lefts.ravel() - margin_x,
-            bottoms.ravel() - margin_y,
-            lefts.ravel() + self._cell_w + margin_x,
-            bottoms.ravel() + self._cell_h + margin_y,
+            np.maximum(lefts.ravel() - margin_x, xmin),
+            np.maximum(bottoms.ravel() - margin_y, ymin),
+            np.minimum(lefts.ravel() + self._cell_w + margin_x, xmax),
+            np.minimum(bottoms.ravel() + self._cell_h + margin_y, ymax),
         )
         return boxes
 

@@ -26,8 +26,11 @@ from .grid import CellGrid
 
 LEVELS: Final = ("province", "city", "district", "zone")
 DEFAULT_TIME_ZONE: Final = "Asia/Shanghai"
-# 2**16 cells leave ~6 % boundary cells on the demo city and build in well under a second.
-DEFAULT_GRID_CELLS: Final = 2**16
+# Boundary cells grow with the regions' vertex count, so the default grid does too: 16 cells per
+# vertex, capped at 2**16 cells (~6 % boundary cells on the demo city, built in about 0.4 s).
+GRID_CELLS_PER_VERTEX: Final = 16
+MIN_GRID_CELLS: Final = 256
+MAX_DEFAULT_GRID_CELLS: Final = 2**16
 _GEOD = Geod(ellps="WGS84")
 
 
@@ -111,7 +114,8 @@ class RegionIndex:
         The regions; ids must be unique.
     grid_cells
         Resolution of the lookup grid that makes :meth:`locate_indices` fast (see ``geo.grid``);
-        it changes speed and memory, never answers.
+        it changes speed, memory and build time, never answers. By default 16 cells per vertex,
+        between 256 and 65,536.
 
     Examples
     --------
@@ -125,7 +129,7 @@ class RegionIndex:
     ['z1', 'sh']
     """
 
-    def __init__(self, regions: Iterable[Region], *, grid_cells: int = DEFAULT_GRID_CELLS) -> None:
+    def __init__(self, regions: Iterable[Region], *, grid_cells: int | None = None) -> None:
         self._regions = tuple(sorted(regions, key=specificity_key))
         self._by_id: dict[str, int] = {}
         for position, region in enumerate(self._regions):
@@ -134,6 +138,11 @@ class RegionIndex:
             self._by_id[region.id] = position
         geometries = np.array([r.geometry for r in self._regions], dtype=object)
         self._tree = shapely.STRtree(geometries)
+        if grid_cells is None:
+            n_vertices = int(shapely.get_num_coordinates(geometries).sum())
+            grid_cells = min(
+                max(GRID_CELLS_PER_VERTEX * n_vertices, MIN_GRID_CELLS), MAX_DEFAULT_GRID_CELLS
+            )
         self._grid = CellGrid(geometries, grid_cells)
         # Position -1 (outside) indexes the trailing None.
         self._ids = np.array([r.id for r in self._regions] + [None], dtype=object)

@@ -28,7 +28,7 @@ import shapely
 from api.cli.common import fail, reports_errors
 from api.config import PROJECT_ROOT, get_settings
 from api.datafiles import load_regions
-from geo.regions import DEFAULT_GRID_CELLS, RegionIndex
+from geo.regions import RegionIndex
 
 TARGET_POINTS_PER_S = 1_000_000
 _VERIFIED_POINTS = 20_000
@@ -70,7 +70,7 @@ def _measure(
     n_points: int,
     repeats: int,
     seed: int,
-    grid_cells: int,
+    grid_cells: int | None,
     *,
     max_vertices: int,
 ) -> dict[str, Any]:
@@ -169,7 +169,9 @@ def bench_geo(
     points: Annotated[int, typer.Option(min=1, help="random points per run")] = 1_000_000,
     repeats: Annotated[int, typer.Option(min=1, help="timed runs (the median is reported)")] = 5,
     seed: Annotated[int, typer.Option(help="seed of the random points")] = 0,
-    grid_cells: Annotated[int, typer.Option(min=1, help="lookup grid cells")] = DEFAULT_GRID_CELLS,
+    grid_cells: Annotated[
+        int | None, typer.Option(min=1, help="lookup grid cells (default: the index's own)")
+    ] = None,
     json_path: Annotated[
         Path, typer.Option("--json", help="where to write the figures")
     ] = PROJECT_ROOT / "benchmarks" / "results" / "geo.json",

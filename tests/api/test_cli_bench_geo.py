@@ -9,7 +9,17 @@ from api.cli import app
 
 runner = CliRunner()
 # Pinning would restrict the whole test process to one CPU, so these runs do not pin.
-SMALL_RUN = ["bench", "geo", "--points", "5000", "--repeats", "1", "--no-one-core"]
+SMALL_RUN = [
+    "bench",
+    "geo",
+    "--points",
+    "5000",
+    "--repeats",
+    "1",
+    "--grid-cells",
+    "1024",
+    "--no-one-core",
+]
 
 
 def test_writes_verified_figures(tmp_path: Path) -> None:

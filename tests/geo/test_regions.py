@@ -97,12 +97,12 @@ def test_empty_index_locates_nothing() -> None:
     assert index.locate_indices([], []).tolist() == []
 
 
-@pytest.mark.parametrize("grid_cells", [1, 64, 4096, 2**16])
+@pytest.mark.parametrize("grid_cells", [None, 1, 64, 4096, 2**16])
 def test_locate_equals_brute_force_on_random_points(
-    tessellated_city: list[Region], grid_cells: int
+    tessellated_city: list[Region], grid_cells: int | None
 ) -> None:
     index = RegionIndex(tessellated_city, grid_cells=grid_cells)
-    rng = np.random.default_rng(grid_cells)
+    rng = np.random.default_rng(grid_cells or 0)
     lons, lats = rng.uniform(121.1, 122.2, 50_000), rng.uniform(30.9, 31.5, 50_000)
     assert index.locate(lons, lats) == brute_force_locate(tessellated_city, lons, lats)
 
