@@ -2,3 +2,11 @@
 
 from api.db.tables.auth import ApiKeyRow as ApiKeyRow
 from api.db.tables.regions import RegionRow as RegionRow
+from api.db.tables.technicians import TechnicianLocationRow as TechnicianLocationRow
+from api.db.tables.technicians import TechnicianRow as TechnicianRow
+from api.db.tables.technicians import TechnicianShiftRow as TechnicianShiftRow
+from api.db.tables.tickets import CustomerRow as CustomerRow
+from api.db.tables.tickets import IdempotencyKeyRow as IdempotencyKeyRow
+from api.db.tables.tickets import TicketRow as TicketRow
+from api.db.tables.tickets import TicketSignatureRow as TicketSignatureRow
+from api.db.tables.tickets import TicketStatusChangeRow as TicketStatusChangeRow
