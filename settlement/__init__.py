@@ -34,6 +34,8 @@ from .statements import RegionCost as RegionCost
 from .statements import Statement as Statement
 from .statements import cost_by_region as cost_by_region
 from .statements import statements as statements
+from .surge import demand_supply_ratio as demand_supply_ratio
+from .surge import ratios_by_region as ratios_by_region
 from .whatif import Comparison as Comparison
 from .whatif import WhatIf as WhatIf
 from .whatif import simulate as simulate
