@@ -21,7 +21,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
 
 from .coords import validate_lonlat
-from .errors import InvalidGeometry, InvalidRegion, UnknownRegion
+from .errors import InvalidGeometry, InvalidParameter, InvalidRegion, UnknownRegion
 from .grid import CellGrid
 
 LEVELS: Final = ("province", "city", "district", "zone")
@@ -143,6 +143,8 @@ class RegionIndex:
             grid_cells = min(
                 max(GRID_CELLS_PER_VERTEX * n_vertices, MIN_GRID_CELLS), MAX_DEFAULT_GRID_CELLS
             )
+        elif grid_cells < 1:
+            raise InvalidParameter(f"grid_cells must be positive, got {grid_cells}")
         self._grid = CellGrid(geometries, grid_cells)
         # Position -1 (outside) indexes the trailing None.
         self._ids = np.array([r.id for r in self._regions] + [None], dtype=object)

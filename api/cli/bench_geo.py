@@ -1,9 +1,10 @@
 """``geodispatch bench geo``: how fast the region index answers point-in-region queries.
 
 It builds a :class:`geo.regions.RegionIndex` from a regions file, draws seeded random points in
-the regions' bounding box and times ``locate_indices`` (the numpy fast path) and ``locate`` (ids
-as a Python list). Every run also checks a sample of answers against a direct test of every
-prepared region, so a fast wrong index cannot produce a figure.
+the regions' bounding box and times ``locate_indices`` (the numpy fast path), ``locate`` (ids as
+a Python list) and the haversine travel-time matrix of 2,000 of those points. Every run also
+checks a sample of answers against a direct test of every prepared region, so a fast wrong index
+cannot produce a figure.
 """
 
 import json
@@ -28,10 +29,12 @@ import shapely
 from api.cli.common import fail, reports_errors
 from api.config import PROJECT_ROOT, get_settings
 from api.datafiles import load_regions
+from geo.distance import HaversineTravelTime
 from geo.regions import RegionIndex
 
 TARGET_POINTS_PER_S = 1_000_000
 _VERIFIED_POINTS = 20_000
+_TRAVEL_MATRIX_POINTS = 2_000
 
 
 def _median_s(run: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
@@ -89,6 +92,10 @@ def _measure(
     indices_s, indices_runs = _median_s(lambda: index.locate_indices(lons, lats), repeats)
     ids_s, _ = _median_s(lambda: index.locate(lons, lats), repeats)
 
+    travel = HaversineTravelTime(region_index=index)
+    inside = np.flatnonzero(index.locate_indices(lons, lats) >= 0)[:_TRAVEL_MATRIX_POINTS]
+    travel_s, _ = _median_s(lambda: travel.matrix_s(lons[inside], lats[inside]), repeats)
+
     sample = slice(0, min(n_points, _VERIFIED_POINTS))
     reference = _reference_locate(index, lons[sample], lats[sample])
     answers = index.locate_indices(lons, lats)
@@ -118,6 +125,8 @@ def _measure(
         "locate_points_per_s": round(n_points / ids_s),
         "no_grid_points_per_s": round(reference_points_per_s),
         "speedup_vs_no_grid": round(n_points / ids_s / reference_points_per_s, 1),
+        "travel_matrix_points": len(inside),
+        "travel_matrix_s_median": round(travel_s, 4),
         "verified_points": len(reference),
         "mismatches": mismatches,
         "target_points_per_s": TARGET_POINTS_PER_S,
@@ -148,6 +157,10 @@ def _print(figures: dict[str, Any], console: Console) -> None:
         ("locate_indices throughput", f"{figures['locate_indices_points_per_s']:,} points/s"),
         ("locate (ids), median", f"{figures['locate_s_median'] * 1000:.1f} ms"),
         ("locate (ids) throughput", f"{figures['locate_points_per_s']:,} points/s"),
+        (
+            f"travel-time matrix, {figures['travel_matrix_points']:,} points",
+            f"{figures['travel_matrix_s_median'] * 1000:.0f} ms",
+        ),
         ("without the grid (prepared polygons)", f"{figures['no_grid_points_per_s']:,} points/s"),
         ("speed-up of locate over no grid", f"x{figures['speedup_vs_no_grid']}"),
         (

@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 import shapely
 from shapely.geometry import Point, box
 
-from geo.errors import InvalidCoordinates, InvalidGeometry, InvalidRegion, UnknownRegion
+from geo.errors import (
+    InvalidCoordinates,
+    InvalidGeometry,
+    InvalidParameter,
+    InvalidRegion,
+    UnknownRegion,
+)
 from geo.geojson import regions_from_geojson
 from geo.regions import Region, RegionIndex
 from geo.utm import area_m2
@@ -89,6 +95,8 @@ def test_index_lookup_and_errors() -> None:
         RegionIndex([make_region("a"), make_region("a")])
     with pytest.raises(InvalidCoordinates, match="index 1"):
         index.locate([121.5, 121.5], [31.5, np.nan])
+    with pytest.raises(InvalidParameter, match="grid_cells"):
+        RegionIndex([make_region("a")], grid_cells=0)
 
 
 def test_empty_index_locates_nothing() -> None:
