@@ -78,7 +78,7 @@ def parse_solomon(text: str) -> SolomonInstance:
     ...     0      0          0          0          0       100          0
     ...     1      3          4          5          0        50         10''')
     >>> inst.name, inst.vehicles, inst.capacity, inst.n_customers, float(inst.distances()[0, 1])
-    ('T1', 2, 10, 1, 5.0)
+    ('t1', 2, 10, 1, 5.0)
     """
     lines = [line.split() for line in text.splitlines() if line.strip()]
     try:
