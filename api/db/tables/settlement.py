@@ -1,0 +1,108 @@
+"""Money at rest: rate-card versions, settlements of tickets, and the append-only ledger.
+
+Rows of ``settlement`` and ``ledger_entry`` are never updated or deleted (no code path does, and
+the migration installs triggers that refuse it on both databases); a rate-card version is frozen
+from the moment it first prices an order (``first_used_at``). Money is integer fen.
+"""
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.db.base import Base
+from api.db.tables.tickets import BigId, UtcDateTime
+
+class RateCardVersionRow(Base):
+    """One version of a rate card: the document as uploaded, its hash and its validity."""
+
+    __tablename__ = "rate_card_version"
+    __table_args__ = (
+        UniqueConstraint("card_id", "version", name="uq_rate_card_version_card_id_version"),
+        CheckConstraint("document_format IN ('toml', 'json')", name="document_format"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    card_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    effective_from: Mapped[date] = mapped_column(Date, index=True)
+    effective_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    document_format: Mapped[str] = mapped_column(String(8))
+    document: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    first_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class SettlementRow(Base):
+    """The priced breakdown of one ticket under one rate-card version (written once)."""
+
+    __tablename__ = "settlement"
+    __table_args__ = (
+        UniqueConstraint(
+            "ticket_id", "rate_card_version_id", name="uq_settlement_ticket_id_rate_card_version_id"
+        ),
+        Index("ix_settlement_technician_id_service_date", "technician_id", "service_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("ticket.id"))
+    technician_id: Mapped[str] = mapped_column(String(64), ForeignKey("technician.id"))
+    rate_card_version_id: Mapped[int] = mapped_column(BigId, ForeignKey("rate_card_version.id"))
+    rate_card_version: Mapped[str] = mapped_column(String(80))  # "<card id>@v<version>"
+    service_type: Mapped[str] = mapped_column(String(40))
+    region_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    service_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    service_date: Mapped[date] = mapped_column(Date)  # in the card's time zone
+    nth_in_period: Mapped[int] = mapped_column(Integer)
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # [{"code", "label_zh", "label_en", "basis", "rate", "amount_fen", "rule_id"}, ...]
+    # decimals as strings, in application order
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    settled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LedgerEntryRow(Base):
+    """One line of a technician's ledger (append-only); the balance is the sum of amounts."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('earning', 'adjustment', 'reversal', 'withdrawal')", name="entry_kind"
+        ),
+        # An entry is reversed at most once.
+        UniqueConstraint("reverses_entry_id", name="uq_ledger_entry_reverses_entry_id"),
+        Index("ix_ledger_entry_technician_id_id", "technician_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    technician_id: Mapped[str] = mapped_column(String(64), ForeignKey("technician.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)  # signed: withdrawals are negative
+    currency: Mapped[str] = mapped_column(String(3))
+    ticket_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("ticket.id"), nullable=True)
+    settlement_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("settlement.id"), nullable=True, index=True
+    )
+    reverses_entry_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("ledger_entry.id"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    memo: Mapped[str] = mapped_column(Text)
