@@ -6,6 +6,9 @@ from api.db.tables.leads import LeadOwnerRow as LeadOwnerRow
 from api.db.tables.leads import LeadRow as LeadRow
 from api.db.tables.leads import LeadTouchRow as LeadTouchRow
 from api.db.tables.regions import RegionRow as RegionRow
+from api.db.tables.settlement import LedgerEntryRow as LedgerEntryRow
+from api.db.tables.settlement import RateCardVersionRow as RateCardVersionRow
+from api.db.tables.settlement import SettlementRow as SettlementRow
 from api.db.tables.technicians import TechnicianLocationRow as TechnicianLocationRow
 from api.db.tables.technicians import TechnicianRow as TechnicianRow
 from api.db.tables.technicians import TechnicianShiftRow as TechnicianShiftRow

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.db.base import Base
 from api.db.tables.tickets import BigId, UtcDateTime
 
+
 class RateCardVersionRow(Base):
     """One version of a rate card: the document as uploaded, its hash and its validity."""
 
