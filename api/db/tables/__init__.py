@@ -1,6 +1,9 @@
 """Every table, one module per domain; importing this package registers them all on ``Base``."""
 
 from api.db.tables.auth import ApiKeyRow as ApiKeyRow
+from api.db.tables.dispatch import AssignmentRow as AssignmentRow
+from api.db.tables.dispatch import DispatchPlanRow as DispatchPlanRow
+from api.db.tables.dispatch import DispatchRunRow as DispatchRunRow
 from api.db.tables.leads import LeadNurtureStepRow as LeadNurtureStepRow
 from api.db.tables.leads import LeadOwnerRow as LeadOwnerRow
 from api.db.tables.leads import LeadRow as LeadRow
