@@ -15,11 +15,10 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
 from .errors import InvalidGeometry, InvalidParameter, InvalidRegion
-from .regions import LEVELS, Region
+from .regions import LEVELS, REGION_FIELDS, Region
 
 # The largest demo district has 1,887 positions; real city fences stay far below this cap.
 DEFAULT_MAX_VERTICES: Final = 50_000
-_REGION_KEYS: Final = frozenset({"id", "name_zh", "name_en", "level", "priority", "parent_id"})
 
 
 def regions_from_geojson(
@@ -124,9 +123,11 @@ def _region_from_feature(feature: object, index: int, max_vertices: int) -> Regi
     where = f"feature {index} (id {region_id!r})"
     context: dict[str, object] = {"feature_index": index, "region_id": region_id}
     name_zh = properties.get("name_zh")
-    name_en = properties.get("name_en", name_zh)
-    if not isinstance(name_zh, str) or not name_zh or not isinstance(name_en, str):
+    if not isinstance(name_zh, str) or not name_zh:
         raise InvalidRegion(f"{where}: missing name_zh", field="name_zh", **context)
+    name_en = properties.get("name_en") or name_zh
+    if not isinstance(name_en, str):
+        raise InvalidRegion(f"{where}: name_en must be a string", field="name_en", **context)
     if properties.get("level") not in LEVELS:
         raise InvalidRegion(
             f"{where}: level must be one of {', '.join(LEVELS)}", field="level", **context
@@ -144,7 +145,7 @@ def _region_from_feature(feature: object, index: int, max_vertices: int) -> Regi
         level=str(properties["level"]),
         geometry=_geometry_from_geojson(feature.get("geometry"), where, context, max_vertices),
         priority=priority,
-        attributes={k: v for k, v in properties.items() if k not in _REGION_KEYS},
+        attributes={k: v for k, v in properties.items() if k not in REGION_FIELDS},
         parent_id=parent_id,
     )
 

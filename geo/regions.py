@@ -26,6 +26,8 @@ from .grid import CellGrid
 
 LEVELS: Final = ("province", "city", "district", "zone")
 DEFAULT_TIME_ZONE: Final = "Asia/Shanghai"
+# GeoJSON property names that hold Region fields, so no attribute may use them.
+REGION_FIELDS: Final = frozenset({"id", "name_zh", "name_en", "level", "priority", "parent_id"})
 # Boundary cells grow with the regions' vertex count, so the default grid does too: 16 cells per
 # vertex, capped at 2**16 cells (~6 % boundary cells on the demo city, built in about 0.4 s).
 GRID_CELLS_PER_VERTEX: Final = 16
@@ -85,6 +87,12 @@ class Region:
             raise InvalidGeometry(
                 f"region {self.id!r}: geometry must be a non-empty Polygon or MultiPolygon",
                 region_id=self.id,
+            )
+        if shadowing := sorted(REGION_FIELDS.intersection(self.attributes)):
+            raise InvalidRegion(
+                f"region {self.id!r}: attributes {shadowing} would shadow region fields",
+                region_id=self.id,
+                field="attributes",
             )
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
 

@@ -160,7 +160,7 @@ def props_without(key: str, **extra: object) -> dict[str, object]:
         (feature(id=True), "id"),
         (feature(id=""), "id"),
         (feature(properties=props_without("name_zh")), "name_zh"),
-        (feature(properties=props_without("", name_en=7)), "name_zh"),
+        (feature(properties=props_without("", name_en=7)), "name_en"),
         (feature(properties=props_without("level")), "level"),
         (feature(properties=props_without("", level="country")), "level"),
         (feature(properties=props_without("", priority="high")), "priority"),

@@ -29,6 +29,7 @@ from .conftest import DEMO_REGIONS, brute_force_locate, make_region
         ({"level": "country"}, InvalidRegion),
         ({"priority": True}, InvalidRegion),
         ({"priority": 1.5}, InvalidRegion),
+        ({"attributes": {"level": "city"}}, InvalidRegion),
         ({"geometry": Point(121.0, 31.0)}, InvalidGeometry),
         ({"geometry": box(1, 1, 1, 1).buffer(0)}, InvalidGeometry),  # empty
     ],
