@@ -25,3 +25,8 @@ bench.command("geo")(bench_geo.bench_geo)
 from api.cli import bench_solomon  # noqa: E402
 
 bench.command("solomon")(bench_solomon.bench_solomon)
+
+from api.cli import bench_settle, settle  # noqa: E402
+
+app.add_typer(settle.settle, name="settle")
+bench.command("settle")(bench_settle.bench_settle)
