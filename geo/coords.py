@@ -147,7 +147,12 @@ def wgs84_to_gcj02(lons: ArrayLike, lats: ArrayLike) -> tuple[FloatArray, FloatA
 
 
 def gcj02_to_wgs84(lons: ArrayLike, lats: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """Convert GCJ-02 to WGS84 by iterating the forward transform (exact to ~1 mm)."""
+    """Convert GCJ-02 to WGS84 by iterating the forward transform (exact to ~1 mm).
+
+    GCJ-02 itself jumps by a few hundred metres at the edge of its China box (it is the identity
+    outside), so within about a metre of that edge, far from any Chinese city, a position can
+    have no exact inverse; there the result is the last iterate.
+    """
     lon_arr, lat_arr = validate_lonlat(lons, lats)
     return _invert(_forward_gcj02, lon_arr, lat_arr, lon_arr, lat_arr)
 

@@ -124,6 +124,18 @@ class TravelTimeParams:
             for hour, factor in enumerate(self.hourly_speed_factor):
                 _check_range(f"hourly_speed_factor[{hour}]", factor, 0.01, 10.0)
 
+    def __reduce__(self) -> tuple[type["TravelTimeParams"], tuple[object, ...]]:
+        # The read-only speed view cannot be pickled; rebuild from a plain dict.
+        return (
+            type(self),
+            (
+                self.circuity,
+                self.speed_kmh,
+                dict(self.speed_kmh_by_region),
+                self.hourly_speed_factor,
+            ),
+        )
+
 
 DEFAULT_TRAVEL_TIME: Final = TravelTimeParams()
 

@@ -62,6 +62,11 @@ class CellGrid:
         self._cell_w, self._cell_h = (xmax - xmin) / nx or 1.0, (ymax - ymin) / ny or 1.0
         self._classify_cells()
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # Prepared geometries are not pickled; prepare them again in the receiving process.
+        self.__dict__.update(state)
+        shapely.prepare(self._geometries)
+
     @property
     def cell_count(self) -> int:
         """Number of cells in the grid."""

@@ -96,6 +96,23 @@ class Region:
             )
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
 
+    def __reduce__(self) -> tuple[type["Region"], tuple[object, ...]]:
+        # The read-only attributes view cannot be pickled; rebuild from a plain dict, so regions
+        # travel to worker processes (partitioned solves) and deep-copy.
+        return (
+            type(self),
+            (
+                self.id,
+                self.name_zh,
+                self.name_en,
+                self.level,
+                self.geometry,
+                self.priority,
+                dict(self.attributes),
+                self.parent_id,
+            ),
+        )
+
     @cached_property
     def area_m2(self) -> float:
         """Geodesic area on the WGS84 ellipsoid, in square metres (computed once)."""

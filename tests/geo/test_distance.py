@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 
@@ -119,3 +121,8 @@ def test_bad_region_speed_attribute_names_the_region() -> None:
     index = RegionIndex([make_region("r9", attributes={"speed_kmh": "fast"})])
     with pytest.raises(InvalidParameter, match="region 'r9'"):
         HaversineTravelTime(TravelTimeParams(), index)
+
+
+def test_params_survive_pickling() -> None:
+    params = TravelTimeParams(speed_kmh_by_region={"a": 12.0}, hourly_speed_factor=(0.9,) * 24)
+    assert pickle.loads(pickle.dumps(params)) == params

@@ -1,4 +1,6 @@
+import copy
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -177,3 +179,17 @@ def test_demo_city_locate_equals_brute_force() -> None:
     rng = np.random.default_rng(2)
     lons, lats = rng.uniform(xmin, xmax, 100_000), rng.uniform(ymin, ymax, 100_000)
     assert index.locate(lons, lats) == brute_force_locate(regions, lons, lats)
+
+
+def test_regions_and_index_survive_pickling(tessellated_city: list[Region]) -> None:
+    # Partitioned solves ship regions to worker processes.
+    region = make_region("p", attributes={"coefficient": "1.3"}, parent_id="c", priority=4)
+    clone = pickle.loads(pickle.dumps(region))
+    assert clone == region
+    assert clone.attributes["coefficient"] == "1.3"
+    assert copy.deepcopy(region) == region
+    index = RegionIndex(tessellated_city)
+    lons, lats = np.linspace(121.2, 122.1, 500), np.linspace(31.0, 31.4, 500)
+    clone_index = pickle.loads(pickle.dumps(index))
+    assert clone_index.locate(lons, lats) == index.locate(lons, lats)
+    assert all(shapely.is_prepared([r.geometry for r in clone_index.regions]))
