@@ -117,7 +117,7 @@ class LivePlan:
         ``arrays`` (the order's windows narrowed to a slot) and ``limits`` (capacity held
         back) let availability ask the same question under tighter terms.
         """
-        order = self._order_index(order_id)
+        order = self.order_index(order_id)
         arrays = arrays or self.arrays
         limits = limits or self.table.limits
         ranked = rank_positions(
@@ -127,7 +127,7 @@ class LivePlan:
         for candidate in ranked:
             if best is not None and candidate.approx_cost >= best.cost_delta:
                 break  # the approximate cost never exceeds the exact one by much: stop here
-            found = self._exact(arrays, order, candidate.vehicle, candidate.position)
+            found = self.exact_insertion(arrays, order, candidate.vehicle, candidate.position)
             if found is not None and (best is None or found.cost_delta < best.cost_delta):
                 best = found
         return best or self._why_not(order, limits, arrays)
@@ -139,7 +139,8 @@ class LivePlan:
             self._apply(result)
         return result
 
-    def _order_index(self, order_id: WorkOrderId) -> int:
+    def order_index(self, order_id: WorkOrderId) -> int:
+        """Return the index of an order that is in the problem and not yet planned."""
         order = self.index_of.get(order_id)
         if order is None:
             raise UnknownReference(f"order {order_id} is not in the problem", order_id=order_id)
@@ -149,7 +150,10 @@ class LivePlan:
             raise AlreadyPlanned(f"order {order_id} is already planned", order_id=order_id)
         return order
 
-    def _exact(self, arrays: RoutingArrays, order: int, v: int, position: int) -> Insertion | None:
+    def exact_insertion(
+        self, arrays: RoutingArrays, order: int, v: int, position: int
+    ) -> Insertion | None:
+        """Check one position exactly (breaks, knock-on lateness); ``None`` if infeasible."""
         old = self.schedules[v]
         if old is None:
             return None
