@@ -33,6 +33,58 @@ class Settings(BaseSettings):
         default=None, description="tcp://host:port of a Dask scheduler for partitioned solves"
     )
     log_level: str = "INFO"
+    dispatch_workers: PositiveInt = Field(
+        default=1, description="worker processes that solve dispatch runs (one CPU core each)"
+    )
+    dispatch_max_time_limit_s: float = Field(
+        default=60.0, gt=0, le=3600, description="the longest time limit a run may ask for"
+    )
+    dispatch_default_time_limit_s: float = Field(
+        default=10.0, gt=0, le=3600, description="time limit of a run that asks for none"
+    )
+    dispatch_max_orders: PositiveInt = Field(
+        default=2000, description="most tickets in one run (larger days: run per region)"
+    )
+    dispatch_max_technicians: PositiveInt = Field(
+        default=300, description="most technicians in one run"
+    )
+    dispatch_emergency_share: float = Field(
+        default=0.1, ge=0, lt=1, description="share of capacity availability keeps back"
+    )
+    skill_catalogue: list[str] = Field(
+        default=[
+            "aircon",
+            "plumbing",
+            "electrical",
+            "appliance",
+            "locks",
+            "network",
+            "solar",
+            "heating",
+        ],
+        description="skill names tickets may require and technicians may have",
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="IANA zone of a working day")
+    sla_at_risk_margin_min: PositiveInt = Field(
+        default=120, description="a ticket is at risk this close to its SLA deadline"
+    )
+    idempotency_ttl_h: PositiveInt = Field(default=48, description="keys are kept this long")
+    idempotency_lock_s: PositiveInt = Field(
+        default=60, description="an in-flight key whose request died is freed after this"
+    )
+    lead_dedupe_window_days: PositiveInt = Field(
+        default=30, description="a capture of the same person this soon after merges"
+    )
+    webhook_worker_enabled: bool = Field(
+        default=False, description="deliver webhooks from a thread of the API process"
+    )
+    webhook_max_attempts: PositiveInt = Field(default=8, description="then a delivery fails")
+    webhook_backoff_base_s: float = Field(
+        default=10.0, gt=0, description="first retry delay; doubles per attempt, with jitter"
+    )
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0, description="longest retry delay")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60, description="per HTTP attempt")
+    webhook_poll_s: float = Field(default=2.0, gt=0, description="worker idle poll interval")
 
 
 @lru_cache
