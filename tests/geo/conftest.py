@@ -30,10 +30,11 @@ def make_region(region_id: str = "r1", **overrides: Any) -> Region:
 def brute_force_locate(regions: Sequence[Region], lons: np.ndarray, lats: np.ndarray) -> list:
     """The rule itself, with no index: first region (by specificity) intersecting the point."""
     ranked = sorted(regions, key=specificity_key)
-    answer: list[str | None] = [None] * len(lons)
-    for region in reversed(ranked):  # most specific last, so it overwrites
-        for i in np.flatnonzero(shapely.intersects_xy(region.geometry, lons, lats)):
-            answer[i] = region.id
+    ids = np.array([r.id for r in ranked] + [None], dtype=object)  # -1 picks None
+    best = np.full(len(lons), -1)
+    for position in reversed(range(len(ranked))):  # most specific last, so it overwrites
+        best[shapely.intersects_xy(ranked[position].geometry, lons, lats)] = position
+    answer: list[str | None] = ids[best].tolist()
     return answer
 
 

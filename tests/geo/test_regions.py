@@ -177,8 +177,14 @@ def test_demo_city_locate_equals_brute_force() -> None:
     index = RegionIndex(regions)
     xmin, ymin, xmax, ymax = shapely.total_bounds([r.geometry for r in regions])
     rng = np.random.default_rng(2)
-    lons, lats = rng.uniform(xmin, xmax, 100_000), rng.uniform(ymin, ymax, 100_000)
-    assert index.locate(lons, lats) == brute_force_locate(regions, lons, lats)
+    random_points = np.column_stack(
+        (rng.uniform(xmin, xmax, 100_000), rng.uniform(ymin, ymax, 100_000))
+    )
+    # Every vertex of every district and zone: shared by neighbours, on cell-crossing edges.
+    vertices = shapely.get_coordinates([r.geometry for r in regions])
+    for points in (random_points, vertices):
+        lons, lats = points[:, 0], points[:, 1]
+        assert index.locate(lons, lats) == brute_force_locate(regions, lons, lats)
 
 
 def test_regions_and_index_survive_pickling(tessellated_city: list[Region]) -> None:
