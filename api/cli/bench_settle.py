@@ -25,7 +25,7 @@ from rich.table import Table
 import shapely
 
 from api.cli.common import fail, reports_errors
-from api.cli.settle import _write_json, load_card
+from api.cli.settle_files import load_card, write_json
 from api.config import PROJECT_ROOT, get_settings
 from api.datafiles import load_regions
 from geo.regions import RegionIndex
@@ -202,7 +202,7 @@ def bench_settle(
         figures["projected_s_for_1m"] <= TARGET_S and figures["mismatches"] == 0
     )
     _print(figures, Console())
-    _write_json(json_path, figures)
+    write_json(json_path, figures)
     typer.echo(f"figures written to {json_path}")
     if mismatches:
         raise fail(f"{mismatches} batch breakdowns differ from the per-order path")

@@ -2,19 +2,14 @@
 
 ``geodispatch settle ORDERS --rate-card CARD --regions REGIONS --out PAYOUTS.json`` is the same
 command as ``geodispatch settle run ORDERS ...``: a first argument that is not a sub-command
-name is taken as the orders file of ``run``. The orders format (JSON or CSV) is documented in
-``docs/settlement.md``; this module is the only place that reads or writes those files.
+name is taken as the orders file of ``run``. Files are read and written by
+:mod:`api.cli.settle_files`; the orders format (JSON or CSV) is in ``docs/settlement.md``.
 """
 
-import csv
-import json
-import math
-import tomllib
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,21 +17,26 @@ from rich.progress import track
 from rich.table import Table
 from typer.core import TyperGroup
 
-from api.cli.common import fail, reports_errors
+from api.cli.common import reports_errors
+from api.cli.settle_files import (
+    PROGRESS_FROM,
+    load_card,
+    load_orders,
+    money_json,
+    payout_json,
+    write_json,
+)
 from api.config import get_settings
-from api.datafiles import DataFileError, load_regions, read_json
-from geo.distance import haversine_m
+from api.datafiles import load_regions
 from geo.regions import RegionIndex
 from settlement.batch import settle_batch
-from settlement.breakdown import PayoutBreakdown
 from settlement.columns import OrderColumns
-from settlement.errors import SettlementError
 from settlement.money import Money
-from settlement.order import CompletedOrder
-from settlement.ratecard import RateCard, check_regions, parse_rate_card
+from settlement.ratecard import RateCard, check_regions
 from settlement.whatif import Comparison, WhatIf, simulate
 
-_PROGRESS_FROM = 10_000  # orders; smaller inputs finish before a bar would be worth drawing
+if TYPE_CHECKING:
+    from settlement.breakdown import PayoutBreakdown
 
 
 class _RunByDefault(TyperGroup):
@@ -61,155 +61,6 @@ RegionsOpt = Annotated[
 ]
 
 
-def load_card(path: Path) -> RateCard:
-    """Read a rate card from TOML (``.toml``) or JSON and parse it."""
-    try:
-        if path.suffix == ".toml":
-            with path.open("rb") as handle:
-                return parse_rate_card(tomllib.load(handle))
-    except OSError as err:
-        raise DataFileError(f"cannot read {path}: {err.strerror}", path=str(path)) from err
-    except tomllib.TOMLDecodeError as err:
-        raise DataFileError(f"{path}: invalid TOML: {err}", path=str(path)) from err
-    return parse_rate_card(read_json(path))
-
-
-def load_orders(path: Path) -> list[CompletedOrder]:
-    """Read orders from a JSON list (or ``{"orders": [...]}``) or a CSV file with a header."""
-    if path.suffix == ".csv":
-        try:
-            with path.open(encoding="utf-8", newline="") as handle:
-                rows: list[Mapping[str, Any]] = list(csv.DictReader(handle))
-        except OSError as err:
-            raise DataFileError(f"cannot read {path}: {err.strerror}", path=str(path)) from err
-    else:
-        document = read_json(path)
-        listed = document.get("orders") if isinstance(document, dict) else document
-        if not isinstance(listed, list):
-            raise DataFileError(f"{path}: expected a list of orders", path=str(path))
-        rows = listed
-    rows_iter: Iterable[Mapping[str, Any]] = rows
-    if len(rows) >= _PROGRESS_FROM:
-        rows_iter = track(rows, description="reading orders", console=Console(stderr=True))
-    return [_order(row, path, number) for number, row in enumerate(rows_iter, start=1)]
-
-
-def _order(row: Mapping[str, Any], path: Path, number: int) -> CompletedOrder:
-    """Turn one JSON object or CSV row into an order, naming the row on any error."""
-    try:
-        if not isinstance(row, Mapping):
-            raise ValueError("expected an object")
-        origin = _origin(row)
-        lon, lat = float(row["lon"]), float(row["lat"])
-        return CompletedOrder(
-            order_id=str(row["order_id"]),
-            technician_id=str(row["technician_id"]),
-            service_type=str(row["service_type"]),
-            service_at=datetime.fromisoformat(str(row["service_at"])),
-            lon=lon,
-            lat=lat,
-            units=int(_given(row, "units") or 1),
-            flags=frozenset(_listed(row.get("flags"))),
-            is_urgent=_boolean(_given(row, "is_urgent")),
-            rating=int(r) if (r := _given(row, "rating")) is not None else None,
-            travel_m=_travel_m(row, origin, lon, lat),
-            origin_lon=origin[0] if origin else None,
-            origin_lat=origin[1] if origin else None,
-            demand_supply_ratio=_ratio(_given(row, "demand_supply_ratio")),
-            materials=_materials(row.get("materials")),
-        )
-    except KeyError as err:
-        raise DataFileError(f"{path}: order {number}: missing field {err}", row=number) from err
-    except (ValueError, TypeError, InvalidOperation) as err:
-        raise DataFileError(f"{path}: order {number}: {err}", row=number) from err
-    except SettlementError as err:
-        raise DataFileError(f"{path}: order {number}: {err}", row=number) from err
-
-
-def _given(row: Mapping[str, Any], key: str) -> Any:
-    """Return the field, treating a missing key and an empty CSV cell alike as None."""
-    value = row.get(key)
-    return None if value == "" else value
-
-
-def _listed(value: Any) -> list[str]:
-    if value in (None, ""):
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else str(value).split(";")
-
-
-def _boolean(value: Any) -> bool:
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if str(value).lower() in {"true", "1", "yes"}:
-        return True
-    if str(value).lower() in {"false", "0", "no"}:
-        return False
-    raise ValueError(f"is_urgent must be true or false, not {value!r}")
-
-
-def _origin(row: Mapping[str, Any]) -> tuple[float, float] | None:
-    if _given(row, "origin_lon") is None and _given(row, "origin_lat") is None:
-        return None
-    return float(row["origin_lon"]), float(row["origin_lat"])
-
-
-def _travel_m(
-    row: Mapping[str, Any], origin: tuple[float, float] | None, lon: float, lat: float
-) -> int:
-    """Return the stated distance, else the great-circle one from the origin (half-up, m)."""
-    if (stated := _given(row, "travel_m")) is not None:
-        return int(stated)
-    if origin is None:
-        return 0
-    return math.floor(float(haversine_m(origin[0], origin[1], lon, lat)) + 0.5)
-
-
-def _ratio(value: Any) -> Decimal | None:
-    # A JSON number arrives as a float: its shortest repr is the decimal the writer meant.
-    return None if value is None else Decimal(repr(value) if isinstance(value, float) else value)
-
-
-def _materials(value: Any) -> tuple[tuple[str, int], ...]:
-    if value in (None, ""):
-        return ()
-    if isinstance(value, Mapping):
-        return tuple((str(code), int(quantity)) for code, quantity in value.items())
-    pairs = (item.split(":") for item in str(value).split(";"))
-    return tuple((code, int(quantity)) for code, quantity in pairs)
-
-
-def _money(money: Money) -> dict[str, str]:
-    return {"amount": f"{money.amount:.2f}", "currency": money.currency}
-
-
-def payout_json(breakdown: PayoutBreakdown) -> dict[str, Any]:
-    """Return the wire form of a breakdown: Decimals as strings, money as amount + currency."""
-    return {
-        "order_id": breakdown.order_id,
-        "technician_id": breakdown.technician_id,
-        "service_type": breakdown.service_type,
-        "region_id": breakdown.region_id,
-        "service_date": breakdown.service_date.isoformat(),
-        "nth_in_period": breakdown.nth_in_period,
-        "rate_card_version": breakdown.rate_card_version,
-        "total": _money(breakdown.total),
-        "lines": [
-            {
-                "code": line.code,
-                "label_zh": line.label_zh,
-                "label_en": line.label_en,
-                "basis": str(line.basis),
-                "rate": str(line.rate),
-                "amount": _money(line.amount),
-                "rule_id": line.rule_id,
-                "rate_card_version": line.rate_card_version,
-            }
-            for line in breakdown.lines
-        ],
-    }
-
-
 def _index(regions_path: Path | None, *cards: RateCard) -> RegionIndex:
     settings = get_settings()
     path = regions_path or settings.regions_file
@@ -217,14 +68,6 @@ def _index(regions_path: Path | None, *cards: RateCard) -> RegionIndex:
     for card in cards:
         check_regions(card, [region.id for region in index])
     return index
-
-
-def _write_json(path: Path, document: object) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    except OSError as err:
-        raise fail(f"cannot write {path}: {err.strerror}") from err
 
 
 @settle.command("run")
@@ -241,7 +84,7 @@ def run(
         card, OrderColumns.from_orders(load_orders(orders)), _index(regions, card)
     )
     breakdowns: Iterator[PayoutBreakdown] = settled.breakdowns()
-    if len(settled) >= _PROGRESS_FROM:
+    if len(settled) >= PROGRESS_FROM:
         breakdowns = iter(
             track(
                 breakdowns,
@@ -251,7 +94,7 @@ def run(
             )
         )
     total = Money.from_fen(int(settled.total_fen.sum()), card.currency)
-    _write_json(
+    write_json(
         out,
         {
             "rate_card": {
@@ -260,7 +103,7 @@ def run(
                 "content_hash": card.content_hash,
             },
             "order_count": len(settled),
-            "total": _money(total),
+            "total": money_json(total),
             "payouts": [payout_json(b) for b in breakdowns],
         },
     )
@@ -284,7 +127,7 @@ def simulate_command(
     )
     _print_whatif(result, Console())
     if out is not None:
-        _write_json(out, _whatif_json(result))
+        write_json(out, _whatif_json(result))
         typer.echo(f"comparison written to {out}")
 
 
@@ -323,9 +166,9 @@ def _whatif_json(result: WhatIf) -> dict[str, Any]:
             {
                 "key": c.key,
                 "orders": c.order_count,
-                "current": _money(c.current),
-                "candidate": _money(c.candidate),
-                "delta": _money(c.delta),
+                "current": money_json(c.current),
+                "candidate": money_json(c.candidate),
+                "delta": money_json(c.delta),
             }
             for c in comparisons
         ]
@@ -341,9 +184,9 @@ def _whatif_json(result: WhatIf) -> dict[str, Any]:
             "paid_more": result.paid_more,
             "paid_less": result.paid_less,
             "unchanged": result.unchanged,
-            "gained": _money(result.gained),
-            "lost": _money(result.lost),
-            "largest_gain": _money(result.largest_gain),
-            "largest_loss": _money(result.largest_loss),
+            "gained": money_json(result.gained),
+            "lost": money_json(result.lost),
+            "largest_gain": money_json(result.largest_gain),
+            "largest_loss": money_json(result.largest_loss),
         },
     }
