@@ -1,0 +1,295 @@
+"""Capturing leads: clean, de-duplicate, locate, score, assign hot first, plan the nurture.
+
+Duplicates are looked for within the lead's own source only: an integrator never touches, nor
+learns of, another source's lead by posting the same phone number.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from shapely.geometry import Point
+
+from api.db.spatial import to_wkb
+from api.db.tables import LeadNurtureStepRow, LeadOwnerRow, LeadRow, LeadTouchRow
+from api.leads.assignment import DEFAULT_ASSIGN, LeadToAssign, Owner, assign_many
+from api.leads.contact import Contact
+from api.leads.dedupe import DedupeParams, merge_missing
+from api.leads.junk import clean
+from api.leads.model import Channel, LeadFacts
+from api.leads.nurture import nurture_schedule
+from api.leads.scoring import score_lead
+from api.schemas.common import CrsName
+from api.schemas.leads import LeadCreate
+from geo.coords import to_wgs84
+from geo.regions import RegionIndex
+
+OPEN_STATUSES = ("new", "assigned", "contacted")
+Outcome = Literal["created", "merged", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """What became of one captured lead."""
+
+    outcome: Outcome
+    lead: LeadRow
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A lead's WGS84 point and the territory it falls in."""
+
+    lon: float
+    lat: float
+    region_id: str | None
+    team: str | None
+
+
+def locate(index: RegionIndex, location: tuple[float, float], crs: CrsName) -> Place:
+    """Convert ``location`` to WGS84 and find its region and the nearest ``team`` around it."""
+    lons, lats = to_wgs84(np.array([location[0]]), np.array([location[1]]), crs)
+    lon, lat = float(lons[0]), float(lats[0])
+    hierarchy = index.containing(lon, lat)
+    team = next((str(r.attributes["team"]) for r in hierarchy if "team" in r.attributes), None)
+    return Place(lon, lat, hierarchy[0].id if hierarchy else None, team)
+
+
+def capture_many(
+    session: Session,
+    *,
+    leads_in: Sequence[LeadCreate],
+    source: str,
+    actor_key_id: str | None,
+    index: RegionIndex,
+    now: datetime,
+    dedupe: DedupeParams,
+) -> list[Captured]:
+    """Capture leads in order (a later one may merge into an earlier one), then assign hot first."""
+    captured = [
+        _capture_one(session, lead_in, source, actor_key_id, index, now, dedupe)
+        for lead_in in leads_in
+    ]
+    unassigned = {c.lead.id: c.lead for c in captured if c.lead.status == "new"}
+    _assign(session, list(unassigned.values()), now)
+    for lead in unassigned.values():
+        if lead.status != "rejected" and not _has_nurture(session, lead.id):
+            _plan_nurture(session, lead, now)
+    session.flush()
+    return captured
+
+
+def _capture_one(
+    session: Session,
+    lead_in: LeadCreate,
+    source: str,
+    actor_key_id: str | None,
+    index: RegionIndex,
+    now: datetime,
+    dedupe: DedupeParams,
+) -> Captured:
+    texts = [lead_in.notes, lead_in.campaign, lead_in.address]
+    cleaned = clean(name=lead_in.name, phone=lead_in.phone, email=lead_in.email, texts=texts)
+    place = locate(index, lead_in.location, lead_in.crs) if lead_in.location else None
+    captured_at = min(lead_in.captured_at or now, now)
+    existing = None
+    if cleaned.rejection is None:
+        existing = _duplicate(session, source, cleaned.contact, dedupe.oldest_touch(now))
+    if existing is not None:
+        _merge(session, existing, lead_in, cleaned.contact, place, captured_at, now)
+        return Captured("merged", existing)
+    row = _new_row(lead_in, source, actor_key_id, cleaned.contact, place, captured_at, now)
+    if cleaned.rejection is not None:
+        row.status = "rejected"
+        row.rejection_code = cleaned.rejection.code
+        row.rejection_reason = cleaned.rejection.reason
+    else:
+        _rescore(row, now)
+    session.add(row)
+    session.flush()
+    _add_inbound_touch(session, row, lead_in, captured_at)
+    return Captured("rejected" if cleaned.rejection else "created", row)
+
+
+def _new_row(
+    lead_in: LeadCreate,
+    source: str,
+    actor_key_id: str | None,
+    contact: Contact,
+    place: Place | None,
+    captured_at: datetime,
+    now: datetime,
+) -> LeadRow:
+    return LeadRow(
+        source=source,
+        external_id=lead_in.external_id,
+        channel=lead_in.channel.value,
+        campaign=lead_in.campaign,
+        name=_blank_to_none(lead_in.name),
+        phone_raw=lead_in.phone,
+        email_raw=lead_in.email,
+        phone_e164=contact.phone_e164,
+        email=contact.email,
+        email_key=contact.email.casefold() if contact.email else None,
+        product_line=lead_in.product_line,
+        address=lead_in.address,
+        notes=lead_in.notes,
+        location=to_wkb(Point(place.lon, place.lat)) if place else None,
+        region_id=place.region_id if place else None,
+        team=place.team if place else None,
+        status="new",
+        score_lines=[],
+        touch_count=1,
+        last_touched_at=captured_at,
+        created_by_key_id=actor_key_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+def _duplicate(
+    session: Session, source: str, contact: Contact, oldest_touch: datetime
+) -> LeadRow | None:
+    keys = []
+    if contact.phone_e164:
+        keys.append(LeadRow.phone_e164 == contact.phone_e164)
+    if contact.email:
+        keys.append(LeadRow.email_key == contact.email.casefold())
+    query = (
+        select(LeadRow)
+        .where(LeadRow.source == source, LeadRow.status != "rejected", or_(*keys))
+        .where(LeadRow.last_touched_at >= oldest_touch)
+        .order_by(LeadRow.id)
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def _merge(
+    session: Session,
+    row: LeadRow,
+    lead_in: LeadCreate,
+    contact: Contact,
+    place: Place | None,
+    captured_at: datetime,
+    now: datetime,
+) -> None:
+    current = {"name": row.name, "email": row.email, "phone_e164": row.phone_e164,
+               "product_line": row.product_line, "address": row.address,
+               "external_id": row.external_id, "region_id": row.region_id}  # fmt: skip
+    incoming = {"name": _blank_to_none(lead_in.name), "email": contact.email,
+                "phone_e164": contact.phone_e164, "product_line": lead_in.product_line,
+                "address": lead_in.address, "external_id": lead_in.external_id}  # fmt: skip
+    for key, value in merge_missing(current, incoming).items():
+        setattr(row, key, value)
+    if row.email and not row.email_key:
+        row.email_key = row.email.casefold()
+    if place is not None and row.location is None:
+        row.location = to_wkb(Point(place.lon, place.lat))
+        row.region_id, row.team = place.region_id, place.team
+    row.touch_count += 1
+    row.last_touched_at = max(row.last_touched_at, captured_at)
+    row.updated_at = now
+    _rescore(row, now)
+    session.flush()
+    _add_inbound_touch(session, row, lead_in, captured_at)
+
+
+def _add_inbound_touch(
+    session: Session, row: LeadRow, lead_in: LeadCreate, captured_at: datetime
+) -> None:
+    session.add(
+        LeadTouchRow(
+            lead_id=row.id,
+            direction="inbound",
+            kind="capture",
+            channel=lead_in.channel.value,
+            campaign=lead_in.campaign,
+            note=lead_in.notes,
+            at=captured_at,
+            actor_key_id=row.created_by_key_id,
+        )
+    )
+
+
+def facts(row: LeadRow) -> LeadFacts:
+    """Return what the lead rules read from a stored lead."""
+    return LeadFacts(
+        channel=Channel(row.channel),
+        has_phone=row.phone_e164 is not None,
+        has_email=row.email is not None,
+        has_name=row.name is not None,
+        has_location=row.location is not None,
+        product_line=row.product_line,
+        region_id=row.region_id,
+        touches=row.touch_count,
+        last_touched_at=row.last_touched_at,
+    )
+
+
+def _rescore(row: LeadRow, now: datetime) -> None:
+    score = score_lead(facts(row), now=now)
+    row.score, row.score_band = score.total, score.band
+    row.score_lines = [
+        {"code": x.code, "label": x.label, "points": x.points, "max_points": x.max_points}
+        for x in score.lines
+    ]
+    if row.first_responded_at is None and row.status != "rejected":
+        due = now + DEFAULT_ASSIGN.sla_by_band[score.band]
+        # A repeat capture that makes a lead hotter brings its deadline forward, never back.
+        if row.first_response_due_at is None or due < row.first_response_due_at:
+            row.first_response_due_at = due
+
+
+def open_leads_by_owner(session: Session) -> dict[str, int]:
+    """Return how many open leads each owner holds."""
+    query = (
+        select(LeadRow.owner_id, func.count())
+        .where(LeadRow.owner_id.is_not(None), LeadRow.status.in_(OPEN_STATUSES))
+        .group_by(LeadRow.owner_id)
+    )
+    return {str(owner): int(n) for owner, n in session.execute(query)}
+
+
+def _assign(session: Session, leads: Sequence[LeadRow], now: datetime) -> None:
+    if not leads:
+        return
+    load = open_leads_by_owner(session)
+    owners = [
+        Owner(o.id, o.team, frozenset(o.product_lines), load.get(o.id, 0), o.max_open_leads)
+        for o in session.scalars(select(LeadOwnerRow).where(LeadOwnerRow.is_active))
+    ]
+    to_assign = [LeadToAssign(str(r.id), r.team, r.product_line, r.score or 0) for r in leads]
+    by_id = {str(row.id): row for row in leads}
+    for assignment in assign_many(to_assign, owners):
+        row = by_id[assignment.lead_id]
+        row.assignment_reason = assignment.reason
+        if assignment.owner_id is not None:
+            row.owner_id, row.status, row.assigned_at = assignment.owner_id, "assigned", now
+
+
+def _has_nurture(session: Session, lead_id: int) -> bool:
+    query = select(LeadNurtureStepRow.id).where(LeadNurtureStepRow.lead_id == lead_id).limit(1)
+    return session.scalar(query) is not None
+
+
+def _plan_nurture(session: Session, row: LeadRow, now: datetime) -> None:
+    steps = nurture_schedule(
+        band=row.score_band or "cold",
+        starts_at=now,
+        has_phone=row.phone_e164 is not None,
+        has_email=row.email is not None,
+    )
+    session.add_all(
+        LeadNurtureStepRow(lead_id=row.id, seq=s.seq, day=s.day, kind=s.kind, due_at=s.due_at)
+        for s in steps
+    )
