@@ -120,7 +120,8 @@ def _test_contact(contact: Contact, params: JunkParams) -> Rejection | None:
     if contact.phone_e164 is not None and (
         contact.phone_e164 in params.test_phones or _SAME_DIGIT.match(contact.phone_e164)
     ):
-        return Rejection("test_contact", f"phone {contact.phone_e164} is a test or placeholder number")
+        reason = f"phone {contact.phone_e164} is a test or placeholder number"
+        return Rejection("test_contact", reason)
     if contact.email is None:
         return None
     domain = email_domain(contact.email)

@@ -1,5 +1,6 @@
 """``/v1/leads``: capture, cleaning, de-duplication, scoring, assignment, touches, listing."""
 
+import json
 from typing import Any
 
 import pytest
@@ -110,9 +111,10 @@ def test_dedupe_stays_within_a_source(client: TestClient, headers: Headers) -> N
 def test_assignment_by_territory_product_line_and_load(
     client: TestClient, headers: Headers
 ) -> None:
-    put_owner(client, headers, "chen", name="陈静", team="team-310115", product_lines=["central_ac"])
+    ac = ["central_ac"]
+    put_owner(client, headers, "chen", name="陈静", team="team-310115", product_lines=ac)
     put_owner(client, headers, "li", name="李强", team="team-310115", product_lines=[])
-    put_owner(client, headers, "zhou", name="周", team="team-310104", product_lines=["central_ac"])
+    put_owner(client, headers, "zhou", name="周", team="team-310104", product_lines=ac)
     hot = capture(client, headers)["lead"]
     assert hot["owner_id"] == "chen" and hot["status"] == "assigned"
     assert "territory team team-310115" in hot["assignment_reason"]
@@ -132,8 +134,8 @@ def test_batch_assigns_hot_leads_first(client: TestClient, headers: Headers) -> 
     body = response.json()
     assert body["created"] == 2
     ids = [r["lead_id"] for r in body["results"]]
-    owners = [client.get(f"/v1/leads/{i}", headers=headers["admin"]).json()["owner_id"] for i in ids]
-    assert owners == [None, "solo"]
+    leads = [client.get(f"/v1/leads/{i}", headers=headers["admin"]).json() for i in ids]
+    assert [x["owner_id"] for x in leads] == [None, "solo"]
 
 
 def test_batch_with_an_invalid_item_stores_nothing(client: TestClient, headers: Headers) -> None:
@@ -164,7 +166,7 @@ def test_bad_input_is_422_naming_the_field(
     payload = lead(**body) if "location" not in body else {**lead(), **body}
     response = client.post(
         "/v1/leads",
-        content=__import__("json").dumps(payload, allow_nan=True),
+        content=json.dumps(payload, allow_nan=True),
         headers={**headers["shop_a"], "Content-Type": "application/json"},
     )
     assert response.status_code == 422
