@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from geo.coords import validate_lonlat
 from geo.regions import Region, RegionIndex
 from settlement.breakdown import LineItem, PayoutBreakdown, region_names
 from settlement.columns import ColumnContext, OrderColumns
@@ -154,7 +155,9 @@ def _context(
     region_ids = tuple(r.id for r in region_list)
     region_index = np.full(n, -1, dtype=np.int64)
     origin_index = np.full(n, -1, dtype=np.int64)
-    if regions is not None:
+    if regions is None:
+        validate_lonlat(columns.lons, columns.lats)  # locate_indices checks them otherwise
+    else:
         region_index = regions.locate_indices(columns.lons, columns.lats)
         has_origin = ~np.isnan(columns.origin_lons)
         origin_index[has_origin] = regions.locate_indices(

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from geo.coords import validate_lonlat
+from geo.errors import InvalidCoordinates
 from geo.regions import Region
 
 from .errors import InvalidOrder
@@ -65,6 +67,9 @@ class CompletedOrder:
                 field="service_at",
                 **where,
             )
+        self._check_position(self.lon, self.lat, "lon")
+        if self.origin_lon is not None and self.origin_lat is not None:
+            self._check_position(self.origin_lon, self.origin_lat, "origin_lon")
         if self.units < 1:
             raise InvalidOrder(f"order {self.order_id}: units must be >= 1", field="units", **where)
         if self.travel_m < 0:
@@ -94,6 +99,15 @@ class CompletedOrder:
                 field="materials",
                 **where,
             )
+
+    def _check_position(self, lon: float, lat: float, field: str) -> None:
+        try:
+            validate_lonlat([lon], [lat])
+        except InvalidCoordinates as err:
+            message = str(err).replace(" at index 0", "")
+            raise InvalidOrder(
+                f"order {self.order_id}: {message}", field=field, order_id=self.order_id
+            ) from err
 
 
 @dataclass(frozen=True, slots=True)

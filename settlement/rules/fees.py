@@ -70,7 +70,7 @@ class UnitFeeSlot(Slot):
 
 
 @dataclass(frozen=True)
-class FlagAmountSlot(Slot):
+class UrgencySlot(Slot):
     """A fixed bonus for urgent orders."""
 
     @override
@@ -179,7 +179,7 @@ def parse_urgency_bonus(table: Table, rule_id: str, currency: str) -> Rule:
     return Rule(
         rule_id,
         "urgency_bonus",
-        (FlagAmountSlot(rule_id, "urgency_bonus", Arithmetic.PER_UNIT, (option,)),),
+        (UrgencySlot(rule_id, "urgency_bonus", Arithmetic.PER_UNIT, (option,)),),
     )
 
 

@@ -157,3 +157,10 @@ def test_settle_orders_numbers_orders_per_technician_month(card, regions, make_o
     breakdowns = settle_orders(card, list(reversed(orders)), regions)
     nth = {b.order_id: b.nth_in_period for b in breakdowns}
     assert nth == {"o0": 1, "o1": 2, "o2": 3, "o3": 4, "o4": 5, "other": 1}
+
+
+def test_position_out_of_range_is_refused_naming_the_order(make_order):
+    with pytest.raises(InvalidOrder, match=r"order o1: latitude is out of range"):
+        make_order(lat=95.0)
+    with pytest.raises(InvalidOrder, match="order o1: longitude is not finite"):
+        make_order(origin_lon=float("nan"), origin_lat=31.0)
