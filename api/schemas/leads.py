@@ -3,7 +3,8 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from api.leads.model import Channel
 from api.schemas.common import CrsName, Latitude, Longitude, Strict
@@ -16,7 +17,7 @@ MAX_LEAD_BATCH = 1000
 TOUCH_KINDS = Literal["call", "sms", "email", "visit", "note"]
 TOUCH_OUTCOMES = Literal["reached", "no_answer", "voicemail", "replied", "bounced", "declined"]
 
-LEAD_EXAMPLE = {
+LEAD_EXAMPLE: JsonDict = {
     "external_id": "form-20261122-0042",
     "channel": "web_form",
     "campaign": "double11-ac",
@@ -34,7 +35,7 @@ LEAD_EXAMPLE = {
 class LeadCreate(Strict):
     """A lead as a channel captured it; at least a phone or an e-mail, or it is rejected."""
 
-    model_config = Strict.model_config | {"json_schema_extra": {"examples": [LEAD_EXAMPLE]}}
+    model_config = ConfigDict(json_schema_extra={"examples": [LEAD_EXAMPLE]})
 
     external_id: str | None = Field(default=None, max_length=128, description="your own id")
     channel: Channel = Field(default=Channel.API, description="where the lead came from")
@@ -178,11 +179,11 @@ class LeadPage(BaseModel):
 class TouchCreate(Strict):
     """An outbound contact with the lead; the first call, SMS, e-mail or visit meets the SLA."""
 
-    model_config = Strict.model_config | {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        json_schema_extra={
             "examples": [{"kind": "call", "outcome": "reached", "note": "wants a quote"}]
         }
-    }
+    )
 
     kind: TOUCH_KINDS
     outcome: TOUCH_OUTCOMES | None = None
@@ -193,11 +194,11 @@ class TouchCreate(Strict):
 class LeadOwnerWrite(Strict):
     """Someone who works leads: a territory team (region attribute `team`) and product lines."""
 
-    model_config = Strict.model_config | {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        json_schema_extra={
             "examples": [{"name": "陈静", "team": "team-310115", "product_lines": ["central_ac"]}]
         }
-    }
+    )
 
     name: Text200 = Field(min_length=1)
     team: str | None = Field(default=None, max_length=64)
@@ -219,8 +220,8 @@ class LeadOwnerRead(BaseModel):
 class ConvertCreate(Strict):
     """What the ticket needs beyond the lead: type, location if the lead has none, window."""
 
-    model_config = Strict.model_config | {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        json_schema_extra={
             "examples": [
                 {
                     "type": "install",
@@ -230,7 +231,7 @@ class ConvertCreate(Strict):
                 }
             ]
         }
-    }
+    )
 
     type: Literal["install", "repair", "maintenance", "inspection", "consult"]
     duration_min: int = Field(ge=5, le=24 * 60)
