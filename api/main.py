@@ -7,7 +7,7 @@ from api.db.spatial import make_engine
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.region_cache import RegionCache
-from api.routes import health, leads, regions, tickets
+from api.routes import health, leads, regions, technicians, tickets
 
 API_PREFIX = "/v1"
 
@@ -28,6 +28,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (regions, tickets, leads):
+    for module in (regions, tickets, technicians, leads):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
