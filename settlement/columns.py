@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import InvalidOrder
+from .localtime import epoch_seconds
 from .order import CompletedOrder
 
 IntArray = NDArray[np.int64]
@@ -98,9 +99,7 @@ class OrderColumns:
             technician_codes=_codes([o.technician_id for o in orders], technicians),
             service_types=tuple(service_types),
             service_type_codes=_codes([o.service_type for o in orders], service_types),
-            service_at_s=np.asarray(
-                [int(o.service_at.timestamp() // 1) for o in orders], dtype=np.int64
-            ),
+            service_at_s=np.asarray([epoch_seconds(o.service_at) for o in orders], dtype=np.int64),
             lons=np.asarray([o.lon for o in orders], dtype=np.float64),
             lats=np.asarray([o.lat for o in orders], dtype=np.float64),
             units=np.asarray([o.units for o in orders], dtype=np.int64),
@@ -134,10 +133,6 @@ class ColumnContext:
     local_day: IntArray
     local_second: IntArray
     nth_in_period: IntArray
-
-    def per_region(self, values: Sequence[int], outside: int) -> IntArray:
-        """Return a lookup table indexed by a region position, with ``outside`` at index -1."""
-        return np.asarray([*values, outside], dtype=np.int64)
 
     def in_any(self, region_ids: frozenset[str], positions: IntArray) -> BoolArray:
         """Return whether each position's region chain meets ``region_ids`` (False at -1)."""

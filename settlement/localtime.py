@@ -1,6 +1,6 @@
 """Vectorised UTC -> local wall-clock time for IANA zones, exact across DST transitions."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -13,6 +13,20 @@ SECONDS_PER_DAY: Final = 86_400
 _BUCKET_S: Final = 900
 
 IntArray = NDArray[np.int64]
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """Return whole seconds since the Unix epoch, floored, computed exactly (no float).
+
+    Examples
+    --------
+    >>> epoch_seconds(datetime(1970, 1, 1, 8, 0, 59, 999999, tzinfo=zone("Asia/Shanghai")))
+    59
+    """
+    return (moment - _EPOCH) // timedelta(seconds=1)
 
 
 @lru_cache(maxsize=64)

@@ -1,8 +1,8 @@
 """Counting a technician's completed orders within a volume period (day, ISO week, month).
 
 Periods are calendar periods in the card's time zone; weeks start on Monday. Within a period a
-technician's orders are numbered 1, 2, ... by service time, ties broken by order id, so the
-numbering does not depend on the order the input arrives in.
+technician's orders are numbered 1, 2, ... by service time (to the whole second), ties broken by
+order id, so the numbering does not depend on the order the input arrives in.
 """
 
 from collections.abc import Mapping, Sequence
@@ -11,7 +11,7 @@ from datetime import date
 import numpy as np
 from numpy.typing import NDArray
 
-from settlement.localtime import zone
+from settlement.localtime import epoch_seconds, zone
 from settlement.order import CompletedOrder
 
 IntArray = NDArray[np.int64]
@@ -74,7 +74,7 @@ def number_orders(
         key=lambda o: (
             o.technician_id,
             period_key(o.service_at.astimezone(zone(time_zone)).date(), period),
-            o.service_at,
+            epoch_seconds(o.service_at),
             o.order_id,
         ),
     )

@@ -52,9 +52,8 @@ class RegionSlot(Slot):
     ) -> tuple[IntArray, IntArray]:
         fallback = len(self.options) - 1 if self.has_fallback else _UNPRICED
         per_region = [self._first_priced(chain, context.region_ids) for chain in context.chains]
-        table = context.per_region(
-            [fallback if p == _UNPRICED else p for p in per_region], fallback
-        )
+        priced = [fallback if p == _UNPRICED else p for p in per_region]
+        table = np.asarray([*priced, fallback], dtype=np.int64)  # index -1: outside
         option = table[context.region_index]
         if (option == _UNPRICED).any():
             first = int(np.argmax(option == _UNPRICED))
