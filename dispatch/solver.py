@@ -21,7 +21,11 @@ from dispatch.plan import Plan
 from dispatch.plan_builder import SolvedRoute, build_plan
 from dispatch.reasons import explain_dropped
 from dispatch.routing_arrays import UNLIMITED, RoutingArrays, build_routing_arrays
+from dispatch.ruin_recreate import RuinRecreate
 
+ROUND_S = 1.0  # ruin and recreate per round, before an OR-Tools descent polishes
+MIN_ROUND_S = 0.05  # below this, no round is worth starting
+RUIN_RECREATE_SHARE = 0.8  # of the remaining time, so the last descent has time left
 TIME = "time"
 WORK = "work"
 
@@ -47,20 +51,19 @@ def solve(
         Routes with times, every dropped order with its reason, and KPIs.
     """
     started = time.perf_counter()
+    deadline = started + params.time_limit_s
     arrays = build_routing_arrays(problem)
     seed_routes = _warm_routes(problem, arrays, warm_start) if warm_start else None
     weights = InsertionWeights(params.weights.travel_per_s, params.weights.lateness_per_s)
     initial = regret_insertion(arrays, weights, initial=seed_routes, seed=params.seed)
     manager, routing = _routing_model(arrays, params)
-    search = _search_parameters(params, time.perf_counter() - started)
-    routing.CloseModelWithParameters(search)
-    assignment = routing.ReadAssignmentFromRoutes(initial, True)
-    if assignment is None:  # e.g. a break our construction could not place: let OR-Tools start
-        solution = routing.SolveWithParameters(search)
+    routing.CloseModelWithParameters(_search_parameters(params, deadline))
+    solution = routing.ReadAssignmentFromRoutes(initial, True)
+    if solution is None:  # e.g. a break our construction could not place: let OR-Tools start
+        solution = routing.SolveWithParameters(_search_parameters(params, deadline))
     elif params.use_local_search:
-        solution = routing.SolveFromAssignmentWithParameters(assignment, search)
-    else:
-        solution = assignment
+        best_routes = _improve(arrays, manager, routing, solution, params, deadline)
+        solution = routing.ReadAssignmentFromRoutes(best_routes, True)
     if solution is None:
         raise NoFeasiblePlan(
             f"no feasible plan for {len(problem.orders)} orders", n_orders=len(problem.orders)
@@ -71,6 +74,63 @@ def solve(
         problem, arrays, solved, dropped,
         objective=int(solution.ObjectiveValue()), solve_s=time.perf_counter() - started,
     )  # fmt: skip
+
+
+def _improve(
+    arrays: RoutingArrays,
+    manager: pywrapcp.RoutingIndexManager,
+    routing: pywrapcp.RoutingModel,
+    start: pywrapcp.Assignment,
+    params: SolveParams,
+    deadline: float,
+) -> list[list[int]]:
+    """Alternate ruin-and-recreate rounds with OR-Tools descents; return the best routes.
+
+    Ruin and recreate explores (it escapes the local optima OR-Tools stalls in), each OR-Tools
+    descent polishes its best routes with the full objective (lateness, balance) and hands the
+    result back as the next round's starting point. Deterministic mode runs one round of
+    ``solution_limit`` iterations and an OR-Tools descent bounded by the same limit.
+    """
+    penalties = np.asarray(
+        [params.weights.drop_penalty_for(int(p)) for p in arrays.priority], dtype=np.int64
+    )
+    routes = _route_lists(arrays, manager, routing, start)
+    explorer = RuinRecreate(arrays, routes, penalties, params.weights.travel_per_s, params.seed)
+    best_routes, best_objective = routes, start.ObjectiveValue()
+    while (remaining := deadline - time.perf_counter()) > MIN_ROUND_S:
+        budget = min(ROUND_S, RUIN_RECREATE_SHARE * remaining)
+        explorer.run(budget, params.solution_limit if params.is_deterministic else None)
+        candidate = routing.ReadAssignmentFromRoutes(explorer.best, True)
+        if candidate is None:  # breaks can make a route OR-Tools rejects: keep exploring
+            continue
+        polished = routing.SolveFromAssignmentWithParameters(
+            candidate, _search_parameters(params, deadline, descent_only=True)
+        )
+        if polished is not None:
+            routes = _route_lists(arrays, manager, routing, polished)
+            if polished.ObjectiveValue() < best_objective:
+                best_routes, best_objective = routes, polished.ObjectiveValue()
+            explorer.restart(routes)
+        if params.is_deterministic:
+            break
+    return best_routes
+
+
+def _route_lists(
+    arrays: RoutingArrays,
+    manager: pywrapcp.RoutingIndexManager,
+    routing: pywrapcp.RoutingModel,
+    solution: pywrapcp.Assignment,
+) -> list[list[int]]:
+    """Order indices per vehicle, in visiting order."""
+    routes = []
+    for v in range(len(arrays.vehicles)):
+        index, route = solution.Value(routing.NextVar(routing.Start(v))), []
+        while not routing.IsEnd(index):
+            route.append(manager.IndexToNode(index))
+            index = solution.Value(routing.NextVar(index))
+        routes.append(route)
+    return routes
 
 
 def _routing_model(
@@ -198,16 +258,20 @@ def _orders(
             routing.NextVar(before).SetValue(after)
 
 
-def _search_parameters(params: SolveParams, spent_s: float) -> object:
-    """Search settings; the time limit covers the whole solve, construction included."""
+def _search_parameters(
+    params: SolveParams, deadline: float, *, descent_only: bool = False
+) -> object:
+    """Search settings for OR-Tools; the time limit never passes the overall deadline."""
     search = pywrapcp.DefaultRoutingSearchParameters()
     search.first_solution_strategy = (
         routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
     )
     search.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+        routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        if descent_only
+        else routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     )
-    remaining_s = max(params.time_limit_s - spent_s, 0.01)
+    remaining_s = max(deadline - time.perf_counter(), 0.01)
     search.time_limit.FromMilliseconds(int(remaining_s * 1000))
     if params.is_deterministic and params.solution_limit is not None:
         search.solution_limit = params.solution_limit
