@@ -10,7 +10,6 @@ Only the changed route is rescheduled. The order must already be in the ``Proble
 travel times are in the matrix) and not in the plan.
 """
 
-import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -19,8 +18,9 @@ import numpy as np
 from dispatch.errors import DispatchError, UnknownReference
 from dispatch.model import Problem, TechnicianId, WorkOrderId
 from dispatch.params import DEFAULT_SOLVE, ObjectiveWeights
-from dispatch.plan import DropReason, Kpis, Plan, Route
+from dispatch.plan import DropReason, Plan, Route
 from dispatch.plan_builder import SolvedRoute, build_plan
+from dispatch.plan_kpis import kpis_of
 from dispatch.positions import Limits, PositionTable, rank_positions
 from dispatch.routing_arrays import RoutingArrays, build_routing_arrays
 from dispatch.schedule import RouteSchedule, schedule_route
@@ -210,7 +210,10 @@ class LivePlan:
             priority = self.problem.orders[self.index_of[insertion.order_id]].priority
             delta -= self.weights.drop_penalty_for(priority)
         routes.append(route)
-        kpis = _kpis(self._plan.kpis, tuple(routes), len(self.problem.orders), delta)
+        kpis = kpis_of(
+            [t.id for t in self.problem.technicians], routes, len(self.problem.orders),
+            objective=self._plan.kpis.objective + delta, solve_s=self._plan.kpis.solve_s,
+        )  # fmt: skip
         self._plan = Plan(self._plan.origin, tuple(routes), unassigned, kpis)
 
 
@@ -233,20 +236,3 @@ def _route(problem: Problem, arrays: RoutingArrays, schedule: RouteSchedule) -> 
         schedule.depart_s, schedule.return_s,
     )  # fmt: skip
     return build_plan(problem, arrays, [solved], (), objective=0, solve_s=0.0).routes[0]
-
-
-def _kpis(kpis: Kpis, routes: tuple[Route, ...], n_orders: int, cost_delta: int) -> Kpis:
-    """Recompute the plan figures after a change; the objective moves by ``cost_delta``."""
-    stops = [s for r in routes for s in r.stops]
-    load = dict.fromkeys(kpis.load_s_by_technician, 0)
-    for route in routes:
-        load[route.technician_id] = load.get(route.technician_id, 0) + route.working_s
-    distances = [r.distance_m for r in routes]
-    loads = list(load.values()) or [0]
-    return dataclasses.replace(
-        kpis, assigned=len(stops), unassigned=n_orders - len(stops),
-        on_time_rate=sum(s.lateness_s == 0 for s in stops) / len(stops) if stops else 1.0,
-        travel_km=None if None in distances else sum(d or 0.0 for d in distances) / 1000,
-        travel_min=sum(r.travel_s for r in routes) / 60, load_s_by_technician=load,
-        load_spread_s=max(loads) - min(loads), objective=kpis.objective + cost_delta,
-    )  # fmt: skip
