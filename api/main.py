@@ -7,7 +7,16 @@ from api.db.spatial import make_engine
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.region_cache import RegionCache
-from api.routes import health, leads, regions, technicians, tickets
+from api.routes import (
+    earnings,
+    health,
+    leads,
+    rate_cards,
+    regions,
+    settlement,
+    technicians,
+    tickets,
+)
 
 API_PREFIX = "/v1"
 
@@ -30,4 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (regions, tickets, technicians, leads):
         app.include_router(module.router, prefix=API_PREFIX)
+    for module in (rate_cards, settlement, earnings):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(settlement.tickets_router, prefix=API_PREFIX)
     return app

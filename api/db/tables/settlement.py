@@ -76,6 +76,9 @@ class SettlementRow(Base):
     # [{"code", "label_zh", "label_en", "basis", "rate", "amount_fen", "rule_id"}, ...]
     # decimals as strings, in application order
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # the CompletedOrder as priced (position, travel, surge ratio, ...), so that a what-if can
+    # re-price it under another card and anyone can re-check the breakdown
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
     settled_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -100,6 +100,7 @@ def _create_settlement() -> None:
         sa.Column("total_fen", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("lines", sa.JSON(), nullable=False),
+        sa.Column("inputs", sa.JSON(), nullable=False),
         _at("settled_at"),
         sa.ForeignKeyConstraint(
             ["ticket_id"], ["ticket.id"], name=op.f("fk_settlement_ticket_id_ticket")

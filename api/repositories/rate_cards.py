@@ -1,0 +1,230 @@
+"""Rate-card versions in the database: documents in, parsed ``settlement.RateCard`` values out.
+
+A version is stored as the document the admin uploaded (TOML or JSON text) with the content hash
+the settlement package computes. It may be replaced until it first prices an order; from then on
+no code path updates it (and a trigger refuses it).
+"""
+
+import json
+import tomllib
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any, Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from api.db.tables import RateCardVersionRow
+from settlement import (
+    InvalidRateCard,
+    RateCard,
+    RateCardVersionUsed,
+    check_regions,
+    check_unchanged,
+    parse_rate_card,
+)
+from settlement.localtime import zone
+
+DocumentFormat = Literal["toml", "json"]
+
+
+class SaveOutcome(StrEnum):
+    """What storing a version did."""
+
+    CREATED = "created"
+    UNCHANGED = "unchanged"  # the same (id, version) with the same content: nothing to do
+    REPLACED = "replaced"  # an unused version got new content
+
+
+class RateCardChanged(InvalidRateCard):
+    """The version was replaced while an order was being priced under it; retry the request."""
+
+    code = "rate_card_changed"
+
+
+def parse_document(document: str, document_format: DocumentFormat) -> dict[str, Any]:
+    """Decode a TOML or JSON rate-card document into its plain table.
+
+    Raises
+    ------
+    InvalidRateCard
+        If the text is not valid TOML/JSON or not a table; the message names the position.
+    """
+    try:
+        table = tomllib.loads(document) if document_format == "toml" else json.loads(document)
+    except tomllib.TOMLDecodeError as err:
+        raise InvalidRateCard(f"card: invalid TOML: {err}", field="body") from err
+    except json.JSONDecodeError as err:
+        raise InvalidRateCard(
+            f"card: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}", field="body"
+        ) from err
+    if not isinstance(table, dict):
+        raise InvalidRateCard("card: the document must be a table (a JSON object)", field="body")
+    return table
+
+
+@lru_cache(maxsize=64)
+def _parsed(document: str, document_format: DocumentFormat) -> RateCard:
+    return parse_rate_card(parse_document(document, document_format))
+
+
+def card_of(row: RateCardVersionRow) -> RateCard:
+    """Return the parsed card of a stored version (parsed once per distinct document)."""
+    document_format: DocumentFormat = "toml" if row.document_format == "toml" else "json"
+    return _parsed(row.document, document_format)
+
+
+def save_version(
+    session: Session,
+    *,
+    document: str,
+    document_format: DocumentFormat,
+    region_ids: set[str],
+    now: datetime,
+    actor_key_id: str | None,
+) -> tuple[RateCardVersionRow, SaveOutcome]:
+    """Validate a card document and store it as (id, version).
+
+    Raises
+    ------
+    InvalidRateCard
+        (or a subclass) naming the rule and field, for a bad card or an unknown region id.
+    RateCardVersionUsed
+        If that (id, version) has priced orders and the content differs.
+    """
+    card = parse_rate_card(parse_document(document, document_format))
+    check_regions(card, region_ids)
+    row = get_version(session, card_id=card.id, version=card.version)
+    if row is None:
+        row = RateCardVersionRow(
+            card_id=card.id,
+            version=card.version,
+            document_format=document_format,
+            document=document,
+            created_at=now,
+            created_by_key_id=actor_key_id,
+            **_columns(card),
+        )
+        session.add(row)
+        session.flush()
+        return row, SaveOutcome.CREATED
+    if row.content_sha256 == card.content_hash:
+        return row, SaveOutcome.UNCHANGED
+    if row.first_used_at is not None:
+        check_unchanged(card, {(row.card_id, row.version): row.content_sha256})
+    replaced = session.execute(
+        update(RateCardVersionRow)
+        .where(RateCardVersionRow.id == row.id, RateCardVersionRow.first_used_at.is_(None))
+        .values(document_format=document_format, document=document, **_columns(card))
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(replaced, "rowcount", 0) != 1:  # priced an order since we read it
+        raise RateCardVersionUsed(
+            f"rate card {card.version_label} has already priced orders and cannot be edited; "
+            "publish it as a new version",
+            card_id=card.id,
+            version=card.version,
+        )
+    session.refresh(row)
+    return row, SaveOutcome.REPLACED
+
+
+def _columns(card: RateCard) -> dict[str, Any]:
+    return {
+        "currency": card.currency,
+        "time_zone": card.time_zone,
+        "effective_from": card.effective_from,
+        "effective_until": card.effective_until,
+        "content_sha256": card.content_hash,
+    }
+
+
+def get_version(session: Session, *, card_id: str, version: int) -> RateCardVersionRow | None:
+    """Return one stored version, or None."""
+    return session.scalar(
+        select(RateCardVersionRow).where(
+            RateCardVersionRow.card_id == card_id, RateCardVersionRow.version == version
+        )
+    )
+
+
+def list_versions(session: Session, *, card_id: str | None = None) -> list[RateCardVersionRow]:
+    """List stored versions, newest effective date first (optionally of one card id)."""
+    query = select(RateCardVersionRow).order_by(
+        RateCardVersionRow.effective_from.desc(),
+        RateCardVersionRow.version.desc(),
+        RateCardVersionRow.card_id,
+    )
+    if card_id is not None:
+        query = query.where(RateCardVersionRow.card_id == card_id)
+    return list(session.scalars(query))
+
+
+def in_force_on(session: Session, *, local_date: date) -> RateCardVersionRow | None:
+    """Return the version in force on a calendar date (each card's own time zone).
+
+    When several versions cover the date, the one that took effect last wins, then the highest
+    version number: publishing a new version with a later ``effective_from`` supersedes the
+    old one from that day without editing it.
+    """
+    return _first_in_force(session, lambda row: local_date, latest_from=local_date)
+
+
+def in_force_at(session: Session, *, at: datetime) -> RateCardVersionRow | None:
+    """Return the version in force at an instant (the date in each card's time zone)."""
+    return _first_in_force(
+        session,
+        lambda row: at.astimezone(zone(row.time_zone)).date(),
+        latest_from=at.date() + timedelta(days=1),  # no zone is more than a day ahead of UTC
+    )
+
+
+def _first_in_force(
+    session: Session,
+    local_date_of: Callable[[RateCardVersionRow], date],
+    *,
+    latest_from: date,
+) -> RateCardVersionRow | None:
+    candidates = session.scalars(
+        select(RateCardVersionRow)
+        .where(RateCardVersionRow.effective_from <= latest_from)
+        .order_by(RateCardVersionRow.effective_from.desc(), RateCardVersionRow.version.desc())
+    )
+    for row in candidates:
+        day = local_date_of(row)
+        if row.effective_from <= day and (row.effective_until is None or day < row.effective_until):
+            return row
+    return None
+
+
+def mark_used(
+    session: Session, *, row: RateCardVersionRow, content_sha256: str, now: datetime
+) -> None:
+    """Freeze a version because an order was priced under content ``content_sha256``.
+
+    Raises
+    ------
+    RateCardChanged
+        If the version was replaced after the caller read it (the price would not match it).
+    """
+    if row.first_used_at is not None and row.content_sha256 == content_sha256:
+        return
+    frozen = session.execute(
+        update(RateCardVersionRow)
+        .where(
+            RateCardVersionRow.id == row.id,
+            RateCardVersionRow.content_sha256 == content_sha256,
+            RateCardVersionRow.first_used_at.is_(None),
+        )
+        .values(first_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(row)
+    if getattr(frozen, "rowcount", 0) != 1 and row.content_sha256 != content_sha256:
+        raise RateCardChanged(
+            f"rate card {row.card_id}@v{row.version} changed while it was being applied; retry",
+            card_id=row.card_id,
+            version=row.version,
+        )

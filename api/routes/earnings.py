@@ -1,0 +1,300 @@
+from datetime import date, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from api.auth import Principal, PrincipalDep, Role, require_roles, utc_now
+from api.db.tables import LedgerEntryRow, TechnicianRow
+from api.deps import SessionDep
+from api.repositories import ledger as ledger_repo
+from api.repositories import rate_cards as card_repo
+from api.repositories import settlements as settlement_repo
+from api.routes.earnings_shapes import entry_read, order_read, statement_read
+from api.routes.settlement import settling_http_error
+from api.schemas.earnings import (
+    AdjustmentCreate,
+    EarningsRead,
+    LedgerChangeRead,
+    LedgerRead,
+    MoneyRead,
+    StatementRead,
+    WithdrawalCreate,
+)
+from api.settling import SettlingError, resettle_ticket
+from api.settling_facts import period_bounds
+from settlement import InsufficientBalance, statements
+from settlement.periods import period_key
+
+router = APIRouter(prefix="/earnings", tags=["earnings"])
+
+DEFAULT_ZONE = "Asia/Shanghai"
+MAX_RANGE_DAYS = 366
+
+
+def earnings_owner(technician_id: str, principal: PrincipalDep, session: SessionDep) -> str:
+    """Let staff see anyone's earnings and a technician only their own (403 otherwise)."""
+    if not principal.is_staff and principal.technician_id != technician_id:
+        raise HTTPException(
+            403,
+            {
+                "code": "forbidden",
+                "message": "a technician sees only their own earnings",
+                "details": {"technician_id": technician_id},
+            },
+        )
+    if session.get(TechnicianRow, technician_id) is None:
+        raise HTTPException(
+            404,
+            {
+                "code": "not_found",
+                "message": f"no technician {technician_id}",
+                "details": {"technician_id": technician_id},
+            },
+        )
+    return technician_id
+
+
+OwnerDep = Annotated[str, Depends(earnings_owner)]
+
+
+def _bad_query(field: str, message: str) -> HTTPException:
+    return HTTPException(
+        422,
+        {"code": "validation_error", "message": f"{field}: {message}", "details": {"field": field}},
+    )
+
+
+def _range(first: date | None, last: date | None) -> None:
+    if first is not None and last is not None:
+        if first > last:
+            raise _bad_query("first", "must not be after last")
+        if (last - first).days >= MAX_RANGE_DAYS:
+            raise _bad_query("last", f"a range covers at most {MAX_RANGE_DAYS} days")
+
+
+@router.get(
+    "/{technician_id}",
+    response_model=EarningsRead,
+    summary="Settled orders with their breakdowns, and the balance",
+    description=(
+        "Every settled order whose service date is in `[first, last]` (default: the last 31 "
+        "days), each with every line of its payout (code, labels zh/en, basis, rate, amount, "
+        "rule id, rate-card version), and the ledger balance. A corrected order shows its "
+        "standing settlement. Staff see anyone; a technician only themselves."
+    ),
+)
+def read_earnings(
+    technician_id: OwnerDep,
+    session: SessionDep,
+    first: date | None = None,
+    last: date | None = None,
+) -> EarningsRead:
+    _range(first, last)
+    last = last or utc_now().date()
+    first = first or last - timedelta(days=30)
+    _range(first, last)
+    active = ledger_repo.active_settlement_ids(session, technician_id=technician_id)
+    rows = settlement_repo.for_technician(
+        session, technician_id=technician_id, first=first, last=last, active_ids=active
+    )
+    balance = ledger_repo.load(session, technician_id=technician_id).ledger
+    return EarningsRead(
+        technician_id=technician_id,
+        first=first,
+        last=last,
+        balance=MoneyRead.of(balance.balance(technician_id)),
+        orders=[order_read(row) for row in rows],
+    )
+
+
+@router.get(
+    "/{technician_id}/statement",
+    response_model=StatementRead,
+    summary="Statement for a period or a date range",
+    description=(
+        "Either `period=day|week|month` with `date` (the period containing it; weeks start on "
+        "Monday) or `first` and `last` (inclusive). Earnings by component, the volume tier "
+        "reached, adjustments and the payable total, computed by the settlement package."
+    ),
+)
+def read_statement(
+    technician_id: OwnerDep,
+    session: SessionDep,
+    period: Literal["day", "week", "month"] | None = None,
+    on: Annotated[date | None, Query(alias="date")] = None,
+    first: date | None = None,
+    last: date | None = None,
+) -> StatementRead:
+    if (period is None) == (first is None or last is None) or (period is None) != (on is None):
+        raise _bad_query("period", "give period and date, or first and last")
+    kind: Literal["day", "week", "month", "range"]
+    if period is not None and on is not None:
+        first, after = period_bounds(on, period)
+        last, kind, key = after - timedelta(days=1), period, period_key(on, period)
+    else:
+        assert first is not None and last is not None
+        _range(first, last)
+        kind, key = "range", f"{first.isoformat()}/{last.isoformat()}"
+    card = card_repo.in_force_on(session, local_date=last)
+    time_zone = card.time_zone if card is not None else DEFAULT_ZONE
+    active = ledger_repo.active_settlement_ids(session, technician_id=technician_id)
+    rows = settlement_repo.for_technician(
+        session, technician_id=technician_id, first=first, last=last, active_ids=active
+    )
+    loaded = ledger_repo.load(session, technician_id=technician_id)
+    breakdowns = [settlement_repo.breakdown_of(row) for row in rows]
+    by = "day" if kind == "range" else kind
+    wanted = {period_key(first + timedelta(days=d), by) for d in range((last - first).days + 1)}
+    currency = loaded.ledger.currency
+    parts = [
+        part
+        for part in statements(breakdowns, by, currency, loaded.ledger, time_zone)
+        if part.period_key in wanted
+    ]
+    adjustments = [
+        session.get(LedgerEntryRow, loaded.row_id(entry.sequence))
+        for part in parts
+        for entry in part.adjustments
+    ]
+    return statement_read(
+        technician_id=technician_id,
+        period=kind,
+        period_key=key,
+        first=first,
+        last=last,
+        parts=parts,
+        adjustments=[row for row in adjustments if row is not None],
+        orders=rows,
+        currency=currency,
+    )
+
+
+@router.get(
+    "/{technician_id}/ledger",
+    response_model=LedgerRead,
+    summary="Ledger balance and latest entries",
+    description="The balance is the sum of every entry; entries are newest first.",
+)
+def read_ledger(
+    technician_id: OwnerDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> LedgerRead:
+    loaded = ledger_repo.load(session, technician_id=technician_id)
+    rows = ledger_repo.entries(session, technician_id=technician_id, limit=limit)
+    return LedgerRead(
+        technician_id=technician_id,
+        balance=MoneyRead.of(loaded.ledger.balance(technician_id)),
+        entries=[entry_read(row) for row in rows],
+    )
+
+
+@router.post(
+    "/{technician_id}/withdrawals",
+    response_model=LedgerChangeRead,
+    status_code=201,
+    summary="Withdraw from the available balance",
+    description=(
+        "The technician themself or an admin. The amount must be positive and at most the "
+        "balance: otherwise 409 `insufficient_balance` with `requested` and `available`."
+    ),
+    responses={409: {"description": "More than the available balance"}},
+)
+def withdraw(
+    technician_id: OwnerDep,
+    withdrawal_in: WithdrawalCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> LedgerChangeRead:
+    if principal.role not in {Role.ADMIN, Role.TECHNICIAN}:
+        raise HTTPException(
+            403,
+            {
+                "code": "forbidden",
+                "message": "only the technician or an admin withdraws",
+                "details": {"role": principal.role.value},
+            },
+        )
+    before = ledger_repo.load(session, technician_id=technician_id, for_update=True)
+    try:
+        after = before.ledger.withdraw(technician_id, withdrawal_in.amount.money(), utc_now())
+    except InsufficientBalance as err:
+        detail = {"code": err.code, "message": str(err), "details": err.details}
+        raise HTTPException(409, detail) from err
+    rows = ledger_repo.append(
+        session,
+        before=before,
+        after=after,
+        actor_key_id=principal.key_id,
+        memo=withdrawal_in.memo,
+    )
+    session.commit()
+    return LedgerChangeRead(
+        technician_id=technician_id,
+        entries=[entry_read(row) for row in rows],
+        balance=MoneyRead.of(after.balance(technician_id)),
+    )
+
+
+@router.post(
+    "/{technician_id}/adjustments",
+    response_model=LedgerChangeRead,
+    status_code=201,
+    summary="Correct a technician's ledger (admin)",
+    description=(
+        "`kind=adjustment` appends a signed manual entry with its reason. `kind=resettle` "
+        "prices a settled ticket again under the card now in force for its service time: if "
+        "that is another version, the old earning is reversed and the new one booked (a "
+        "reversal plus a new entry); if it is the same version, nothing is added. Ledger "
+        "entries are never edited."
+    ),
+)
+def adjust(
+    request: Request,
+    technician_id: OwnerDep,
+    adjustment_in: AdjustmentCreate,
+    session: SessionDep,
+    principal: Annotated[Principal, require_roles(Role.ADMIN)],
+) -> LedgerChangeRead:
+    now = utc_now()
+    if adjustment_in.kind == "resettle":
+        ticket_id = adjustment_in.ticket_id
+        assert ticket_id is not None
+        current = settlement_repo.latest_for_ticket(session, ticket_id=ticket_id)
+        if current is None or current.technician_id != technician_id:
+            raise HTTPException(
+                404,
+                {
+                    "code": "not_found",
+                    "message": f"technician {technician_id} has no settled ticket {ticket_id}",
+                    "details": {"field": "ticket_id", "ticket_id": ticket_id},
+                },
+            )
+        try:
+            settled = resettle_ticket(
+                session,
+                ticket_id=ticket_id,
+                now=now,
+                regions=request.app.state.region_cache.index(session),
+                actor_key_id=principal.key_id,
+                memo=adjustment_in.memo,
+            )
+        except SettlingError as err:
+            raise settling_http_error(err) from err
+        rows = list(settled.entries)
+    else:
+        assert adjustment_in.amount is not None
+        before = ledger_repo.load(session, technician_id=technician_id, for_update=True)
+        after = before.ledger.adjust(
+            technician_id, adjustment_in.amount.money(), now, adjustment_in.memo
+        )
+        rows = ledger_repo.append(
+            session, before=before, after=after, actor_key_id=principal.key_id
+        )
+    session.commit()
+    balance = ledger_repo.load(session, technician_id=technician_id).ledger
+    return LedgerChangeRead(
+        technician_id=technician_id,
+        entries=[entry_read(row) for row in rows],
+        balance=MoneyRead.of(balance.balance(technician_id)),
+    )
