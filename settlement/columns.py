@@ -56,13 +56,40 @@ class OrderColumns:
 
     def __post_init__(self) -> None:
         n = len(self.order_ids)
-        for name in ("technician_codes", "service_type_codes", "service_at_s", "lons", "lats"):
+        columns = (
+            "technician_codes", "service_type_codes", "service_at_s", "lons", "lats", "units",
+            "is_urgent", "rating", "travel_m", "origin_lons", "origin_lats", "ratio_scaled",
+        )  # fmt: skip
+        for name in columns:
             if len(getattr(self, name)) != n:
                 raise InvalidOrder(f"column {name} has {len(getattr(self, name))} rows, not {n}")
         if self.flags.shape != (n, len(self.flag_names)):
             raise InvalidOrder("flags must be an (orders, flag_names) boolean matrix")
         if self.material_qty.shape != (n, len(self.material_codes)):
             raise InvalidOrder("material_qty must be an (orders, material_codes) matrix")
+        self._check_range(
+            "technician_codes", self.technician_codes, 0, len(self.technician_ids) - 1
+        )
+        self._check_range(
+            "service_type_codes", self.service_type_codes, 0, len(self.service_types) - 1
+        )
+        self._check_range("units", self.units, 1, None)
+        self._check_range("rating", self.rating, 0, 5)
+        self._check_range("travel_m", self.travel_m, 0, None)
+        self._check_range("ratio_scaled", self.ratio_scaled, -1, None)
+        self._check_range("material_qty", self.material_qty.min(axis=1, initial=0), 0, None)
+
+    def _check_range(self, name: str, values: IntArray, low: int, high: int | None) -> None:
+        """Refuse values outside ``low..high``, naming the first offending order."""
+        is_bad = (values < low) if high is None else (values < low) | (values > high)
+        if is_bad.any():
+            first = int(np.argmax(is_bad))
+            allowed = f">= {low}" if high is None else f"{low}..{high}"
+            raise InvalidOrder(
+                f"order {self.order_ids[first]}: {name} must be {allowed}, got {values[first]}",
+                order_id=str(self.order_ids[first]),
+                field=name,
+            )
 
     def __len__(self) -> int:
         return len(self.order_ids)

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -126,3 +127,12 @@ def test_properties_of_settled_orders(card, regions, batch, rng):
     columns = OrderColumns.from_orders(shuffled)
     batch_again = {b.order_id: b for b in settle_batch(card, columns, regions).breakdowns()}
     assert [batch_again[b.order_id] for b in first] == first
+
+
+def test_columns_refuse_out_of_range_values(make_order):
+    columns = OrderColumns.from_orders([make_order(order_id="a"), make_order(order_id="b")])
+    fields = {name: getattr(columns, name) for name in columns.__dataclass_fields__}
+    with pytest.raises(InvalidOrder, match=r"order b: rating must be 0\.\.5, got 6"):
+        OrderColumns(**(fields | {"rating": columns.rating + np.array([0, 6])}))
+    with pytest.raises(InvalidOrder, match="order a: units must be >= 1"):
+        OrderColumns(**(fields | {"units": columns.units - 1}))
