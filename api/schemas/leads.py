@@ -3,11 +3,12 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from api.leads.model import Channel
 from api.schemas.common import CrsName, Latitude, Longitude, Strict
+from api.schemas.tickets import MAX_WINDOWS, Priority, SkillLevel, SkillName, TicketType, Window
 
 ProductLine = Annotated[
     str, Field(pattern=r"^[a-z0-9_]{1,64}$", examples=["central_ac"], description="e.g. central_ac")
@@ -218,7 +219,7 @@ class LeadOwnerRead(BaseModel):
 
 
 class ConvertCreate(Strict):
-    """What the ticket needs beyond the lead: type, location if the lead has none, window."""
+    """What the ticket needs beyond the lead; the lead gives location, address and customer."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -233,23 +234,28 @@ class ConvertCreate(Strict):
         }
     )
 
-    type: Literal["install", "repair", "maintenance", "inspection", "consult"]
-    duration_min: int = Field(ge=5, le=24 * 60)
-    skills: dict[str, int] = Field(default_factory=dict)
-    time_windows: list[tuple[AwareDatetime, AwareDatetime]] = Field(min_length=1, max_length=10)
-    priority: Literal["normal", "urgent", "emergency"] = "normal"
+    type: TicketType
+    duration_min: int = Field(ge=1, le=24 * 60, description="expected time on site")
+    skills: dict[SkillName, SkillLevel] = Field(default_factory=dict, max_length=20)
+    time_windows: list[Window] = Field(default_factory=list, max_length=MAX_WINDOWS)
+    priority: Priority = "normal"
+    sla_due_at: AwareDatetime | None = None
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="default: lead-<lead id>"
+    )
     location: tuple[Longitude, Latitude] | None = Field(
-        default=None, description="[lon, lat] when the lead has no location (or to correct it)"
+        default=None, description="[lon, lat] in `crs`; default: the lead's location"
     )
     crs: CrsName = "wgs84"
-    address: str | None = Field(default=None, max_length=500)
+    address: str | None = Field(
+        default=None, min_length=1, max_length=500, description="default: the lead's address"
+    )
+    notes: str | None = Field(default=None, max_length=2000, description="default: the lead's")
 
-    @model_validator(mode="after")
-    def _windows_in_order(self) -> "ConvertCreate":
-        for start, end in self.time_windows:
-            if start >= end:
-                raise ValueError("time_windows: every window must start before it ends")
-        return self
+
+class Converted(BaseModel):
+    ticket_id: int
+    lead: LeadRead
 
 
 class FunnelRow(BaseModel):

@@ -1,12 +1,18 @@
-"""Stored leads to response bodies (the SLA flags are computed as of the response)."""
+"""What the lead routes share: roles, the lead-access check, and rows shaped as responses."""
 
 from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException
 
 from shapely.geometry import Point
 
+from api.auth import Principal, Role, require_roles
 from api.db.spatial import from_wkb
 from api.db.tables import LeadNurtureStepRow, LeadOwnerRow, LeadRow, LeadTouchRow
+from api.deps import SessionDep
 from api.leads.assignment import DEFAULT_ASSIGN, sla_state
+from api.repositories import leads as repo
 from api.schemas.leads import (
     FirstResponseRead,
     LeadDetail,
@@ -19,7 +25,21 @@ from api.schemas.leads import (
     TouchRead,
 )
 
-STAFF_SOURCE = "internal"  # the source of leads captured by staff rather than an integrator
+STAFF_SOURCE = "internal"  # the source of leads captured by staff, as for tickets
+Reader = Annotated[Principal, require_roles(Role.ADMIN, Role.DISPATCHER, Role.INTEGRATOR)]
+Staff = Annotated[Principal, require_roles(Role.ADMIN, Role.DISPATCHER)]
+
+
+def lead_for_reader(lead_id: int, session: SessionDep, principal: Reader) -> LeadRow:
+    """Load a lead the caller may see: staff any, an integrator only its source's (else 404)."""
+    row = repo.get_lead(session, lead_id=lead_id)
+    if row is None or (not principal.is_staff and row.source != principal.source):
+        detail = {"code": "not_found", "message": f"no lead {lead_id}", "details": {}}
+        raise HTTPException(404, detail)
+    return row
+
+
+ReadableLead = Annotated[LeadRow, Depends(lead_for_reader)]
 
 
 def lead_read(row: LeadRow, now: datetime) -> LeadRead:
