@@ -61,28 +61,33 @@ class BatchSettlement:
     def breakdown(self, i: int) -> PayoutBreakdown:
         """Build the full breakdown of order ``i`` (the same as the per-order path gives)."""
         columns, card = self.columns, self.card
-        subtotal = Money.zero(card.currency)
+        version = card.version_label
+        options = self.options[:, i].tolist()
+        quantities = self.quantities[:, i].tolist()
+        amounts_fen = self.amounts_fen[:, i].tolist()
+        subtotal_fen = 0
         lines = []
-        for s, slot in enumerate(card.slots):
-            option = int(self.options[s, i])
+        for slot, option, quantity, fen in zip(
+            card.slots, options, quantities, amounts_fen, strict=True
+        ):
             if option < 0:
                 continue
-            choice = Choice(option, int(self.quantities[s, i]))
-            amount = Money.from_fen(int(self.amounts_fen[s, i]), card.currency)
+            choice = Choice(option, quantity)
+            subtotal = Money.from_fen(subtotal_fen, card.currency)
             label_zh, label_en = slot.label(choice, self.names)
             lines.append(
                 LineItem(
                     code=slot.code,
                     label_zh=label_zh,
                     label_en=label_en,
-                    basis=line_basis(slot.arithmetic, choice.quantity, subtotal),
+                    basis=line_basis(slot.arithmetic, quantity, subtotal),
                     rate=slot.options[option].rate,
-                    amount=amount,
+                    amount=Money.from_fen(fen, card.currency),
                     rule_id=slot.rule_id,
-                    rate_card_version=card.version_label,
+                    rate_card_version=version,
                 )
             )
-            subtotal += amount
+            subtotal_fen += fen
         return PayoutBreakdown(
             order_id=str(columns.order_ids[i]),
             technician_id=columns.technician_ids[columns.technician_codes[i]],
@@ -90,7 +95,7 @@ class BatchSettlement:
             region_id=self.region_id(i),
             service_date=(_EPOCH_DATE + int(self.service_day[i])).item(),
             nth_in_period=int(self.context.nth_in_period[i]),
-            rate_card_version=card.version_label,
+            rate_card_version=version,
             currency=card.currency,
             lines=tuple(lines),
         )

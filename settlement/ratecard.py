@@ -10,6 +10,7 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Final
 from zoneinfo import ZoneInfoNotFoundError
 
@@ -71,7 +72,7 @@ class RateCard:
         """``"<id>@v<version>"``: what every line item records as its rate-card version."""
         return f"{self.id}@v{self.version}"
 
-    @property
+    @cached_property
     def slots(self) -> tuple[Slot, ...]:
         """Every slot of every rule, in application order."""
         return tuple(slot for rule in self.rules for slot in rule.slots)
