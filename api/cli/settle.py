@@ -25,6 +25,7 @@ from api.cli.settle_files import (
     money_json,
     payout_json,
     write_json,
+    write_payouts,
 )
 from api.config import get_settings
 from api.datafiles import load_regions
@@ -94,19 +95,12 @@ def run(
             )
         )
     total = Money.from_fen(int(settled.total_fen.sum()), card.currency)
-    write_json(
-        out,
-        {
-            "rate_card": {
-                "id": card.id,
-                "version": card.version,
-                "content_hash": card.content_hash,
-            },
-            "order_count": len(settled),
-            "total": money_json(total),
-            "payouts": [payout_json(b) for b in breakdowns],
-        },
-    )
+    header = {
+        "rate_card": {"id": card.id, "version": card.version, "content_hash": card.content_hash},
+        "order_count": len(settled),
+        "total": money_json(total),
+    }
+    write_payouts(out, header, (payout_json(b) for b in breakdowns))
     typer.echo(f"settled {len(settled):,} orders under {card.version_label}: {total}; wrote {out}")
 
 

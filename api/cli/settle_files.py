@@ -185,3 +185,22 @@ def write_json(path: Path, document: object) -> None:
         path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     except OSError as err:
         raise DataFileError(f"cannot write {path}: {err.strerror}", path=str(path)) from err
+
+
+def write_payouts(path: Path, header: Mapping[str, object], payouts: Iterable[object]) -> None:
+    """Write ``{**header, "payouts": [...]}`` streaming the payouts one by one.
+
+    A million breakdowns never sit in memory at once: each is serialised as it is built.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as handle:
+            # The document with an empty list, cut before "]}": the payouts go in between.
+            skeleton = json.dumps({**header, "payouts": []}, ensure_ascii=False)
+            handle.write(skeleton[: -len("]}")] + "\n")
+            for position, payout in enumerate(payouts):
+                handle.write(",\n" if position else "")
+                handle.write(json.dumps(payout, ensure_ascii=False))
+            handle.write("\n]}\n")
+    except OSError as err:
+        raise DataFileError(f"cannot write {path}: {err.strerror}", path=str(path)) from err
