@@ -16,7 +16,9 @@ from api.routes import (
     settlement,
     technicians,
     tickets,
+    webhooks,
 )
+from api.webhooks import webhook_worker_lifespan
 
 API_PREFIX = "/v1"
 
@@ -28,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="geodispatch",
         version="0.1.0",
         summary="Geospatial dispatch and settlement for field-service companies.",
+        lifespan=webhook_worker_lifespan,
     )
     app.state.settings = settings
     app.state.engine = make_engine(
@@ -39,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (regions, tickets, technicians, leads):
         app.include_router(module.router, prefix=API_PREFIX)
-    for module in (rate_cards, settlement, earnings):
+    for module in (rate_cards, settlement, earnings, webhooks):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(settlement.tickets_router, prefix=API_PREFIX)
     return app
