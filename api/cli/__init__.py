@@ -30,3 +30,13 @@ from api.cli import bench_settle, settle  # noqa: E402
 
 app.add_typer(settle.settle, name="settle")
 bench.command("settle")(bench_settle.bench_settle)
+
+from api.cli import dispatching  # noqa: E402
+
+app.command("solve")(dispatching.solve_command)
+service.demo.command("problem")(dispatching.demo_problem_command)
+
+from api.cli import bench_dispatch  # noqa: E402
+
+bench.command("city")(bench_dispatch.bench_city)
+bench.command("insertion")(bench_dispatch.bench_insertion)

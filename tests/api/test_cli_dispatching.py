@@ -1,0 +1,122 @@
+"""``geodispatch demo problem``, ``solve`` and the dispatch benchmarks from the command line."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.config import get_settings
+
+runner = CliRunner()
+
+
+def small_problem_document() -> dict[str, Any]:
+    """Two technicians and five orders in central Shanghai, no breaks (a quick solve)."""
+    day = "2026-11-23T{}:00+08:00"
+    techs = [
+        {"id": f"t{k}", "start": [121.47 - 0.02 * k, 31.22], "skills": {"plumbing": 1 + k},
+         "shifts": [{"start": day.format("08:00"), "end": day.format("18:00")}]}
+        for k in range(2)
+    ]  # fmt: skip
+    orders = [
+        {"id": f"o{i}", "location": [121.44 + 0.01 * i, 31.21], "duration_s": 2700,
+         "required_skills": {"plumbing": 1},
+         "windows": [{"start": day.format("09:00"), "end": day.format("12:00")}]}
+        for i in range(5)
+    ]  # fmt: skip
+    orders.append({"id": "expert", "location": [121.45, 31.2], "duration_s": 1800,
+                   "required_skills": {"plumbing": 3}})  # fmt: skip
+    return {"origin": "2026-11-23T00:00:00+08:00", "technicians": techs, "orders": orders}
+
+
+@pytest.fixture
+def local_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Dask scheduler configured, as on a laptop."""
+    monkeypatch.delenv("GEODISPATCH_DASK_SCHEDULER", raising=False)
+    get_settings.cache_clear()
+
+
+def test_solve_writes_a_plan_and_prints_a_summary(tmp_path: Path, local_executor: None) -> None:
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps(small_problem_document()))
+    out = tmp_path / "out" / "plan.json"
+    result = runner.invoke(
+        app, ["solve", str(problem), "--time-limit", "2", "--out", str(out), "--partition", "none"]
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads(out.read_text())
+    served = {s["order_id"] for r in plan["routes"] for s in r["stops"]}
+    assert served == {f"o{i}" for i in range(5)}
+    assert [u["reason"] for u in plan["unassigned"]] == ["no_skill"]
+    assert "assigned" in result.output and "5 / 6" in result.output
+    assert "unassigned: no_skill" in result.output
+
+
+def test_solve_partitioned_by_region(tmp_path: Path, local_executor: None) -> None:
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps(small_problem_document()))
+    out = tmp_path / "plan.json"
+    result = runner.invoke(
+        app, ["solve", str(problem), "--time-limit", "2", "--out", str(out),
+              "--partition", "region", "--orders-per-part", "3"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["kpis"]["assigned"] == 5
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "invalid JSON at line 1"),
+        (json.dumps({"technicians": []}), "origin is required"),
+        (json.dumps({**small_problem_document(), "orders": [{"id": "x"}]}),
+         "orders[0].location is required"),
+    ],
+)  # fmt: skip
+def test_bad_files_end_with_one_line_and_exit_1(tmp_path: Path, content: str, message: str) -> None:
+    problem = tmp_path / "problem.json"
+    problem.write_text(content)
+    result = runner.invoke(app, ["solve", str(problem), "--out", str(tmp_path / "plan.json")])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "plan.json").exists()
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["solve", str(tmp_path / "nope.json")])
+    assert result.exit_code == 1 and "cannot read" in result.output
+
+
+def test_demo_problem_is_a_valid_seeded_problem_file(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    for out in (first, second):
+        result = runner.invoke(
+            app, ["demo", "problem", "--technicians", "5", "--orders", "40", "--seed", "3",
+                  "--out", str(out)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    assert first.read_text() == second.read_text()
+    document = json.loads(first.read_text())
+    assert len(document["technicians"]) == 5 and len(document["orders"]) == 40
+    assert document["orders"][0]["windows"][0]["start"].endswith("+08:00")
+
+
+def test_bench_insertion_writes_figures(tmp_path: Path) -> None:
+    out = tmp_path / "insertion.json"
+    result = runner.invoke(
+        app, ["bench", "insertion", "--technicians", "5", "--orders", "40", "--insertions", "5",
+              "--base", "insertion", "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())
+    assert figures["insertions"] == 5 and figures["p95_ms"] >= figures["p50_ms"] > 0
+    assert figures["solver_commit"]
+
+
+def test_bench_city_rejects_bad_sizes(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "city", "--sizes", "50by500"])
+    assert result.exit_code == 1 and "--sizes" in result.output
