@@ -40,3 +40,7 @@ from api.cli import bench_dispatch  # noqa: E402
 
 bench.command("city")(bench_dispatch.bench_city)
 bench.command("insertion")(bench_dispatch.bench_insertion)
+
+from api.cli import webhooks as webhook_commands  # noqa: E402
+
+app.add_typer(webhook_commands.webhooks, name="webhooks")
