@@ -1,5 +1,8 @@
 """The FastAPI application factory; nothing is built at import time."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from api.config import Settings, get_settings
@@ -8,6 +11,7 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.region_cache import RegionCache
 from api.routes import (
+    dispatch,
     earnings,
     health,
     leads,
@@ -18,9 +22,17 @@ from api.routes import (
     tickets,
     webhooks,
 )
+from api.runs import run_executor_lifespan
 from api.webhooks import webhook_worker_lifespan
 
 API_PREFIX = "/v1"
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Own the dispatch run executor and, when enabled, the webhook delivery worker."""
+    async with run_executor_lifespan(app), webhook_worker_lifespan(app):
+        yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="geodispatch",
         version="0.1.0",
         summary="Geospatial dispatch and settlement for field-service companies.",
-        lifespan=webhook_worker_lifespan,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = make_engine(
@@ -40,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (regions, tickets, technicians, leads):
+    for module in (regions, tickets, technicians, leads, dispatch):
         app.include_router(module.router, prefix=API_PREFIX)
     for module in (rate_cards, settlement, earnings, webhooks):
         app.include_router(module.router, prefix=API_PREFIX)

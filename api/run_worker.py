@@ -1,0 +1,30 @@
+"""What runs inside a dispatch worker process: kept to ``dispatch`` imports, so it starts fast.
+
+A worker is a fresh (spawned) interpreter that imports this module to unpickle its task; the
+web stack (FastAPI, SQLAlchemy, the repositories) would add seconds to every worker start.
+"""
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from dispatch import Plan, Problem, SolveParams, solve
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import SimpleQueue
+
+StartedEvent = tuple[int, float]  # (run id, POSIX time the worker started solving)
+
+_events: "SimpleQueue[StartedEvent | None] | None" = None  # set once in each worker process
+
+
+def init_worker(events: "SimpleQueue[StartedEvent | None]") -> None:
+    """Keep the queue on which this worker announces the runs it starts."""
+    global _events
+    _events = events
+
+
+def solve_in_worker(run_id: int, problem: Problem, params: SolveParams) -> Plan:
+    """Solve one run, announcing its start to the parent first."""
+    if _events is not None:
+        _events.put((run_id, datetime.now(UTC).timestamp()))
+    return solve(problem, params)

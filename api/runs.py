@@ -1,0 +1,127 @@
+"""The run executor: dispatch runs solve in worker processes, never in the web process.
+
+The app owns one ``RunExecutor`` (created and shut down in its lifespan). A request stores the
+run as ``queued``, commits, and submits the problem; it returns at once. A worker announces the
+start of a solve on an event queue; the parent writes that (``running``) and, when the future
+completes, the plan or the error, so what a run did survives in ``dispatch_run`` whatever
+process asks later. Every database write happens in the parent, on one recorder thread.
+"""
+
+import logging
+import multiprocessing
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+
+from api.repositories import dispatch as dispatch_repo
+from api.run_worker import StartedEvent, init_worker, solve_in_worker
+from dispatch import DispatchError, Plan, Problem, SolveParams, Unassigned
+from dispatch.plan_io import plan_to_dict
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import SimpleQueue
+
+log = logging.getLogger(__name__)
+CANCELLED = {"code": "cancelled", "message": "the service stopped first", "details": {}}
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+def with_excluded(plan: Plan, excluded: tuple[Unassigned, ...]) -> Plan:
+    """Return ``plan`` with the tickets left out before the solve among its unassigned."""
+    if not excluded:
+        return plan
+    kpis = replace(plan.kpis, unassigned=plan.kpis.unassigned + len(excluded))
+    return replace(plan, unassigned=plan.unassigned + excluded, kpis=kpis)
+
+
+def error_of(exc: BaseException) -> dict[str, Any]:
+    """Return the error body stored for a failed run."""
+    if isinstance(exc, DispatchError):
+        return {"code": exc.code, "message": str(exc), "details": exc.details}
+    return {"code": "solver_failed", "message": f"{type(exc).__name__}: {exc}", "details": {}}
+
+
+class RunExecutor:
+    """Solves runs in ``workers`` processes and records their outcome through ``sessions``.
+
+    ``sessions`` makes a session for each write (tests swap it for their own).
+    """
+
+    def __init__(self, *, workers: int, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded web process
+        self._events: SimpleQueue[StartedEvent | None] = context.SimpleQueue()
+        self._pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=init_worker, initargs=(self._events,)
+        )
+        self._recorder = ThreadPoolExecutor(1, thread_name_prefix="dispatch-recorder")
+        self._listener = threading.Thread(target=self._listen, name="dispatch-events", daemon=True)
+        self._listener.start()
+
+    def submit(
+        self, run_id: int, problem: Problem, params: SolveParams, excluded: tuple[Unassigned, ...]
+    ) -> None:
+        """Queue a stored run; its status follows in the database."""
+        future = self._pool.submit(solve_in_worker, run_id, problem, params)
+        future.add_done_callback(lambda f: self._recorder.submit(self._finish, run_id, f, excluded))
+
+    def shutdown(self) -> None:
+        """Cancel queued runs (recorded as failed), wait for running ones, stop the threads."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._events.put(None)
+        self._listener.join(timeout=5)
+        self._recorder.shutdown(wait=True)
+
+    def _listen(self) -> None:
+        while (event := self._events.get()) is not None:
+            run_id, at = event
+            self._recorder.submit(self._started, run_id, datetime.fromtimestamp(at, UTC))
+
+    def _started(self, run_id: int, at: datetime) -> None:
+        with self.sessions() as session:
+            dispatch_repo.mark_started(session, run_id=run_id, at=at)
+            session.commit()
+
+    def _finish(
+        self, run_id: int, future: "Future[Plan]", excluded: tuple[Unassigned, ...]
+    ) -> None:
+        now = datetime.now(UTC)
+        try:
+            with self.sessions() as session:
+                if future.cancelled():
+                    error = {
+                        "code": "cancelled",
+                        "message": "the service stopped first",
+                        "details": {},
+                    }
+                    dispatch_repo.mark_failed(session, run_id=run_id, error=error, at=now)
+                elif (exc := future.exception()) is not None:
+                    dispatch_repo.mark_failed(session, run_id=run_id, error=error_of(exc), at=now)
+                else:
+                    doc = plan_to_dict(with_excluded(future.result(), excluded))
+                    dispatch_repo.mark_succeeded(session, run_id=run_id, plan_doc=doc, at=now)
+                session.commit()
+        except Exception:  # a lost result must not kill the recorder thread
+            log.exception("could not record the outcome of dispatch run %s", run_id)
+
+
+@asynccontextmanager
+async def run_executor_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Own the app's ``RunExecutor`` for its lifetime (``app.state.run_executor``)."""
+    engine = app.state.engine
+    executor = RunExecutor(
+        workers=app.state.settings.dispatch_workers, sessions=lambda: Session(engine)
+    )
+    app.state.run_executor = executor
+    try:
+        yield
+    finally:
+        await anyio.to_thread.run_sync(executor.shutdown)
