@@ -28,8 +28,8 @@ SLOT_MARGIN = 8  # spare insertion slots per vehicle before the arrays grow
 class AnnealingParams:
     """Ruin sizes and temperatures; temperatures are fractions of the mean cost per order."""
 
-    mean_removed: int = 10
-    max_string: int = 10
+    mean_removed: int = 5
+    max_string: int = 5
     start_temperature: float = 0.05
     end_temperature: float = 0.0005
 
@@ -53,6 +53,7 @@ class _Solution:
         self.working_s = np.zeros(n_vehicles, dtype=np.int64)
         self.load = np.zeros(n_vehicles, dtype=np.int64)
         self.count = np.zeros(n_vehicles, dtype=np.int64)
+        self.open_empty: np.ndarray | None = None  # cache; None when a route (un)emptied
 
     def copy(self) -> "_Solution":
         """Return an independent copy."""
@@ -61,6 +62,7 @@ class _Solution:
         for name in ("prev", "next", "depart_s", "base_travel_s", "latest_next_s", "travel_s",
                      "working_s", "load", "count"):  # fmt: skip
             setattr(twin, name, getattr(self, name).copy())
+        twin.open_empty = self.open_empty
         return twin
 
     @property
@@ -108,9 +110,13 @@ class RuinRecreate:
         self.cost = self._cost(self.current)
         self.best, self.best_cost = [list(r) for r in self.current.orders], self.cost
 
-    def run(self, budget_s: float, max_iterations: int | None = None) -> int:
+    def run(
+        self,
+        budget_s: float,
+        max_iterations: int | None = None,
+        params: AnnealingParams = AnnealingParams(),
+    ) -> int:
         """Iterate for ``budget_s`` seconds or ``max_iterations``; return the iterations done."""
-        params = AnnealingParams()
         started, done = time.perf_counter(), 0
         scale = self.cost / max(int(self.current.count.sum()), 1)
         t0, t1 = params.start_temperature * scale, params.end_temperature * scale
@@ -192,7 +198,9 @@ class RuinRecreate:
         a = self.arrays
         room = a.allowed[u] & (solution.load + a.demand[u] <= self.capacity)
         room &= solution.count < self.max_orders
-        room &= (solution.count > 0) | self._first_empty_of_kind(solution)
+        if solution.open_empty is None:
+            solution.open_empty = self._first_empty_of_kind(solution)
+        room &= (solution.count > 0) | solution.open_empty
         rows = np.flatnonzero(room)
         if not len(rows):
             return None
@@ -231,7 +239,11 @@ class RuinRecreate:
         is_feasible = True
         for prev, order in zip(nodes[:-2], orders, strict=True):
             arrive = t + travel[prev][order]
-            t = next((max(arrive, s) for s, e in self.windows[order] if e >= arrive), INFEASIBLE)
+            windows = self.windows[order]
+            if len(windows) == 1:  # the common case, without a generator
+                t = max(arrive, windows[0][0]) if arrive <= windows[0][1] else INFEASIBLE
+            else:
+                t = next((max(arrive, s) for s, e in windows if e >= arrive), INFEASIBLE)
             is_feasible &= t < INFEASIBLE
             t += service[order]
             depart.append(t)
@@ -240,8 +252,13 @@ class RuinRecreate:
         for p in range(len(orders), 0, -1):
             order = nodes[p]
             bound = latest[-1] - travel[order][nodes[p + 1]] - service[order]
-            usable = [min(e, bound) for s, e in self.windows[order] if s <= bound]
-            latest.append(max(usable) if usable else -INFEASIBLE)
+            windows = self.windows[order]
+            if len(windows) == 1:
+                s0, e0 = windows[0]
+                latest.append(min(e0, bound) if s0 <= bound else -INFEASIBLE)
+            else:
+                usable = [min(e, bound) for s, e in windows if s <= bound]
+                latest.append(max(usable) if usable else -INFEASIBLE)
         latest.reverse()  # latest[p] for nodes[p + 1]
         first, width = self.locked[v], len(orders) + 1 - self.locked[v]
         if width > solution.slots:
@@ -260,6 +277,8 @@ class RuinRecreate:
         solution.travel_s[v] = legs
         solution.working_s[v] = legs + sum(service[o] for o in orders)
         solution.load[v] = int(a.demand[orders].sum()) if orders else 0
+        if (solution.count[v] == 0) != (not orders):
+            solution.open_empty = None
         solution.count[v] = len(orders)
 
     @staticmethod

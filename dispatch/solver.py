@@ -23,9 +23,7 @@ from dispatch.reasons import explain_dropped
 from dispatch.routing_arrays import UNLIMITED, RoutingArrays, build_routing_arrays
 from dispatch.ruin_recreate import RuinRecreate
 
-ROUND_S = 1.0  # ruin and recreate per round, before an OR-Tools descent polishes
-MIN_ROUND_S = 0.05  # below this, no round is worth starting
-RUIN_RECREATE_SHARE = 0.8  # of the remaining time, so the last descent has time left
+RUIN_RECREATE_SHARE = 0.9  # of the time left after construction; a descent polishes after
 TIME = "time"
 WORK = "work"
 
@@ -84,36 +82,28 @@ def _improve(
     params: SolveParams,
     deadline: float,
 ) -> list[list[int]]:
-    """Alternate ruin-and-recreate rounds with OR-Tools descents; return the best routes.
+    """Explore by ruin and recreate, then polish with an OR-Tools descent; return routes.
 
-    Ruin and recreate explores (it escapes the local optima OR-Tools stalls in), each OR-Tools
-    descent polishes its best routes with the full objective (lateness, balance) and hands the
-    result back as the next round's starting point. Deterministic mode runs one round of
-    ``solution_limit`` iterations and an OR-Tools descent bounded by the same limit.
+    Ruin and recreate escapes the local optima OR-Tools' own metaheuristics stall in on
+    time-windowed problems; the final descent applies OR-Tools' operators with the full
+    objective (lateness, balance) to the best routes found. Deterministic mode bounds both
+    phases by ``solution_limit`` instead of the clock.
     """
     penalties = np.asarray(
         [params.weights.drop_penalty_for(int(p)) for p in arrays.priority], dtype=np.int64
     )
     routes = _route_lists(arrays, manager, routing, start)
     explorer = RuinRecreate(arrays, routes, penalties, params.weights.travel_per_s, params.seed)
-    best_routes, best_objective = routes, start.ObjectiveValue()
-    while (remaining := deadline - time.perf_counter()) > MIN_ROUND_S:
-        budget = min(ROUND_S, RUIN_RECREATE_SHARE * remaining)
-        explorer.run(budget, params.solution_limit if params.is_deterministic else None)
-        candidate = routing.ReadAssignmentFromRoutes(explorer.best, True)
-        if candidate is None:  # breaks can make a route OR-Tools rejects: keep exploring
-            continue
-        polished = routing.SolveFromAssignmentWithParameters(
-            candidate, _search_parameters(params, deadline, descent_only=True)
-        )
-        if polished is not None:
-            routes = _route_lists(arrays, manager, routing, polished)
-            if polished.ObjectiveValue() < best_objective:
-                best_routes, best_objective = routes, polished.ObjectiveValue()
-            explorer.restart(routes)
-        if params.is_deterministic:
-            break
-    return best_routes
+    budget_s = RUIN_RECREATE_SHARE * max(deadline - time.perf_counter(), 0.0)
+    explorer.run(budget_s, params.solution_limit if params.is_deterministic else None)
+    candidate = routing.ReadAssignmentFromRoutes(explorer.best, True)
+    if candidate is None:  # a break OR-Tools places differently: polish the start instead
+        candidate = start
+    polished = routing.SolveFromAssignmentWithParameters(
+        candidate, _search_parameters(params, deadline, descent_only=True)
+    )
+    best = polished if polished is not None else candidate
+    return _route_lists(arrays, manager, routing, best)
 
 
 def _route_lists(
