@@ -3,6 +3,7 @@
 import copy
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -123,3 +124,12 @@ def test_plan_with_an_unknown_reason_is_rejected() -> None:
     document["unassigned"] = [{"order_id": "o1", "reason": "bored", "message": ""}]
     with pytest.raises(InvalidDocument, match="unassigned"):
         plan_from_dict(document)
+
+
+def test_the_documented_example_reads() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "problem-format.md"
+    example = docs.read_text().split("```json\n", 1)[1].split("```", 1)[0]
+    problem = problem_from_dict(json.loads(example), HAVERSINE)
+    assert [o.id for o in problem.orders] == ["O00001", "O00002"]
+    assert problem.technicians[0].shifts[0].breaks[0].duration_s == 2700
+    assert problem.orders[1].sla_deadline_s == 10 * 3600
