@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from api.auth import Principal, Role, utc_now
 from api.config import Settings
 from api.repositories import idempotency as repo
+from api.repositories.tickets import begin_write
 
 IdempotencyKey = Annotated[
     str | None,
@@ -73,6 +74,7 @@ def run_idempotent(
 ) -> JSONResponse:
     """Run ``work`` (which writes but does not commit) once per key; commit; answer JSON."""
     if key is None:
+        begin_write(session)
         result = jsonable_encoder(work())
         session.commit()
         return JSONResponse(status_code=status_code, content=result)
@@ -84,6 +86,7 @@ def run_idempotent(
         body_sha256=body_sha256(body),
     )
     now = utc_now()
+    begin_write(session)
     _maybe_purge(session, now_s=time.monotonic())
     claim = repo.claim(
         session,
@@ -96,6 +99,7 @@ def run_idempotent(
     if claim.kind != "claimed":
         return _refusal_or_replay(claim, key)
     row_id = claim.row.id
+    begin_write(session)
     try:
         result = jsonable_encoder(work())
         repo.finish(session, row_id=row_id, response_status=status_code, response_body=result)

@@ -12,11 +12,13 @@ from sqlalchemy import (
     ColumnElement,
     and_,
     column,
+    false,
     func,
     insert,
     literal_column,
     select,
     table,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -79,6 +81,19 @@ class TicketFilter:
     window_from: datetime | None = None
     window_to: datetime | None = None
     sla: SlaFilter | None = None
+
+
+def begin_write(session: Session) -> None:
+    """End the current transaction and, on SQLite, open the next one as a writer at once.
+
+    SQLite will not promote a reader to a writer while another writer is committing: it fails
+    with "database is locked" at once instead of waiting (that wait could deadlock). A write
+    transaction that starts by writing simply queues on ``busy_timeout``. PostgreSQL needs none
+    of this: its row locks and unique indexes serialise what must be serialised.
+    """
+    session.commit()
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(TicketRow).where(false()).values(id=TicketRow.id))
 
 
 def existing_external_ids(

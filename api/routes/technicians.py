@@ -12,7 +12,7 @@ from api.db.spatial import from_wkb
 from api.db.tables import TechnicianLocationRow, TechnicianRow, TechnicianShiftRow
 from api.deps import SessionDep, SettingsDep
 from api.repositories import technicians as repo
-from api.repositories.tickets import point_of
+from api.repositories.tickets import begin_write, point_of
 from api.schemas.technicians import (
     PingBatch,
     PingBatchRead,
@@ -317,6 +317,7 @@ def post_locations(
         repo.NewPing(float(lon), float(lat), p.recorded_at, p.accuracy_m)
         for p, lon, lat in zip(batch_in.pings, lons, lats, strict=True)
     ]
+    begin_write(session)
     stored = repo.add_pings(session, technician_id=technician.id, pings=pings, received_at=now)
     session.commit()
     current = repo.current_location(session, technician_id=technician.id)

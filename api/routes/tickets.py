@@ -363,6 +363,7 @@ def create_transition(
                 f"technician_id: no technician {transition_in.technician_id!r}",
                 [{"field": "technician_id", "message": "unknown technician"}],
             )
+        repo.begin_write(session)
         locked = repo.get_ticket(session, ticket_id=ticket.id, for_update=True)
         assert locked is not None
         now = utc_now()

@@ -1,0 +1,273 @@
+"""``Idempotency-Key`` on ticket creation: replays, reuse, in-flight keys, expiry, real races."""
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session
+
+from api.auth import Role, create_key, utc_now
+from api.config import Settings
+from api.db.tables import (
+    ApiKeyRow,
+    CustomerRow,
+    IdempotencyKeyRow,
+    TicketRow,
+    TicketStatusChangeRow,
+)
+from api.idempotency import body_sha256
+from api.main import create_app
+from api.repositories import idempotency as repo
+from api.repositories import tickets as ticket_repo
+from api.schemas.tickets import TicketCreate
+
+Headers = dict[str, dict[str, str]]
+
+
+def ticket(**overrides: Any) -> dict[str, Any]:
+    """A small valid ticket."""
+    return {
+        "external_id": "IK-1",
+        "type": "install",
+        "location": [121.4737, 31.2304],
+        "address": "南京东路 100 号",
+        "duration_min": 60,
+        "customer": {"name": "李先生"},
+        **overrides,
+    }
+
+
+def keyed(headers: Headers, who: str, key: str) -> dict[str, str]:
+    return {**headers[who], "Idempotency-Key": key}
+
+
+def count(session: Session, column: Any) -> int:
+    return int(session.scalar(select(func.count(column))) or 0)
+
+
+def test_retry_replays_the_first_answer(
+    client: TestClient, headers: Headers, session: Session
+) -> None:
+    first = client.post("/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-1"))
+    assert first.status_code == 201
+    assert "Idempotent-Replayed" not in first.headers
+    # Key order and whitespace do not make a different body.
+    retry_body = dict(reversed(list(ticket().items())))
+    retry = client.post("/v1/tickets", json=retry_body, headers=keyed(headers, "shop_a", "k-1"))
+    assert retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    assert count(session, TicketRow.id) == 1
+    assert count(session, CustomerRow.id) == 1
+    assert count(session, TicketStatusChangeRow.id) == 1
+
+
+def test_same_key_other_body_is_422(client: TestClient, headers: Headers, session: Session) -> None:
+    client.post("/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-2"))
+    other = ticket(duration_min=61)
+    response = client.post("/v1/tickets", json=other, headers=keyed(headers, "shop_a", "k-2"))
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+    # The same key on another route is another request too.
+    batch = {"tickets": [ticket()]}
+    response = client.post("/v1/tickets/batch", json=batch, headers=keyed(headers, "shop_a", "k-2"))
+    assert response.status_code == 422
+    assert count(session, TicketRow.id) == 1
+
+
+def test_keys_belong_to_the_source(client: TestClient, headers: Headers, session: Session) -> None:
+    client.post("/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-3"))
+    # shop-b's key space is its own.
+    response = client.post(
+        "/v1/tickets", json=ticket(duration_min=5), headers=keyed(headers, "shop_b", "k-3")
+    )
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response.headers
+    # A rotated key of shop-a still sees shop-a's keys.
+    _, token = create_key(session, role=Role.INTEGRATOR, name="shop-a 2", source="shop-a")
+    rotated = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k-3"}
+    response = client.post("/v1/tickets", json=ticket(), headers=rotated)
+    assert response.headers["Idempotent-Replayed"] == "true"
+
+
+def _stored_key(
+    session: Session, principal: str, key: str, body: dict[str, Any], **row: Any
+) -> None:
+    now = utc_now()
+    values = {
+        "principal": principal,
+        "key": key,
+        "method": "POST",
+        "path": "/v1/tickets",
+        "body_sha256": body_sha256(TicketCreate.model_validate(body)),
+        "status": "in_flight",
+        "created_at": now,
+        "locked_until": now + timedelta(seconds=60),
+        "expires_at": now + timedelta(hours=24),
+        **row,
+    }
+    session.add(IdempotencyKeyRow(**values))
+    session.commit()
+
+
+def test_key_in_flight_is_409(client: TestClient, headers: Headers, session: Session) -> None:
+    _stored_key(session, "source:shop-a", "k-4", ticket())
+    response = client.post("/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-4"))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_flight"
+    assert response.headers["Retry-After"] == "1"
+    assert count(session, TicketRow.id) == 0
+
+
+def test_dead_holder_is_taken_over(client: TestClient, headers: Headers, session: Session) -> None:
+    gone = utc_now() - timedelta(seconds=1)
+    _stored_key(session, "source:shop-a", "k-5", ticket(), locked_until=gone)
+    response = client.post("/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-5"))
+    assert response.status_code == 201
+    row = session.scalars(select(IdempotencyKeyRow).where(IdempotencyKeyRow.key == "k-5")).one()
+    assert row.status == "done" and row.response_body["id"] == response.json()["id"]
+
+
+def test_expired_key_is_new_again(client: TestClient, headers: Headers, session: Session) -> None:
+    past = utc_now() - timedelta(seconds=1)
+    _stored_key(
+        session, "source:shop-a", "k-6", ticket(duration_min=1), status="done", expires_at=past
+    )
+    response = client.post("/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-6"))
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response.headers
+
+
+def test_failed_request_releases_its_key(
+    client: TestClient, headers: Headers, session: Session
+) -> None:
+    client.post("/v1/tickets", json=ticket(), headers=headers["shop_a"])
+    for _ in range(2):  # not replayed: a failure is not an answer to keep
+        response = client.post(
+            "/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-7")
+        )
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "ticket_exists"
+    assert count(session, IdempotencyKeyRow.id) == 0
+
+
+def test_keys_live_a_day_and_are_purged(
+    client: TestClient, headers: Headers, session: Session
+) -> None:
+    client.post("/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-8"))
+    row = session.scalars(select(IdempotencyKeyRow)).one()
+    assert row.expires_at - row.created_at >= timedelta(hours=24)
+    assert repo.purge_expired(session, now=row.expires_at - timedelta(seconds=1)) == 0
+    assert repo.purge_expired(session, now=row.expires_at) == 1
+
+
+def test_batch_replays(client: TestClient, headers: Headers, session: Session) -> None:
+    batch = {"tickets": [ticket(external_id=f"IKB-{i}") for i in range(3)]}
+    first = client.post("/v1/tickets/batch", json=batch, headers=keyed(headers, "shop_a", "b-1"))
+    again = client.post("/v1/tickets/batch", json=batch, headers=keyed(headers, "shop_a", "b-1"))
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert count(session, TicketRow.id) == 3
+
+
+@pytest.mark.parametrize("key", ["x" * 256, "has space", "tab\tkey"])
+def test_bad_keys_are_422(client: TestClient, headers: Headers, key: str) -> None:
+    sent = {**headers["shop_a"], "Idempotency-Key": key}
+    response = client.post("/v1/tickets", json=ticket(), headers=sent)
+    assert response.status_code == 422
+
+
+@pytest.fixture
+def live(engine: Engine, settings: Settings) -> Iterator[tuple[Any, dict[str, str], str]]:
+    """The app on the real test database (no shared session): each request its own session.
+
+    Yields the app, an integrator's headers and its (fresh) source; cleans up afterwards.
+    """
+    source = f"race-{uuid.uuid4().hex[:8]}"
+    with Session(engine) as session, session.begin():
+        _, token = create_key(session, role=Role.INTEGRATOR, name=source, source=source)
+    app = create_app(settings)
+    yield app, {"Authorization": f"Bearer {token}"}, source
+    app.state.engine.dispose()
+    with Session(engine) as session, session.begin():
+        ticket_ids = select(TicketRow.id).where(TicketRow.source == source)
+        session.execute(
+            delete(TicketStatusChangeRow).where(TicketStatusChangeRow.ticket_id.in_(ticket_ids))
+        )
+        session.execute(delete(TicketRow).where(TicketRow.source == source))
+        session.execute(delete(CustomerRow).where(CustomerRow.source == source))
+        session.execute(
+            delete(IdempotencyKeyRow).where(IdempotencyKeyRow.principal == f"source:{source}")
+        )
+        session.execute(delete(ApiKeyRow).where(ApiKeyRow.source == source))
+
+
+def _race(app: Any, sent: dict[str, str], body: dict[str, Any], n: int) -> list[Any]:
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def one(i: int) -> None:
+        client = TestClient(app)
+        barrier.wait()
+        results[i] = client.post("/v1/tickets", json=body, headers=sent)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_duplicates_store_one_ticket(
+    live: tuple[Any, dict[str, str], str], engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, auth, source = live
+    create = ticket_repo.create_tickets
+
+    def slow_create(*args: Any, **kwargs: Any) -> list[int]:
+        time.sleep(0.5)  # hold the key in flight while the others arrive
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(ticket_repo, "create_tickets", slow_create)
+    responses = _race(app, {**auth, "Idempotency-Key": "race-1"}, ticket(), n=6)
+    codes = sorted(r.status_code for r in responses)
+    fresh = [
+        r for r in responses if r.status_code == 201 and "Idempotent-Replayed" not in r.headers
+    ]
+    assert len(fresh) == 1, codes
+    in_flight = [r for r in responses if r.status_code == 409]
+    assert in_flight, codes
+    assert all(r.json()["error"]["code"] == "idempotency_key_in_flight" for r in in_flight)
+    assert set(codes) <= {201, 409}
+    replay = TestClient(app).post(
+        "/v1/tickets", json=ticket(), headers={**auth, "Idempotency-Key": "race-1"}
+    )
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json()["id"] == fresh[0].json()["id"]
+    with Session(engine) as session:
+        stored = session.scalar(select(func.count(TicketRow.id)).where(TicketRow.source == source))
+    assert stored == 1
+
+
+def test_concurrent_same_external_id_without_key(
+    live: tuple[Any, dict[str, str], str], engine: Engine
+) -> None:
+    app, auth, source = live
+    responses = _race(app, auth, ticket(external_id="RACE-2"), n=6)
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(201) == 1, codes
+    assert all(
+        r.json()["error"]["code"] == "ticket_exists" for r in responses if r.status_code == 409
+    )
+    assert set(codes) == {201, 409}
+    with Session(engine) as session:
+        stored = session.scalar(select(func.count(TicketRow.id)).where(TicketRow.source == source))
+    assert stored == 1
