@@ -96,6 +96,8 @@ class RuinRecreate:
         self.max_orders = np.asarray([v.max_orders for v in specs], dtype=np.int64)
         self.max_working = np.asarray([v.max_working_s for v in specs], dtype=np.int64)
         self.service_class = np.asarray([v.service_class for v in specs], dtype=np.int64)
+        self.break_s = [sum(b.duration_s for b in v.breaks) for v in specs]
+        self.demand: list[int] = arrays.demand.tolist()
         self.kind = np.unique([_kind(arrays, v) for v in range(len(specs))], return_inverse=True)[
             1
         ].ravel()
@@ -235,10 +237,11 @@ class RuinRecreate:
         a, spec, travel = self.arrays, self.arrays.vehicles[v], self.travel_rows
         service = self.service_rows[spec.service_class]
         nodes = [a.start_node(v), *orders, a.end_node(v)]
+        legs = [travel[x][y] for x, y in itertools.pairwise(nodes)]
         depart, t = [spec.start_s], spec.start_s
         is_feasible = True
-        for prev, order in zip(nodes[:-2], orders, strict=True):
-            arrive = t + travel[prev][order]
+        for leg, order in zip(legs, orders, strict=False):
+            arrive = t + leg
             windows = self.windows[order]
             if len(windows) == 1:  # the common case, without a generator
                 t = max(arrive, windows[0][0]) if arrive <= windows[0][1] else INFEASIBLE
@@ -247,15 +250,14 @@ class RuinRecreate:
             is_feasible &= t < INFEASIBLE
             t += service[order]
             depart.append(t)
-        latest = [spec.end_s - sum(b.duration_s for b in spec.breaks)]
-        is_feasible &= t + travel[nodes[-2]][nodes[-1]] <= latest[0]
+        latest = [spec.end_s - self.break_s[v]]
+        is_feasible &= t + legs[-1] <= latest[0]
         for p in range(len(orders), 0, -1):
             order = nodes[p]
-            bound = latest[-1] - travel[order][nodes[p + 1]] - service[order]
+            bound = latest[-1] - legs[p] - service[order]
             windows = self.windows[order]
             if len(windows) == 1:
-                s0, e0 = windows[0]
-                latest.append(min(e0, bound) if s0 <= bound else -INFEASIBLE)
+                latest.append(min(windows[0][1], bound) if windows[0][0] <= bound else -INFEASIBLE)
             else:
                 usable = [min(e, bound) for s, e in windows if s <= bound]
                 latest.append(max(usable) if usable else -INFEASIBLE)
@@ -267,16 +269,13 @@ class RuinRecreate:
         solution.prev[v, :width] = nodes[first:-1]
         solution.next[v, :width] = nodes[first + 1 :]
         solution.depart_s[v, :width] = depart[first:]
-        solution.base_travel_s[v, :width] = [
-            travel[x][y] for x, y in itertools.pairwise(nodes[first:])
-        ]
+        solution.base_travel_s[v, :width] = legs[first:]
         solution.latest_next_s[v] = -INFEASIBLE
         if is_feasible:  # never insert into a route that is already broken
             solution.latest_next_s[v, :width] = latest[first:]
-        legs = sum(travel[x][y] for x, y in itertools.pairwise(nodes))
-        solution.travel_s[v] = legs
-        solution.working_s[v] = legs + sum(service[o] for o in orders)
-        solution.load[v] = int(a.demand[orders].sum()) if orders else 0
+        solution.travel_s[v] = sum(legs)
+        solution.working_s[v] = solution.travel_s[v] + sum(service[o] for o in orders)
+        solution.load[v] = sum(self.demand[o] for o in orders)
         if (solution.count[v] == 0) != (not orders):
             solution.open_empty = None
         solution.count[v] = len(orders)
@@ -285,13 +284,9 @@ class RuinRecreate:
     def _widen(solution: _Solution, slots: int) -> None:
         """Grow every per-slot array to ``slots`` columns."""
         extra = slots - solution.slots
-        for name, fill in (
-            ("prev", 0),
-            ("next", 0),
-            ("depart_s", 0),
-            ("latest_next_s", -INFEASIBLE),
-        ):
+        for name in ("prev", "next", "depart_s", "base_travel_s", "latest_next_s"):
             old = getattr(solution, name)
+            fill = -INFEASIBLE if name == "latest_next_s" else 0
             pad = np.full((old.shape[0], extra), fill, dtype=np.int64)
             setattr(solution, name, np.hstack([old, pad]))
 
