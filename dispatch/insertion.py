@@ -82,6 +82,7 @@ class LivePlan:
         self.arrays: RoutingArrays = build_routing_arrays(problem)
         self.index_of = {o.id: i for i, o in enumerate(problem.orders)}
         self._plan = plan
+        self._assigned = set(plan.assigned_ids())
         self.schedules = [self._initial_schedule(v, plan) for v in range(len(self.arrays.vehicles))]
         self.table = PositionTable(self.arrays, self.schedules)
 
@@ -126,7 +127,7 @@ class LivePlan:
         best: Insertion | None = None
         for candidate in ranked:
             if best is not None and candidate.approx_cost >= best.cost_delta:
-                break  # the approximate cost never exceeds the exact one by much: stop here
+                break  # approximate costs omit knock-on lateness: rarely above exact ones
             found = self.exact_insertion(arrays, order, candidate.vehicle, candidate.position)
             if found is not None and (best is None or found.cost_delta < best.cost_delta):
                 best = found
@@ -144,9 +145,7 @@ class LivePlan:
         order = self.index_of.get(order_id)
         if order is None:
             raise UnknownReference(f"order {order_id} is not in the problem", order_id=order_id)
-        if any(order in (s.orders if s else ()) for s in self.schedules) or order_id in (
-            self._plan.assigned_ids()
-        ):
+        if order_id in self._assigned:
             raise AlreadyPlanned(f"order {order_id} is already planned", order_id=order_id)
         return order
 
@@ -199,6 +198,7 @@ class LivePlan:
 
     def _apply(self, insertion: Insertion) -> None:
         schedule = insertion.schedule
+        self._assigned.add(insertion.order_id)
         self.schedules[schedule.vehicle] = schedule
         self.table.update(schedule.vehicle, schedule)
         route = _route(self.problem, self.arrays, schedule)
