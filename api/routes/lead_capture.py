@@ -26,6 +26,7 @@ from api.schemas.leads import (
     LeadBatchResult,
     LeadCaptured,
     LeadCreate,
+    RejectionRead,
     RowError,
 )
 
@@ -114,7 +115,9 @@ def _batch_result(
             outcome=c.outcome,
             lead_id=c.lead.id,
             status=c.lead.status,
-            rejection=lead_read(c.lead, utc_now()).rejection,
+            rejection=None
+            if c.lead.rejection_code is None
+            else RejectionRead(code=c.lead.rejection_code, reason=c.lead.rejection_reason or ""),
         )
         for i, c in enumerate(captured)
     ]

@@ -13,6 +13,7 @@ from api.db.tables import LeadNurtureStepRow, LeadOwnerRow, LeadRow, LeadTouchRo
 from api.deps import SessionDep
 from api.leads.assignment import DEFAULT_ASSIGN, sla_state
 from api.repositories import leads as repo
+from api.repositories.lead_capture import OPEN_STATUSES
 from api.schemas.leads import (
     FirstResponseRead,
     LeadDetail,
@@ -48,7 +49,10 @@ def lead_read(row: LeadRow, now: datetime) -> LeadRead:
     assert point is None or isinstance(point, Point), "lead.location holds POINTs"
     window = DEFAULT_ASSIGN.sla_by_band.get(row.score_band or "cold")
     state = sla_state(
-        due_at=row.first_response_due_at if row.status != "rejected" else None,
+        # A lead closed (rejected, converted) without a response has no deadline left to miss.
+        due_at=row.first_response_due_at
+        if row.status in OPEN_STATUSES or row.first_responded_at is not None
+        else None,
         window=window or DEFAULT_ASSIGN.sla_by_band["cold"],
         responded_at=row.first_responded_at,
         now=now,

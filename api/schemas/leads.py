@@ -52,7 +52,7 @@ class LeadCreate(Strict):
     crs: CrsName = "wgs84"
     notes: str | None = Field(default=None, max_length=2000)
     captured_at: AwareDatetime | None = Field(
-        default=None, description="when the channel captured it (default: now); not in the future"
+        default=None, description="when the channel captured it; default and upper bound: now"
     )
 
 
@@ -189,7 +189,7 @@ class TouchCreate(Strict):
     kind: TOUCH_KINDS
     outcome: TOUCH_OUTCOMES | None = None
     note: str | None = Field(default=None, max_length=2000)
-    at: AwareDatetime | None = Field(default=None, description="default: now; not in the future")
+    at: AwareDatetime | None = Field(default=None, description="default and upper bound: now")
 
 
 class LeadOwnerWrite(Strict):

@@ -1,10 +1,14 @@
 """``/v1/leads``: capture, cleaning, de-duplication, scoring, assignment, touches, listing."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from api.db.tables import LeadRow
 
 Headers = dict[str, dict[str, str]]
 PUDONG = [121.5440, 31.2210]  # Pudong district, inside its territory team-310115
@@ -232,3 +236,33 @@ def test_idempotency_key_replays_a_capture(client: TestClient, headers: Headers)
     assert again.json()["lead"]["touch_count"] == 1
     other = client.post("/v1/leads", json=lead(name="李雷"), headers=key)
     assert other.status_code == 422
+
+
+def test_a_capture_after_the_window_is_a_new_lead(client: TestClient, headers: Headers) -> None:
+    old = capture(client, headers, captured_at="2020-01-01T09:00:00+08:00")["lead"]
+    assert next(x for x in old["score"]["lines"] if x["code"] == "recency")["points"] == 0
+    again = capture(client, headers)
+    assert again["outcome"] == "created" and again["lead"]["id"] != old["id"]
+
+
+def test_sla_flags_are_queryable(client: TestClient, headers: Headers, session: Session) -> None:
+    late, soon, fine = (capture(client, headers, phone=f"1391234{i:04d}", email=None)["lead"]
+                        for i in range(3))  # fmt: skip
+    now = datetime.now(UTC)
+    session.get_one(LeadRow, late["id"]).first_response_due_at = now - timedelta(minutes=1)
+    session.get_one(LeadRow, soon["id"]).first_response_due_at = now + timedelta(minutes=2)
+    session.flush()
+
+    def ids(**flag: bool) -> list[int]:
+        page = client.get("/v1/leads", params=flag, headers=headers["shop_a"]).json()
+        return [item["id"] for item in page["items"]]
+
+    assert ids(is_overdue=True) == [late["id"]]
+    assert ids(is_at_risk=True) == [soon["id"]]  # hot: 15 min window, the last quarter
+    assert set(ids(is_overdue=False)) == {soon["id"], fine["id"]}
+    detail = client.get(f"/v1/leads/{late['id']}", headers=headers["shop_a"]).json()
+    assert detail["first_response"]["is_overdue"] is True
+    client.post(f"/v1/leads/{late['id']}/touches", json={"kind": "sms"}, headers=headers["admin"])
+    assert ids(is_overdue=True) == []  # answered, late: no longer waiting
+    answered = client.get(f"/v1/leads/{late['id']}", headers=headers["shop_a"]).json()
+    assert answered["first_response"]["is_overdue"] is True  # the SLA was still missed
