@@ -5,7 +5,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from api.auth import Principal, PrincipalDep, Role, require_roles, utc_now
 from api.db.tables import LedgerEntryRow, TechnicianRow
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.repositories import ledger as ledger_repo
 from api.repositories import rate_cards as card_repo
 from api.repositories import settlements as settlement_repo
@@ -23,11 +23,11 @@ from api.schemas.earnings import (
 from api.settling import SettlingError, resettle_ticket
 from api.settling_facts import period_bounds
 from settlement import InsufficientBalance, statements
+from settlement.localtime import zone
 from settlement.periods import period_key
 
 router = APIRouter(prefix="/earnings", tags=["earnings"])
 
-DEFAULT_ZONE = "Asia/Shanghai"
 MAX_RANGE_DAYS = 366
 
 
@@ -77,20 +77,22 @@ def _range(first: date | None, last: date | None) -> None:
     response_model=EarningsRead,
     summary="Settled orders with their breakdowns, and the balance",
     description=(
-        "Every settled order whose service date is in `[first, last]` (default: the last 31 "
-        "days), each with every line of its payout (code, labels zh/en, basis, rate, amount, "
-        "rule id, rate-card version), and the ledger balance. A corrected order shows its "
-        "standing settlement. Staff see anyone; a technician only themselves."
+        "Every settled order whose service date is in `[first, last]` (default: the 31 days "
+        "up to today in the service's time zone), each with every line of its payout (code, "
+        "labels zh/en, basis, rate, amount, rule id, rate-card version), and the ledger "
+        "balance. A corrected order shows its standing settlement. Staff see anyone; a "
+        "technician only themselves."
     ),
 )
 def read_earnings(
     technician_id: OwnerDep,
     session: SessionDep,
+    settings: SettingsDep,
     first: date | None = None,
     last: date | None = None,
 ) -> EarningsRead:
     _range(first, last)
-    last = last or utc_now().date()
+    last = last or utc_now().astimezone(zone(settings.timezone)).date()
     first = first or last - timedelta(days=30)
     _range(first, last)
     active = ledger_repo.active_settlement_ids(session, technician_id=technician_id)
@@ -120,6 +122,7 @@ def read_earnings(
 def read_statement(
     technician_id: OwnerDep,
     session: SessionDep,
+    settings: SettingsDep,
     period: Literal["day", "week", "month"] | None = None,
     on: Annotated[date | None, Query(alias="date")] = None,
     first: date | None = None,
@@ -136,7 +139,7 @@ def read_statement(
         _range(first, last)
         kind, key = "range", f"{first.isoformat()}/{last.isoformat()}"
     card = card_repo.in_force_on(session, local_date=last)
-    time_zone = card.time_zone if card is not None else DEFAULT_ZONE
+    time_zone = card.time_zone if card is not None else settings.timezone
     active = ledger_repo.active_settlement_ids(session, technician_id=technician_id)
     rows = settlement_repo.for_technician(
         session, technician_id=technician_id, first=first, last=last, active_ids=active
