@@ -8,6 +8,7 @@ amounts, so a million orders cost a few arrays, not a million objects.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,14 +74,13 @@ class BatchSettlement:
             if option < 0:
                 continue
             choice = Choice(option, quantity)
-            subtotal = Money.from_fen(subtotal_fen, card.currency)
             label_zh, label_en = slot.label(choice, self.names)
             lines.append(
                 LineItem(
                     code=slot.code,
                     label_zh=label_zh,
                     label_en=label_en,
-                    basis=line_basis(slot.arithmetic, quantity, subtotal),
+                    basis=line_basis(slot.arithmetic, quantity, Decimal(subtotal_fen).scaleb(-2)),
                     rate=slot.options[option].rate,
                     amount=Money.from_fen(fen, card.currency),
                     rule_id=slot.rule_id,

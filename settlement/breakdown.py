@@ -49,8 +49,10 @@ class PayoutBreakdown:
 
     @property
     def total(self) -> Money:
-        """The sum of the lines (each already rounded to the fen)."""
-        return sum((line.amount for line in self.lines), Money.zero(self.currency))
+        """The sum of the lines (each already rounded to the fen, all in ``currency``)."""
+        return Money(
+            sum((line.amount.amount for line in self.lines), Decimal("0.00")), self.currency
+        )
 
 
 def region_names(regions: RegionIndex | None) -> RegionNames:

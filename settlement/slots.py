@@ -110,10 +110,10 @@ class Slot(ABC):
         return np.asarray([*rates, 0], dtype=np.int64)
 
 
-def line_basis(arithmetic: Arithmetic, quantity: int, subtotal: Money) -> Decimal:
+def line_basis(arithmetic: Arithmetic, quantity: int, subtotal: Decimal) -> Decimal:
     """Return the basis a line's rate multiplies: the subtotal, a count, or kilometres."""
     if arithmetic is Arithmetic.COEFFICIENT:
-        return subtotal.amount
+        return subtotal
     if arithmetic is Arithmetic.PER_UNIT:
         return Decimal(quantity)
     return Decimal(quantity).scaleb(-3)
@@ -129,7 +129,7 @@ def line_amount(
     >>> line_amount(Arithmetic.PER_KM, Decimal("0.80"), 6500, Money(Decimal("96.00")))
     (Decimal('6.500'), Money(amount=Decimal('5.20'), currency='CNY'))
     """
-    basis = line_basis(arithmetic, quantity, subtotal)
+    basis = line_basis(arithmetic, quantity, subtotal.amount)
     return basis, Money(round_half_up_fen(basis * rate), subtotal.currency)
 
 
