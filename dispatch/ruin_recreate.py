@@ -118,14 +118,18 @@ class RuinRecreate:
         max_iterations: int | None = None,
         params: AnnealingParams = AnnealingParams(),
     ) -> int:
-        """Iterate for ``budget_s`` seconds or ``max_iterations``; return the iterations done."""
+        """Iterate until ``max_iterations`` (when given) or ``budget_s``; return the count.
+
+        With ``max_iterations`` the temperature follows the iteration count, so a run is
+        reproducible as long as the time budget (then only a backstop) is not hit.
+        """
         started, done = time.perf_counter(), 0
         scale = self.cost / max(int(self.current.count.sum()), 1)
         t0, t1 = params.start_temperature * scale, params.end_temperature * scale
         while True:
             elapsed = time.perf_counter() - started
             progress = done / max_iterations if max_iterations else elapsed / max(budget_s, 1e-9)
-            if progress >= 1.0 or not self.arrays.n_orders:
+            if progress >= 1.0 or elapsed >= budget_s or not self.arrays.n_orders:
                 return done
             temperature = t0 * (t1 / t0) ** progress if t0 > 0 else 0.0
             candidate = self.current.copy()
