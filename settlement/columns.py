@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +22,7 @@ RATIO_SCALE = 10_000
 
 def ratio_to_scaled(ratio: Decimal | None) -> int:
     """Return ``floor(ratio * 10000)``, or -1 when there is no ratio."""
-    return -1 if ratio is None else int((ratio * RATIO_SCALE).to_integral_value("ROUND_FLOOR"))
+    return -1 if ratio is None else int((ratio * RATIO_SCALE).to_integral_value(ROUND_FLOOR))
 
 
 @dataclass(frozen=True, eq=False)
