@@ -39,7 +39,7 @@ class BatchSettlement:
     card: RateCard
     columns: OrderColumns
     context: ColumnContext
-    options: NDArray[np.int16]
+    options: NDArray[np.int32]
     quantities: IntArray
     amounts_fen: IntArray
     service_day: IntArray
@@ -123,7 +123,7 @@ def settle_batch(
     context = _context(card, columns, regions, service_day)
     slots = card.slots
     n = len(columns)
-    options = np.empty((len(slots), n), dtype=np.int16)
+    options = np.empty((len(slots), n), dtype=np.int32)
     quantities = np.empty((len(slots), n), dtype=np.int64)
     amounts = np.empty((len(slots), n), dtype=np.int64)
     subtotal = np.zeros(n, dtype=np.int64)
