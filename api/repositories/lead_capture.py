@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from shapely.geometry import Point
@@ -19,8 +19,8 @@ from api.db.spatial import to_wkb
 from api.db.tables import LeadNurtureStepRow, LeadOwnerRow, LeadRow, LeadTouchRow
 from api.leads.assignment import DEFAULT_ASSIGN, LeadToAssign, Owner, assign_many
 from api.leads.contact import Contact
-from api.leads.dedupe import DedupeParams, merge_missing
-from api.leads.junk import clean
+from api.leads.dedupe import DedupeParams, dedupe_keys, merge_missing
+from api.leads.junk import Cleaned, clean
 from api.leads.model import Channel, LeadFacts
 from api.leads.nurture import nurture_schedule
 from api.leads.scoring import score_lead
@@ -30,6 +30,10 @@ from geo.coords import to_wgs84
 from geo.regions import RegionIndex
 
 OPEN_STATUSES = ("new", "assigned", "contacted")
+_ADVISORY_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(hashtext(k)) FROM "
+    "(SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS ordered"
+)
 Outcome = Literal["created", "merged", "rejected"]
 
 
@@ -71,9 +75,14 @@ def capture_many(
     dedupe: DedupeParams,
 ) -> list[Captured]:
     """Capture leads in order (a later one may merge into an earlier one), then assign hot first."""
+    cleaned = [
+        clean(name=x.name, phone=x.phone, email=x.email, texts=[x.notes, x.campaign, x.address])
+        for x in leads_in
+    ]
+    _lock_people(session, source, [c.contact for c in cleaned if c.rejection is None])
     captured = [
-        _capture_one(session, lead_in, source, actor_key_id, index, now, dedupe)
-        for lead_in in leads_in
+        _capture_one(session, lead_in, cleaned_in, source, actor_key_id, index, now, dedupe)
+        for lead_in, cleaned_in in zip(leads_in, cleaned, strict=True)
     ]
     unassigned = {c.lead.id: c.lead for c in captured if c.lead.status == "new"}
     _assign(session, list(unassigned.values()), now)
@@ -84,17 +93,31 @@ def capture_many(
     return captured
 
 
+def _lock_people(session: Session, source: str, contacts: Sequence[Contact]) -> None:
+    """Make concurrent captures of the same person wait for each other (PostgreSQL).
+
+    Without it two requests could both find no duplicate and both create a lead.  The
+    transaction-scoped advisory locks are taken in sorted order, so batches cannot deadlock.
+    SQLite (the embedded, single-node store) has no such locks; there two captures of one
+    person arriving in the same instant may still make two leads.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({f"{source}|{key}" for contact in contacts for key in dedupe_keys(contact)})
+    if keys:
+        session.execute(_ADVISORY_LOCKS, {"keys": keys})
+
+
 def _capture_one(
     session: Session,
     lead_in: LeadCreate,
+    cleaned: Cleaned,
     source: str,
     actor_key_id: str | None,
     index: RegionIndex,
     now: datetime,
     dedupe: DedupeParams,
 ) -> Captured:
-    texts = [lead_in.notes, lead_in.campaign, lead_in.address]
-    cleaned = clean(name=lead_in.name, phone=lead_in.phone, email=lead_in.email, texts=texts)
     place = locate(index, lead_in.location, lead_in.crs) if lead_in.location else None
     captured_at = min(lead_in.captured_at or now, now)
     existing = None
