@@ -36,12 +36,14 @@ from api.cli.dispatching import (
     write_json,
 )
 from api.config import PROJECT_ROOT
-from dispatch import Kpis, Plan, Problem, SolveParams, TimeWindow, WorkOrder
+from dispatch import DispatchError, Kpis, Plan, Problem, SolveParams, TimeWindow, WorkOrder
 from dispatch.demo import HOUR_S, DemoParams, demo_problem
 from dispatch.insertion import Insertion, LivePlan
+from dispatch.partition import PartitionMode
 from geo.distance import HaversineTravelTime
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results"
+ORDERS_PER_PART = 1000
 
 
 class BasePlan(StrEnum):
@@ -122,23 +124,35 @@ def _plan_figures(plan: Plan, wall_s: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _timed_solve(
+    problem: Problem, params: SolveParams, mode: PartitionMode | None
+) -> dict[str, Any]:
+    """Solve and return the plan's figures, or the solver's error as a figure of its own."""
+    started = time.perf_counter()
+    try:
+        plan = solve_problem(problem, params, mode, ORDERS_PER_PART)
+    except DispatchError as err:  # a failed size is a result, not the end of the benchmark
+        return {"wall_s": round(time.perf_counter() - started, 2), "error": err.code,
+                "message": str(err)}  # fmt: skip
+    return _plan_figures(plan, time.perf_counter() - started)
+
+
 def _city_size(problem: Problem, time_limit: float, seed: int) -> dict[str, Any]:
     mode = partition_mode(PartitionChoice.AUTO, problem)
+    construction_only = SolveParams(time_limit, seed=seed, use_local_search=False)
     with PeakMemory() as memory:
-        started = time.perf_counter()
-        first = solve_problem(
-            problem, SolveParams(time_limit, seed=seed, use_local_search=False), mode, 1000
-        )
-        first_s = time.perf_counter() - started
-        started = time.perf_counter()
-        full = solve_problem(problem, SolveParams(time_limit, seed=seed), mode, 1000)
-        full_s = time.perf_counter() - started
+        first = _timed_solve(problem, construction_only, mode)
+        full = _timed_solve(problem, SolveParams(time_limit, seed=seed), mode)
     return {
         "partitioned": mode.value if mode else None,
-        "first_feasible": _plan_figures(first, first_s),
-        "after_limit": _plan_figures(full, full_s),
+        "first_feasible": first,
+        "after_limit": full,
         "peak_memory_mb": round(memory.peak_b / 2**20),
     }
+
+
+def _share(figures: dict[str, Any], key: str) -> str:
+    return figures["error"] if "error" in figures else f"{figures[key]:.1%}"
 
 
 @reports_errors
@@ -172,10 +186,10 @@ def bench_city(
         first, full = r["first_feasible"], r["after_limit"]
         table.add_row(
             r["size"], r["partitioned"] or "-", f"{first['wall_s']:.1f}",
-            f"{first['share_assigned']:.1%}", f"{full['wall_s']:.1f}",
-            f"{full['share_assigned']:.1%}", f"{full['on_time_rate']:.1%}",
-            f"{full['travel_km']:,.0f}" if full["travel_km"] is not None else "-",
-            f"{full['objective']:,}", str(r["peak_memory_mb"]),
+            _share(first, "share_assigned"), f"{full['wall_s']:.1f}",
+            _share(full, "share_assigned"), _share(full, "on_time_rate"),
+            f"{full['travel_km']:,.0f}" if full.get("travel_km") is not None else "-",
+            f"{full['objective']:,}" if "objective" in full else "-", str(r["peak_memory_mb"]),
         )  # fmt: skip
     console.print(table)
     write_json(json_out, {**provenance(), "time_limit_s": time_limit, "seed": seed,
@@ -214,7 +228,9 @@ def bench_insertion(
     problem = dataclasses.replace(day, orders=(*day.orders[:orders], *urgent))
     started = time.perf_counter()
     if base is BasePlan.SOLVER:
-        plan = solve_problem(base_problem, SolveParams(time_limit, seed=seed), None, 1000)
+        plan = solve_problem(
+            base_problem, SolveParams(time_limit, seed=seed), None, ORDERS_PER_PART
+        )
     else:
         plan = _inserted_one_by_one(base_problem)
     solve_s = time.perf_counter() - started
