@@ -120,3 +120,16 @@ def test_bench_insertion_writes_figures(tmp_path: Path) -> None:
 def test_bench_city_rejects_bad_sizes(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", "city", "--sizes", "50by500"])
     assert result.exit_code == 1 and "--sizes" in result.output
+
+
+def test_bench_city_records_each_size(tmp_path: Path, local_executor: None) -> None:
+    out = tmp_path / "city.json"
+    result = runner.invoke(
+        app, ["bench", "city", "--sizes", "3x20", "--time-limit", "1", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    (size,) = json.loads(out.read_text())["results"]
+    assert size["size"] == "3x20" and size["partitioned"] is None
+    assert size["peak_memory_mb"] > 0
+    for phase in ("first_feasible", "after_limit"):
+        assert "share_assigned" in size[phase] or "error" in size[phase]
