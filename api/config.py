@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     webhook_backoff_max_s: float = Field(default=3600.0, gt=0, description="longest retry delay")
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60, description="per HTTP attempt")
     webhook_poll_s: float = Field(default=2.0, gt=0, description="worker idle poll interval")
+    webhook_allow_private_urls: bool = Field(
+        default=False, description="let webhooks target loopback and private addresses"
+    )
 
 
 @lru_cache

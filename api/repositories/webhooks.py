@@ -182,9 +182,14 @@ def record_attempt(
     result: AttemptResult,
     retry_at: datetime | None,
     now: datetime,
-) -> WebhookDeliveryRow:
-    """Log an attempt; succeed the delivery, schedule its retry at ``retry_at``, or fail it."""
-    delivery = session.get_one(WebhookDeliveryRow, delivery_id)
+) -> WebhookDeliveryRow | None:
+    """Log an attempt; succeed the delivery, schedule its retry at ``retry_at``, or fail it.
+
+    Returns ``None`` when the delivery is gone (its subscription was deleted meanwhile).
+    """
+    delivery = session.get(WebhookDeliveryRow, delivery_id)
+    if delivery is None:
+        return None
     session.add(
         WebhookAttemptRow(
             delivery_id=delivery_id, attempt_no=attempt_no, started_at=result.started_at,

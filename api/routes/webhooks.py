@@ -1,13 +1,15 @@
 """``/v1/webhooks``: integrators subscribe to their own tickets' status changes."""
 
+import ipaddress
 import secrets
 from typing import Annotated, Literal
 
+import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from api.auth import Principal, Role, require_roles, utc_now
 from api.db.tables import WebhookAttemptRow, WebhookDeliveryRow, WebhookSubscriptionRow
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.repositories import webhooks as repo
 from api.schemas.webhooks import (
     AttemptRead,
@@ -33,6 +35,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 Integrator = Annotated[Principal, require_roles(Role.INTEGRATOR)]
 Reader = Annotated[Principal, require_roles(Role.ADMIN, Role.DISPATCHER, Role.INTEGRATOR)]
 MAX_PAGE = 200
+MAX_PER_SOURCE = 20
 
 
 def subscription_for(
@@ -47,6 +50,30 @@ def subscription_for(
 
 
 Subscription = Annotated[WebhookSubscriptionRow, Depends(subscription_for)]
+
+
+def check_url(url: str, *, allow_private: bool) -> None:
+    """Refuse URLs that point into the service's own network (422 naming ``url``).
+
+    Without this, an integrator could make the worker POST to localhost or the intranet.
+    Host names are not resolved here; the setting ``webhook_allow_private_urls`` lifts the
+    check for tests and all-intranet deployments.
+    """
+    if allow_private:
+        return
+    host = (httpx.URL(url).host or "").lower()
+    try:
+        address = ipaddress.ip_address(host)
+        is_internal = not address.is_global
+    except ValueError:
+        is_internal = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+    if is_internal:
+        detail = {
+            "code": "validation_error",
+            "message": f"url: {host} is a private, loopback or reserved address",
+            "details": {"errors": [{"field": "url", "in": "body", "message": "not public"}]},
+        }
+        raise HTTPException(422, detail)
 
 
 def _read(row: WebhookSubscriptionRow) -> SubscriptionRead:
@@ -65,8 +92,16 @@ def _read(row: WebhookSubscriptionRow) -> SubscriptionRead:
     description=DESCRIPTION + "\n\nThe `secret` is returned only in this response.",
 )
 def create_subscription(
-    sub_in: SubscriptionCreate, session: SessionDep, principal: Integrator
+    sub_in: SubscriptionCreate, session: SessionDep, settings: SettingsDep, principal: Integrator
 ) -> SubscriptionCreated:
+    check_url(str(sub_in.url), allow_private=settings.webhook_allow_private_urls)
+    if len(repo.subscriptions(session, source=principal.source)) >= MAX_PER_SOURCE:
+        detail = {
+            "code": "too_many_subscriptions",
+            "message": f"a source may have at most {MAX_PER_SOURCE} subscriptions",
+            "details": {"limit": MAX_PER_SOURCE},
+        }
+        raise HTTPException(422, detail)
     now = utc_now()
     row = WebhookSubscriptionRow(
         source=principal.source, url=str(sub_in.url), event_types=sorted(set(sub_in.event_types)),
@@ -97,10 +132,12 @@ def read_subscription(subscription: Subscription) -> SubscriptionRead:
     description="A paused subscription receives no new deliveries; its pending ones wait.",
 )
 def update_subscription(
-    subscription: Subscription, sub_in: SubscriptionUpdate, session: SessionDep
-) -> SubscriptionRead:
+    subscription: Subscription, sub_in: SubscriptionUpdate, session: SessionDep,
+    settings: SettingsDep,
+) -> SubscriptionRead:  # fmt: skip
     changes = sub_in.model_dump(exclude_unset=True)
     if "url" in changes and sub_in.url is not None:
+        check_url(str(sub_in.url), allow_private=settings.webhook_allow_private_urls)
         subscription.url = str(sub_in.url)
     if sub_in.event_types is not None:
         subscription.event_types = sorted(set(sub_in.event_types))

@@ -87,3 +87,35 @@ def test_deliveries_page_validates_its_cursor(client: TestClient, headers: Heade
     bad = client.get(url, params={"cursor": "x"}, headers=headers["shop_a"])
     assert bad.status_code == 422
     assert bad.json()["error"]["details"]["errors"][0]["field"] == "cursor"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "https://10.1.2.3/hook",
+        "https://192.168.1.10/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "https://api.internal/hook",
+    ],
+)
+def test_private_and_loopback_urls_are_refused(
+    client: TestClient, headers: Headers, url: str
+) -> None:
+    response = client.post("/v1/webhooks", json={**SUB, "url": url}, headers=headers["shop_a"])
+    assert response.status_code == 422
+    assert response.json()["error"]["details"]["errors"][0]["field"] == "url"
+    sub_id = subscribe(client, headers)["id"]
+    patched = client.patch(f"/v1/webhooks/{sub_id}", json={"url": url}, headers=headers["shop_a"])
+    assert patched.status_code == 422
+
+
+def test_subscriptions_per_source_are_limited(client: TestClient, headers: Headers) -> None:
+    for _ in range(20):
+        subscribe(client, headers)
+    response = client.post("/v1/webhooks", json=SUB, headers=headers["shop_a"])
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "too_many_subscriptions"
+    subscribe(client, headers, who="shop_b")  # another source has its own allowance

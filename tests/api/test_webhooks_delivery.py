@@ -25,6 +25,12 @@ TICKET = {"type": "repair", "location": [121.544, 31.221], "address": "浦东新
           "duration_min": 60}  # fmt: skip
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test settings, letting subscriptions target the receivers on 127.0.0.1."""
+    return settings.model_copy(update={"webhook_allow_private_urls": True})
+
+
 @dataclass
 class Receiver:
     """An HTTP endpoint that answers with scripted status codes and records every request."""
