@@ -9,7 +9,7 @@ windows); a few orders are urgent, with an SLA deadline. Everything comes from o
 generator, so a seed always gives the same problem.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -91,6 +91,8 @@ class DemoParams:
     urgent_share, two_window_share
         Share of urgent orders (priority 2, SLA two hours after opening) and of orders
         offering two windows.
+    shift_hours
+        Local hours of the usual shift; a quarter of the technicians start an hour later.
     """
 
     n_technicians: int
@@ -102,7 +104,7 @@ class DemoParams:
     territory_radius_m: float = 15_000.0
     urgent_share: float = 0.05
     two_window_share: float = 0.15
-    shift_hours: tuple[int, int] = field(default=(8, 18))
+    shift_hours: tuple[int, int] = (8, 18)
 
     def __post_init__(self) -> None:
         if self.n_technicians < 1 or self.n_orders < 0:
