@@ -244,9 +244,13 @@ def test_concurrent_duplicates_store_one_ticket(
     ]
     assert len(fresh) == 1, codes
     in_flight = [r for r in responses if r.status_code == 409]
-    assert in_flight, codes
     assert all(r.json()["error"]["code"] == "idempotency_key_in_flight" for r in in_flight)
-    assert set(codes) <= {201, 409}
+    replays = [r for r in responses if r.status_code == 201 and r not in fresh]
+    assert all(r.json() == fresh[0].json() for r in replays)
+    assert len(in_flight) + len(replays) == len(responses) - 1, codes
+    if engine.dialect.name == "postgresql":
+        # SQLite has one writer: the others queue behind the first and see its answer.
+        assert in_flight, codes
     replay = TestClient(app).post(
         "/v1/tickets", json=ticket(), headers={**auth, "Idempotency-Key": "race-1"}
     )
