@@ -174,7 +174,13 @@ def card_table(**overrides: Any) -> dict[str, Any]:
                     "amount": "8.00",
                     "label_zh": "过江补贴",
                     "label_en": "river crossing",
-                }
+                },
+                {
+                    "line": [[121.75, 30.9], [121.75, 31.4]],
+                    "amount": "3.00",
+                    "label_zh": "过河补贴",
+                    "label_en": "creek crossing",
+                },
             ],
         },
         {"kind": "review_bonus", "id": "review", "by_rating": {"5": "5.00", "4": "2.00"}},

@@ -57,6 +57,7 @@ def test_every_line_rechecks_by_hand(card, regions, make_order):
         "urgency_bonus",
         "distance_subsidy",
         "crossing_subsidy",
+        "crossing_subsidy",
         "review_bonus",
         "material_deduction",
     ]

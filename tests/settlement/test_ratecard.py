@@ -152,3 +152,20 @@ def test_content_hash_ignores_key_order():
     table = card_table()
     reordered = dict(reversed(list(table.items())))
     assert parse_rate_card(table).content_hash == parse_rate_card(reordered).content_hash
+
+
+@pytest.mark.parametrize(
+    ("crossing", "message"),
+    [
+        ({"line": [[121.75, 30.9]]}, "at least two"),
+        ({"line": [[121.75, 30.9], [200.0, 31.4]]}, "longitude at index 1 is out of range"),
+        ({"line": [[121.75, 30.9], [121.75, 31.4]], "sides": [["west"], ["east"]]}, "exactly one"),
+        ({"sides": [["west"], ["west"]]}, "disjoint"),
+    ],
+)
+def test_bad_crossings_refused(crossing, message):
+    table = card_table()
+    entry = {"amount": "1.00", "label_zh": "过河", "label_en": "crossing"} | crossing
+    rule(table, "crossing")["crossings"] = [entry]
+    with pytest.raises(InvalidRateCard, match=message):
+        parse_rate_card(table)

@@ -150,7 +150,24 @@ def test_distance_cap(regions, make_order):
 def test_crossing_subsidy(card, regions, make_order, origin, crosses):
     lon, lat = origin if origin else (None, None)
     order = make_order(origin_lon=lon, origin_lat=lat, **EAST_OUTER)
-    assert (line(settle(card, regions, order), "crossing_subsidy") is not None) == crosses
+    labels = [ln.label_en for ln in settle(card, regions, order).lines]
+    assert ("river crossing +8.00 CNY" in labels) == crosses
+
+
+@pytest.mark.parametrize(
+    ("origin", "job", "crosses"),
+    [
+        ((121.6, 31.0), (121.8, 31.0), True),  # east -> east-outer, over the line at 121.75
+        ((121.8, 31.0), (121.6, 31.0), True),  # and back
+        ((121.75, 31.0), (121.8, 31.0), True),  # starting on the line counts
+        ((121.6, 31.0), (121.7, 31.0), False),  # stops short of the line
+        ((121.6, 31.5), (121.8, 31.5), False),  # passes beyond the line's end
+    ],
+)
+def test_line_crossing_subsidy(card, regions, make_order, origin, job, crosses):
+    order = make_order(origin_lon=origin[0], origin_lat=origin[1], lon=job[0], lat=job[1])
+    labels = [ln.label_en for ln in settle(card, regions, order).lines]
+    assert ("creek crossing +3.00 CNY" in labels) == crosses
 
 
 def test_crossing_either_way(card, regions, make_order):
