@@ -5,7 +5,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from api.config import PROJECT_ROOT
 from api.lifecycle import TicketStatus
+from api.routes.rate_cards import EXAMPLE_TOML
 from tests.api.payouts.support import FinishJob, card, upload
 
 Headers = dict[str, dict[str, str]]
@@ -161,3 +163,22 @@ def test_who_may_do_what(
         assert client.get(path, headers=headers[who]).status_code == read_status
         assert client.get(path).status_code == 401
     assert client.post("/v1/rate-cards", json=card()).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        (PROJECT_ROOT / "data" / "rate_card.toml").read_text(encoding="utf-8"),
+        EXAMPLE_TOML,  # the example /docs shows
+    ],
+    ids=["demo-card", "docs-example"],
+)
+def test_the_demo_card_and_the_documented_example_upload(
+    client: TestClient, headers: Headers, document: str
+) -> None:
+    response = client.post(
+        "/v1/rate-cards",
+        content=document.encode(),
+        headers={**headers["admin"], "Content-Type": "application/toml"},
+    )
+    assert response.status_code == 201, response.text

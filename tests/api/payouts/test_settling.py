@@ -15,6 +15,7 @@ from shapely.geometry import Point
 from api.db.spatial import to_wkb
 from api.db.tables import LedgerEntryRow, SettlementRow, TechnicianLocationRow, TicketRow
 from api.lifecycle import TicketStatus
+from api.settling import try_settle
 from geo.distance import haversine_m
 from tests.api.payouts.support import (
     CENTURY_AVENUE,
@@ -183,3 +184,17 @@ def test_used_version_and_ledger_are_guarded_in_the_database(
     ):
         with pytest.raises(DBAPIError), session.begin_nested():
             session.execute(text(statement))
+
+
+def test_try_settle_keeps_the_confirmation_when_settling_fails(
+    client: TestClient, headers: Headers, session: Session, finish_job: FinishJob
+) -> None:
+    regions = client.app.state.region_cache.index(session)  # type: ignore[attr-defined]
+    ticket_id = finish_job()
+    now = MONDAY_10H + timedelta(hours=1)
+    assert try_settle(session, ticket_id=ticket_id, now=now, regions=regions) is None
+    assert session.get(TicketRow, ticket_id).status == TicketStatus.CONFIRMED  # type: ignore[union-attr]
+    assert upload(client, headers["admin"], card()).status_code == 201
+    settled = try_settle(session, ticket_id=ticket_id, now=now, regions=regions)
+    assert settled is not None and settled.created
+    assert session.get(TicketRow, ticket_id).status == TicketStatus.SETTLED  # type: ignore[union-attr]
