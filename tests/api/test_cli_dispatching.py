@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from distributed import LocalCluster
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -133,3 +134,27 @@ def test_bench_city_records_each_size(tmp_path: Path, local_executor: None) -> N
     assert size["peak_memory_mb"] > 0
     for phase in ("first_feasible", "after_limit"):
         assert "share_assigned" in size[phase] or "error" in size[phase]
+
+
+def test_solve_on_the_configured_dask_scheduler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = small_problem_document()
+    for i, order in enumerate(document["orders"]):
+        order["region_id"] = "east" if i % 2 else "west"
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps(document))
+    out = tmp_path / "plan.json"
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        monkeypatch.setenv("GEODISPATCH_DASK_SCHEDULER", cluster.scheduler_address)
+        get_settings.cache_clear()
+        try:
+            result = runner.invoke(
+                app, ["solve", str(problem), "--time-limit", "2", "--out", str(out),
+                      "--partition", "region", "--orders-per-part", "3"],
+            )  # fmt: skip
+        finally:
+            get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    plan = json.loads(out.read_text())
+    assert plan["kpis"]["assigned"] + plan["kpis"]["unassigned"] == 6
