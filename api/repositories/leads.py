@@ -103,6 +103,25 @@ def nurture_steps(session: Session, *, lead_id: int) -> list[LeadNurtureStepRow]
     return list(session.scalars(query.order_by(LeadNurtureStepRow.seq)))
 
 
+def due_steps(
+    session: Session, *, source: str | None, owner_id: str | None, before: datetime, limit: int
+) -> list[tuple[LeadNurtureStepRow, LeadRow]]:
+    """Return undone nurture steps of open leads due before ``before``, earliest first."""
+    query = (
+        select(LeadNurtureStepRow, LeadRow)
+        .join(LeadRow, LeadRow.id == LeadNurtureStepRow.lead_id)
+        .where(LeadNurtureStepRow.done_at.is_(None), LeadNurtureStepRow.due_at <= before)
+        .where(LeadRow.status.in_(OPEN_STATUSES))
+        .order_by(LeadNurtureStepRow.due_at, LeadNurtureStepRow.id)
+        .limit(limit)
+    )
+    if source is not None:
+        query = query.where(LeadRow.source == source)
+    if owner_id is not None:
+        query = query.where(LeadRow.owner_id == owner_id)
+    return [(step, lead) for step, lead in session.execute(query)]
+
+
 def record_touch(
     session: Session, *, lead: LeadRow, touch_in: TouchCreate, actor_key_id: str, now: datetime
 ) -> LeadTouchRow:

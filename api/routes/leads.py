@@ -26,6 +26,7 @@ from api.schemas.leads import (
     LeadOwnerRead,
     LeadOwnerWrite,
     LeadPage,
+    NurtureDueRead,
     TouchCreate,
 )
 
@@ -120,6 +121,41 @@ def funnel(
     sums = {n: sum(getattr(r, n) for r in rows) for n in numbers}
     totals = FunnelRow.model_validate({"channel": "all", "campaign": None, **sums})
     return Funnel(group_by=group_by, rows=rows, totals=totals)
+
+
+@reads.get(
+    "/nurture/due",
+    response_model=list[NurtureDueRead],
+    summary="Nurture touches due now (a salesperson's to-do list)",
+    description="Planned touches of open leads that are due by `before` (default: now) and "
+    "not yet done, earliest first; recording a touch of that kind ticks the step off.",
+)
+def nurture_due(
+    session: SessionDep,
+    principal: Reader,
+    owner_id: Annotated[str | None, Query(max_length=64)] = None,
+    before: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> list[NurtureDueRead]:
+    rows = repo.due_steps(
+        session, source=_visible_source(principal, None), owner_id=owner_id,
+        before=before or utc_now(), limit=limit,
+    )  # fmt: skip
+    return [
+        NurtureDueRead(
+            lead_id=lead.id,
+            owner_id=lead.owner_id,
+            name=lead.name,
+            phone=lead.phone_e164,
+            email=lead.email,
+            band=lead.score_band,
+            seq=step.seq,
+            day=step.day,
+            kind=step.kind,
+            due_at=step.due_at,
+        )
+        for step, lead in rows
+    ]
 
 
 @reads.get("/owners", response_model=list[LeadOwnerRead], summary="List lead owners")

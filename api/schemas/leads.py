@@ -135,6 +135,19 @@ class NurtureStepRead(BaseModel):
     done_at: datetime | None
 
 
+class NurtureDueRead(BaseModel):
+    lead_id: int
+    owner_id: str | None
+    name: str | None
+    phone: str | None
+    email: str | None
+    band: str | None
+    seq: int
+    day: int
+    kind: str = Field(description="call, sms or email: record it with POST /{lead_id}/touches")
+    due_at: datetime
+
+
 class LeadDetail(LeadRead):
     touches: list[TouchRead]
     nurture: list[NurtureStepRead]

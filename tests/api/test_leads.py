@@ -266,3 +266,20 @@ def test_sla_flags_are_queryable(client: TestClient, headers: Headers, session: 
     assert ids(is_overdue=True) == []  # answered, late: no longer waiting
     answered = client.get(f"/v1/leads/{late['id']}", headers=headers["shop_a"]).json()
     assert answered["first_response"]["is_overdue"] is True  # the SLA was still missed
+
+
+def test_nurture_steps_due_form_a_to_do_list(client: TestClient, headers: Headers) -> None:
+    created = capture(client, headers)["lead"]
+    capture(client, headers, who="shop_b")
+    due_now = client.get("/v1/leads/nurture/due", headers=headers["shop_a"]).json()
+    assert [(d["lead_id"], d["kind"]) for d in due_now] == [(created["id"], "call")]
+    in_a_week = (datetime.now(UTC) + timedelta(days=8)).isoformat()
+    later = client.get("/v1/leads/nurture/due", params={"before": in_a_week},
+                       headers=headers["shop_a"]).json()  # fmt: skip
+    assert [d["kind"] for d in later] == ["call", "sms", "email", "call"]
+    client.post(f"/v1/leads/{created['id']}/touches", json={"kind": "call"},
+                headers=headers["shop_a"])  # fmt: skip
+    assert client.get("/v1/leads/nurture/due", headers=headers["shop_a"]).json() == []
+    everyone = client.get("/v1/leads/nurture/due", headers=headers["admin"]).json()
+    assert len(everyone) == 1  # shop-b's first call
+    assert client.get("/v1/leads/nurture/due", headers=headers["tech_a"]).status_code == 403
