@@ -108,16 +108,26 @@ def solve_problem(
             executor.close()
 
 
+Step = Callable[[int, int], None]  # (done, of)
+
+
 @contextmanager
-def _phases() -> Iterator[Callable[[str, Callable[[], T]], T]]:
+def _phases() -> Iterator[Callable[[str, Callable[[Step], T]], T]]:
+    """Yield ``phase(name, work)``: a progress row per phase; ``work`` may report steps."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=console) as progress:
 
-        def phase(name: str, work: Callable[[], T]) -> T:
+        def phase(name: str, work: Callable[[Step], T]) -> T:
             task = progress.add_task(name, total=1)
-            result = work()
-            progress.update(task, completed=1)
+            steps = [1]  # the last total reported
+
+            def step(done: int, of: int) -> None:
+                steps[0] = of
+                progress.update(task, completed=done, total=of)
+
+            result = work(step)
+            progress.update(task, completed=steps[0], total=steps[0])
             return result
 
         yield phase
@@ -138,11 +148,12 @@ def solve_command(
     params = SolveParams(time_limit, seed=seed)
     started = time.perf_counter()
     with _phases() as phase:
-        problem = phase("read problem and travel times", lambda: read_problem(problem_file))
+        problem = phase("read problem and travel times", lambda _: read_problem(problem_file))
         mode = partition_mode(partition, problem)
-        what = f"solve ({mode.value} partitions)" if mode else "solve (no live objective)"
-        plan = phase(what, lambda: solve_problem(problem, params, mode, orders_per_part))
-        phase(f"write {out}", lambda: write_json(out, plan_to_dict(plan)))
+        # The solver has no progress callback: parts solved are shown, not a live objective.
+        what = f"solve ({mode.value} parts solved)" if mode else "solve (no live objective)"
+        plan = phase(what, lambda step: solve_problem(problem, params, mode, orders_per_part, step))
+        phase(f"write {out}", lambda _: write_json(out, plan_to_dict(plan)))
     print_summary(plan, time.perf_counter() - started)
 
 
