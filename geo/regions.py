@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -94,6 +95,7 @@ class Region:
                 region_id=self.id,
                 field="attributes",
             )
+        _check_time_zone(self.id, self.attributes.get("time_zone", DEFAULT_TIME_ZONE))
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
 
     def __reduce__(self) -> tuple[type["Region"], tuple[object, ...]]:
@@ -123,6 +125,18 @@ class Region:
     def time_zone(self) -> str:
         """IANA time zone for local-time rules: the ``time_zone`` attribute or Asia/Shanghai."""
         return str(self.attributes.get("time_zone", DEFAULT_TIME_ZONE))
+
+
+def _check_time_zone(region_id: str, name: object) -> None:
+    """Refuse a ``time_zone`` attribute that is not an IANA zone name, naming the region."""
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise InvalidRegion(
+            f"region {region_id!r}: time_zone {name!r} is not an IANA time zone",
+            region_id=region_id,
+            field="time_zone",
+        ) from err
 
 
 def specificity_key(region: Region) -> tuple[int, float, str]:

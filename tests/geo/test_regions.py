@@ -199,3 +199,17 @@ def test_regions_and_index_survive_pickling(tessellated_city: list[Region]) -> N
     clone_index = pickle.loads(pickle.dumps(index))
     assert clone_index.locate(lons, lats) == index.locate(lons, lats)
     assert all(shapely.is_prepared([r.geometry for r in clone_index.regions]))
+
+
+@pytest.mark.parametrize("time_zone", ["Mars/Olympus", "", "../etc/passwd", 8])
+def test_region_refuses_a_time_zone_that_is_not_iana(time_zone: object) -> None:
+    with pytest.raises(InvalidRegion, match="time_zone") as caught:
+        Region("r1", "区", "R", "zone", box(0, 0, 1, 1), attributes={"time_zone": time_zone})
+    assert caught.value.details == {"region_id": "r1", "field": "time_zone"}
+
+
+def test_region_accepts_iana_time_zones() -> None:
+    region = Region(
+        "r1", "区", "R", "zone", box(0, 0, 1, 1), attributes={"time_zone": "Europe/Berlin"}
+    )
+    assert region.time_zone == "Europe/Berlin"
