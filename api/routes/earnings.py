@@ -88,8 +88,8 @@ def read_earnings(
     technician_id: OwnerDep,
     session: SessionDep,
     settings: SettingsDep,
-    first: date | None = None,
-    last: date | None = None,
+    first: Annotated[date | None, Query(description="first service date (inclusive)")] = None,
+    last: Annotated[date | None, Query(description="last service date (inclusive)")] = None,
 ) -> EarningsRead:
     _range(first, last)
     last = last or utc_now().astimezone(zone(settings.timezone)).date()
@@ -123,10 +123,14 @@ def read_statement(
     technician_id: OwnerDep,
     session: SessionDep,
     settings: SettingsDep,
-    period: Literal["day", "week", "month"] | None = None,
-    on: Annotated[date | None, Query(alias="date")] = None,
-    first: date | None = None,
-    last: date | None = None,
+    period: Annotated[
+        Literal["day", "week", "month"] | None, Query(description="with `date`")
+    ] = None,
+    on: Annotated[
+        date | None, Query(alias="date", description="a day in the period, e.g. 2026-11-18")
+    ] = None,
+    first: Annotated[date | None, Query(description="range start, with `last`")] = None,
+    last: Annotated[date | None, Query(description="range end (inclusive)")] = None,
 ) -> StatementRead:
     if (period is None) == (first is None or last is None) or (period is None) != (on is None):
         raise _bad_query("period", "give period and date, or first and last")
