@@ -88,16 +88,19 @@ def build_problem(
     day: date,
     zone: ZoneInfo,
     skill_catalog: Iterable[str],
-    now: datetime,
+    now: datetime | None,
     positions: Mapping[str, tuple[float, float]] | None = None,
+    extra: Sequence[WorkOrder] = (),
 ) -> DayProblem:
-    """Build the problem of ``day`` from rows; tickets it cannot take go to ``excluded``.
+    """Build the problem of ``day`` from rows; orders it cannot take go to ``excluded``.
 
     ``pins`` maps ticket ids to the technician they are pinned to. Nothing is planned before
-    ``now``: technicians are available from then (at ``positions`` when known).
+    ``now``: technicians are available from then (at ``positions`` when known); ``None``
+    takes the day as a whole (to reproduce a plan made earlier). ``extra`` orders (built with
+    ``ticket_order``, or a prospective booking) join the tickets.
     """
     origin = day_origin(day, zone)
-    now_s = max(0, int((now - origin).total_seconds()))
+    now_s = 0 if now is None else max(0, int((now - origin).total_seconds()))
     technicians = [
         _technician(row, fleet.shifts[row.id], origin, now_s, index, (positions or {}).get(row.id))
         for row in fleet.technicians
@@ -110,10 +113,9 @@ def build_problem(
     tech_ids = {t.id for t in technicians}
     orders: list[WorkOrder] = []
     excluded: list[Unassigned] = []
-    for ticket in tickets:
-        windows = _windows(ticket.time_windows, origin, now_s)
-        order = _order(ticket, origin, windows or (), pins.get(ticket.id))
-        reason = _exclusion(order, catalog, shifts, tech_ids, is_over=windows is None)
+    candidates = [ticket_order(t, origin, now_s=now_s, pinned_to=pins.get(t.id)) for t in tickets]
+    for order, is_over in [*candidates, *((o, False) for o in extra)]:
+        reason = _exclusion(order, catalog, shifts, tech_ids, is_over=is_over)
         if reason is None:
             orders.append(order)
         else:
@@ -202,21 +204,24 @@ def _break(value: Mapping[str, object], origin: datetime) -> Break:
     return Break(_seconds(earliest, origin), _seconds(latest, origin), duration_min * 60)
 
 
-def _order(
-    ticket: TicketRow, origin: datetime, windows: tuple[TimeWindow, ...], pinned_to: str | None
-) -> WorkOrder:
+def ticket_order(
+    ticket: TicketRow, origin: datetime, *, now_s: int, pinned_to: str | None
+) -> tuple[WorkOrder, bool]:
+    """Return the ticket as a work order (windows from ``now_s`` on) and whether they are over."""
+    windows = _windows(ticket.time_windows, origin, now_s)
     sla_s = None if ticket.sla_due_at is None else max(0, _seconds(ticket.sla_due_at, origin))
-    return WorkOrder(
+    order = WorkOrder(
         id=WorkOrderId(str(ticket.id)),
         location=lonlat(ticket.location),
         duration_s=ticket.duration_min * 60,
         required_skills=dict(ticket.skills),
-        windows=windows,
+        windows=windows or (),
         priority=PRIORITY.get(ticket.priority, 0),
         sla_deadline_s=sla_s,
         pinned_to=None if pinned_to is None else TechnicianId(pinned_to),
         region_id=ticket.region_id,
     )
+    return order, windows is None
 
 
 def _windows(

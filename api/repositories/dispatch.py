@@ -3,25 +3,26 @@
 Functions take a session and keyword arguments, may flush, and never commit.
 """
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api.db.tables import (
-    AssignmentRow,
     DispatchPlanRow,
     DispatchRunRow,
     TicketRow,
 )
 from api.lifecycle import Actor, TicketStatus
-from api.problem_builder import lonlat
+from api.problem_builder import DayProblem, build_problem
+from api.repositories import assignments as assignment_repo
 from api.repositories import dispatch_scope as scope_repo
 from api.repositories import tickets as ticket_repo
-from dispatch import Plan
+from dispatch import Plan, WorkOrder
+from geo.regions import RegionIndex
 
 
 def get_run(session: Session, *, run_id: int) -> DispatchRunRow | None:
@@ -84,28 +85,24 @@ def apply_plan(
     Planned tickets become ``scheduled`` with their technician and an assignment with times;
     tickets of the run the plan leaves out and that were scheduled go back to ``new``.
     """
-    rows = {
-        t.id: t
-        for t in scope_repo.tickets_by_id(session, ticket_ids=[int(i) for i in run.ticket_versions])
-    }
+    ids = [int(i) for i in run.ticket_versions]
+    rows = {t.id: t for t in scope_repo.tickets_by_id(session, ticket_ids=ids)}
     placed: list[int] = []
     for route in plan.routes:
-        for sequence, stop in enumerate(route.stops, start=1):
+        for stop in route.stops:
             ticket = rows[int(stop.order_id)]
-            _schedule(
-                session, ticket=ticket, technician_id=route.technician_id, key=actor_key_id, at=at
-            )
-            upsert_assignment(
-                session, ticket_id=ticket.id, technician_id=route.technician_id, day=run.day,
-                sequence=sequence, times=(plan.at(stop.arrival_s), plan.at(stop.start_s),
-                                          plan.at(stop.end_s)),
-                run_id=run.id, actor_key_id=actor_key_id, at=at,
-            )  # fmt: skip
+            tech = route.technician_id
+            _schedule(session, ticket=ticket, technician_id=tech, key=actor_key_id, at=at)
             placed.append(ticket.id)
+        assignment_repo.store_route(
+            session, run=run, plan=plan, route=route, actor_key_id=actor_key_id, at=at
+        )
     for item in plan.unassigned:
         ticket = rows[int(item.order_id)]
         if ticket.status == TicketStatus.SCHEDULED:
-            unassign(session, ticket=ticket, actor_key_id=actor_key_id, at=at, note=item.message)
+            assignment_repo.unassign(
+                session, ticket=ticket, actor_key_id=actor_key_id, at=at, note=item.message
+            )
     plan_row.applied_at, plan_row.applied_by = at, actor_key_id
     session.flush()
     return placed
@@ -121,94 +118,6 @@ def _schedule(
         )  # fmt: skip
     elif ticket.technician_id != technician_id:
         ticket.technician_id, ticket.updated_at = technician_id, at
-
-
-def upsert_assignment(
-    session: Session,
-    *,
-    ticket_id: int,
-    technician_id: str,
-    day: date,
-    sequence: int | None,
-    times: tuple[datetime, datetime, datetime] | None,
-    run_id: int | None,
-    actor_key_id: str,
-    at: datetime,
-    is_pinned: bool | None = None,
-) -> AssignmentRow:
-    """Create or replace the ticket's assignment; a pin survives unless ``is_pinned`` is given."""
-    row = session.scalar(select(AssignmentRow).where(AssignmentRow.ticket_id == ticket_id))
-    if row is None:
-        row = AssignmentRow(ticket_id=ticket_id, is_pinned=False)
-        session.add(row)
-    row.technician_id, row.day, row.sequence = technician_id, day, sequence
-    row.eta_at, row.start_at, row.end_at = times or (None, None, None)
-    row.source, row.run_id = ("manual", None) if run_id is None else ("run", run_id)
-    row.assigned_at, row.assigned_by = at, actor_key_id
-    if is_pinned is not None:
-        row.is_pinned = is_pinned
-    session.flush()
-    return row
-
-
-def unassign(
-    session: Session, *, ticket: TicketRow, actor_key_id: str, at: datetime, note: str
-) -> None:
-    """Put a scheduled ticket back to ``new`` and drop its assignment."""
-    ticket_repo.transition(
-        session, ticket=ticket, target=TicketStatus.NEW, actor=Actor.STAFF,
-        actor_key_id=actor_key_id, at=at, note=note,
-    )  # fmt: skip
-    row = session.scalar(select(AssignmentRow).where(AssignmentRow.ticket_id == ticket.id))
-    if row is not None:
-        session.delete(row)
-    session.flush()
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedStop:
-    """One stop of a technician's planned day, for the route endpoint and the map."""
-
-    sequence: int | None
-    ticket_id: int
-    status: str
-    location: tuple[float, float]
-    address: str
-    eta_at: datetime | None
-    start_at: datetime | None
-    end_at: datetime | None
-    is_pinned: bool
-    source: str
-    run_id: int | None
-
-
-def planned_stops(session: Session, *, technician_id: str, day: date) -> list[PlannedStop]:
-    """Return the technician's assigned tickets on ``day`` in visiting order, with ETAs.
-
-    Stops without a sequence (manual assignments outside a plan) come last, by ticket id.
-    """
-    query = (
-        select(AssignmentRow, TicketRow)
-        .join(TicketRow, TicketRow.id == AssignmentRow.ticket_id)
-        .where(AssignmentRow.technician_id == technician_id, AssignmentRow.day == day)
-        .order_by(AssignmentRow.sequence.is_(None), AssignmentRow.sequence, AssignmentRow.ticket_id)
-    )
-    return [
-        PlannedStop(
-            sequence=a.sequence,
-            ticket_id=t.id,
-            status=t.status,
-            location=lonlat(t.location),
-            address=t.address,
-            eta_at=a.eta_at,
-            start_at=a.start_at,
-            end_at=a.end_at,
-            is_pinned=a.is_pinned,
-            source=a.source,
-            run_id=a.run_id,
-        )
-        for a, t in session.execute(query)
-    ]
 
 
 def applied_plan_for(
@@ -232,3 +141,34 @@ def applied_plan_for(
     )
     found = session.execute(query).first()
     return None if found is None else (found[0], found[1])
+
+
+def live_problem(
+    session: Session,
+    *,
+    index: RegionIndex,
+    run: DispatchRunRow,
+    plan: Plan,
+    zone: ZoneInfo,
+    catalog: Collection[str],
+    extra: Sequence[WorkOrder],
+) -> DayProblem:
+    """Rebuild the problem an applied plan was made for, with ``extra`` orders to place.
+
+    The plan's tickets and technicians as they are now, over the whole day (the plan's times
+    stay reproducible); a ticket among ``extra`` replaces its own row.
+    """
+    replaced = {o.id for o in extra}
+    ids = [int(s.order_id) for r in plan.routes for s in r.stops]
+    ids += [int(u.order_id) for u in plan.unassigned]
+    tickets = [
+        t for t in scope_repo.tickets_by_id(session, ticket_ids=ids) if str(t.id) not in replaced
+    ]
+    tech_ids = set(plan.kpis.load_s_by_technician) | {r.technician_id for r in plan.routes}
+    crew = scope_repo.fleet(
+        session, day=run.day, index=index, region_ids=None, technician_ids=tech_ids
+    )
+    return build_problem(
+        index=index, tickets=tickets, fleet=crew, pins=scope_repo.pins(session, ticket_ids=ids),
+        day=run.day, zone=zone, skill_catalog=catalog, now=None, extra=extra,
+    )  # fmt: skip

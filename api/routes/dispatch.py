@@ -1,13 +1,15 @@
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Request
 
-from api.auth import Principal, Role, require_roles, utc_now
+from api.auth import utc_now
 from api.config import Settings
 from api.db.tables import DispatchPlanRow, DispatchRunRow
 from api.deps import SessionDep, SettingsDep
 from api.repositories import dispatch as dispatch_repo
 from api.repositories import dispatch_scope as scope_repo
+from api.routes import dispatch_live
+from api.routes.dispatch_live import Staff
 from api.schemas.dispatch import (
     ApplyRead,
     ErrorRead,
@@ -21,7 +23,6 @@ from dispatch import SolveParams
 from dispatch.plan_io import plan_from_dict
 
 router = APIRouter(prefix="/dispatch", tags=["dispatch"])
-Staff = Annotated[Principal, require_roles(Role.ADMIN, Role.DISPATCHER)]
 
 _RUN_DESCRIPTION = """
 Plan a region's day (`{"region_id", "date"}`: every `new` or `scheduled` ticket of the region
@@ -176,3 +177,6 @@ def run_read(run: DispatchRunRow, plan_row: DispatchPlanRow | None) -> RunRead:
         applied_at=plan_row.applied_at if plan_row else None,
         applied_by=plan_row.applied_by if plan_row else None,
     )  # fmt: skip
+
+
+router.include_router(dispatch_live.router)

@@ -1,0 +1,103 @@
+"""What a dispatcher's manual assignment breaks: each broken constraint becomes a warning.
+
+The solver never breaks these; a dispatcher may (the customer insists on a technician, a
+senior covers a junior's skill), but must see what they override before forcing it.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from api.db.tables import TechnicianRow, TechnicianShiftRow, TicketRow
+from api.problem_builder import descendants
+from geo.regions import RegionIndex
+
+
+@dataclass(frozen=True, slots=True)
+class ConstraintWarning:
+    """One broken constraint: a stable ``code`` and a sentence naming the values."""
+
+    code: str
+    message: str
+
+
+def assignment_warnings(
+    *,
+    ticket: TicketRow,
+    technician: TechnicianRow,
+    shift: TechnicianShiftRow | None,
+    booked: Sequence[TicketRow],
+    index: RegionIndex,
+) -> list[ConstraintWarning]:
+    """Return the constraints that giving ``ticket`` to ``technician`` on a day breaks.
+
+    ``shift`` is the technician's shift that day (``None``: off duty) and ``booked`` the
+    other tickets already assigned to them that day.
+    """
+    warnings = _skills(ticket, technician) + _territory(ticket, technician, index)
+    if not technician.is_active:
+        warnings.append(ConstraintWarning("technician_inactive", f"{technician.id} is inactive"))
+    if shift is None:
+        return [*warnings, ConstraintWarning("no_shift", f"{technician.id} has no shift that day")]
+    warnings += _windows(ticket, shift)
+    if technician.max_orders is not None and len(booked) + 1 > technician.max_orders:
+        warnings.append(
+            ConstraintWarning(
+                "over_max_orders",
+                f"{technician.id} would have {len(booked) + 1} orders that day, "
+                f"max {technician.max_orders}",
+            )
+        )
+    shift_min = (shift.end_at - shift.start_at).total_seconds() / 60
+    booked_min = sum(t.duration_min for t in booked) + ticket.duration_min
+    if booked_min > shift_min:
+        warnings.append(
+            ConstraintWarning(
+                "over_capacity",
+                f"{booked_min} min of service booked for {technician.id} in a "
+                f"{shift_min:.0f} min shift, before any travel",
+            )
+        )
+    return warnings
+
+
+def _skills(ticket: TicketRow, technician: TechnicianRow) -> list[ConstraintWarning]:
+    warnings = []
+    for skill, level in sorted(ticket.skills.items()):
+        held = technician.skills.get(skill)
+        if held is None:
+            message = f"{technician.id} lacks skill {skill!r} (level {level} needed)"
+            warnings.append(ConstraintWarning("skill_missing", message))
+        elif held < level:
+            message = f"{technician.id} has {skill!r} at level {held}, {level} needed"
+            warnings.append(ConstraintWarning("skill_level_too_low", message))
+    return warnings
+
+
+def _territory(
+    ticket: TicketRow, technician: TechnicianRow, index: RegionIndex
+) -> list[ConstraintWarning]:
+    if technician.territory is None:
+        return []
+    covered = frozenset().union(*(descendants(index, r) for r in technician.territory))
+    if ticket.region_id in covered:
+        return []
+    message = (
+        f"ticket is in region {ticket.region_id}, outside {technician.id}'s territory "
+        f"{sorted(technician.territory)}"
+    )
+    return [ConstraintWarning("outside_territory", message)]
+
+
+def _windows(ticket: TicketRow, shift: TechnicianShiftRow) -> list[ConstraintWarning]:
+    """Check that service can start in a window and end by the shift's end."""
+    latest_start = shift.end_at.timestamp() - ticket.duration_min * 60
+    windows = [
+        (datetime.fromisoformat(s).timestamp(), datetime.fromisoformat(e).timestamp())
+        for s, e in ticket.time_windows
+    ] or [(shift.start_at.timestamp(), latest_start)]
+    if any(s <= latest_start and shift.start_at.timestamp() <= e for s, e in windows):
+        return []
+    span = f"{shift.start_at.isoformat()} to {shift.end_at.isoformat()}"
+    message = f"no time window of the ticket lets its service fit in the shift {span}"
+    return [ConstraintWarning("outside_shift", message)]

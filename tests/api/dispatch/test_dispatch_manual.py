@@ -1,0 +1,182 @@
+"""Manual overrides with constraint warnings, pins honoured by runs, urgent insertion."""
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.db.tables import AssignmentRow, DispatchPlanRow, TicketRow
+
+from .conftest import DAY, add_technician, add_ticket, at, submit, wait_for
+
+Headers = dict[str, dict[str, str]]
+
+
+def assign(api: TestClient, auth: dict[str, str], **body: Any) -> Any:
+    return api.post("/v1/dispatch/assignments", json=body, headers=auth)
+
+
+def codes(answer: Any) -> list[str]:
+    body = answer.json()
+    warnings = body["warnings"] if "warnings" in body else body["error"]["details"]["warnings"]
+    return sorted(w["code"] for w in warnings)
+
+
+def test_assign_with_warnings_needs_force_and_writes_nothing_without_it(
+    api: TestClient, headers: Headers, world: dict[str, Any], session: Session
+) -> None:
+    ticket = add_ticket(session, (121.48, 31.22), skills={"aircon": 3, "plumbing": 1})
+    refused = assign(
+        api, headers["dispatcher"], ticket_id=ticket, action="assign", technician_id="T-A"
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "constraint_warnings"
+    assert codes(refused) == ["skill_level_too_low", "skill_missing"]
+    assert session.get(TicketRow, ticket).status == "new"  # type: ignore[union-attr]
+
+    forced = assign(
+        api,
+        headers["dispatcher"],
+        ticket_id=ticket,
+        action="assign",
+        technician_id="T-A",
+        force=True,
+    )
+    assert forced.status_code == 200, forced.text
+    assert forced.json()["status"] == "scheduled" and forced.json()["technician_id"] == "T-A"
+    assert codes(forced) == ["skill_level_too_low", "skill_missing"]
+    assert forced.json()["day"] == DAY.isoformat() and forced.json()["is_pinned"] is False
+
+
+def test_each_constraint_has_its_warning(
+    api: TestClient, headers: Headers, world: dict[str, Any], session: Session
+) -> None:
+    add_technician(session, "T-C", (121.44, 31.20), territory=["310104"], max_orders=1)
+    booked = add_ticket(session, (121.44, 31.20), region_id="310104", duration_min=480)
+    first = assign(api, headers["admin"], ticket_id=booked, action="assign", technician_id="T-C")
+    assert first.status_code == 200 and first.json()["warnings"] == []
+
+    late = add_ticket(session, (121.48, 31.22), windows=[(at(19), at(20))], duration_min=90)
+    answer = assign(api, headers["admin"], ticket_id=late, action="pin", technician_id="T-C")
+    assert codes(answer) == [
+        "outside_shift",
+        "outside_territory",
+        "over_capacity",
+        "over_max_orders",
+    ]
+
+    off_day = assign(
+        api, headers["admin"], ticket_id=world["aircon"][0], action="assign",
+        technician_id="T-A", date="2031-03-05",
+    )  # fmt: skip
+    assert codes(off_day) == ["no_shift"]
+
+
+def test_pinned_ticket_stays_with_its_technician_in_later_runs(
+    api: TestClient, headers: Headers, world: dict[str, Any]
+) -> None:
+    near_a = world["aircon"][2]  # next to T-A's base
+    pinned = assign(api, headers["dispatcher"], ticket_id=near_a, action="pin", technician_id="T-B")
+    assert pinned.status_code == 200 and pinned.json()["is_pinned"] is True
+
+    run = wait_for(api, submit(api, headers["dispatcher"]).json()["id"], headers["dispatcher"])
+    owner = {
+        int(s["order_id"]): r["technician_id"] for r in run["plan"]["routes"] for s in r["stops"]
+    }
+    assert owner[near_a] == "T-B"
+
+    unpinned = assign(api, headers["dispatcher"], ticket_id=near_a, action="unpin")
+    assert unpinned.json()["is_pinned"] is False and unpinned.json()["technician_id"] == "T-B"
+
+
+def test_unassign_puts_the_ticket_back(
+    api: TestClient, headers: Headers, world: dict[str, Any], session: Session
+) -> None:
+    ticket = world["aircon"][0]
+    assert (
+        assign(api, headers["dispatcher"], ticket_id=ticket, action="unassign").status_code == 409
+    )
+    assign(api, headers["dispatcher"], ticket_id=ticket, action="assign", technician_id="T-A")
+    answer = assign(api, headers["dispatcher"], ticket_id=ticket, action="unassign")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "new" and answer.json()["technician_id"] is None
+    assert session.scalars(select(AssignmentRow)).first() is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ticket_id": 1, "action": "assign"},
+        {"ticket_id": 1, "action": "unassign", "technician_id": "T-A"},
+        {"ticket_id": 1, "action": "move", "technician_id": "T-A"},
+        {"ticket_id": 1, "action": "pin", "technician_id": "T-A", "status": "scheduled"},
+    ],
+)
+def test_bad_overrides_are_422(api: TestClient, headers: Headers, body: dict[str, Any]) -> None:
+    assert assign(api, headers["dispatcher"], **body).status_code == 422
+
+
+def applied_day(api: TestClient, headers: Headers) -> dict[str, Any]:
+    run = wait_for(api, submit(api, headers["dispatcher"]).json()["id"], headers["dispatcher"])
+    applied = api.post(f"/v1/dispatch/runs/{run['id']}/apply", headers=headers["dispatcher"])
+    assert applied.status_code == 200, applied.text
+    return run
+
+
+def test_urgent_ticket_is_inserted_into_the_applied_plan(
+    api: TestClient, headers: Headers, world: dict[str, Any], session: Session
+) -> None:
+    run = applied_day(api, headers)
+    urgent = add_ticket(session, (121.474, 31.228), priority="urgent", windows=[(at(11), at(13))])
+
+    answer = api.post("/v1/dispatch/insert", json={"ticket_id": urgent}, headers=headers["admin"])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["run_id"] == run["id"] and body["technician_id"] in {"T-A", "T-B"}
+    assert at(11).isoformat() <= body["start_at"] <= at(13).isoformat()
+    assert body["added_travel_s"] >= 0 and body["elapsed_ms"] > 0
+    ticket = session.get(TicketRow, urgent)
+    assert ticket is not None and ticket.status == "scheduled"
+    row = session.scalar(select(AssignmentRow).where(AssignmentRow.ticket_id == urgent))
+    assert row is not None and row.sequence == body["position"]
+    plan = session.get(DispatchPlanRow, run["id"])
+    assert plan is not None
+    route = next(r for r in plan.plan["routes"] if r["technician_id"] == body["technician_id"])
+    assert route["stops"][body["position"] - 1]["order_id"] == str(urgent)
+
+    again = api.post("/v1/dispatch/insert", json={"ticket_id": urgent}, headers=headers["admin"])
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_insertable"
+
+
+def test_insert_refusals_give_the_reason(
+    api: TestClient, headers: Headers, world: dict[str, Any], session: Session
+) -> None:
+    no_plan = api.post(
+        "/v1/dispatch/insert", json={"ticket_id": world["aircon"][0]}, headers=headers["admin"]
+    )
+    assert no_plan.status_code == 409 and no_plan.json()["error"]["code"] == "no_applied_plan"
+
+    applied_day(api, headers)
+    solar = add_ticket(session, (121.474, 31.228), skills={"solar": 1})
+    unskilled = api.post("/v1/dispatch/insert", json={"ticket_id": solar}, headers=headers["admin"])
+    assert unskilled.status_code == 422
+    assert unskilled.json()["error"]["details"]["reason"] == "no_skill"
+
+    squeezed = add_ticket(session, (121.474, 31.228), windows=[(at(17, 50), at(17, 55))])
+    late = api.post("/v1/dispatch/insert", json={"ticket_id": squeezed}, headers=headers["admin"])
+    assert late.status_code == 409 and late.json()["error"]["code"] == "cannot_insert"
+    assert session.get(TicketRow, squeezed).status == "new"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("caller", ["tech_a", "shop_a", None])
+def test_only_staff_override_and_insert(
+    api: TestClient, headers: Headers, world: dict[str, Any], caller: str | None
+) -> None:
+    auth = headers[caller] if caller else {}
+    expected = 403 if caller else 401
+    body = {"ticket_id": world["aircon"][0], "action": "assign", "technician_id": "T-A"}
+    assert assign(api, auth, **body).status_code == expected
+    insert = {"ticket_id": world["aircon"][0]}
+    assert api.post("/v1/dispatch/insert", json=insert, headers=auth).status_code == expected
