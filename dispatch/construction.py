@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.feasibility import INFEASIBLE, insertion_costs, route_timing
+from dispatch.feasibility import INFEASIBLE, insertion_costs, keeps_breaks, route_timing
 from dispatch.routing_arrays import RoutingArrays
 
 NO_SECOND_ROUTE = INFEASIBLE // 2  # regret of an order with a single feasible route
@@ -55,7 +55,12 @@ def regret_insertion(
             state.evaluate(v)
     while (order := state.pick()) is not None:
         v = int(state.best_vehicle[order])
-        routes[v].insert(int(state.best_position[order, v]), order)
+        candidate = list(routes[v])
+        candidate.insert(int(state.best_position[order, v]), order)
+        if not keeps_breaks(arrays, v, candidate):
+            state.cost[order, v] = INFEASIBLE  # the O(1) check cannot see breaks
+            continue
+        routes[v] = candidate
         state.unrouted[order] = False
         state.cost[order] = INFEASIBLE
         if len(routes[v]) == 1:

@@ -8,8 +8,9 @@ because the earliest start given an arrival is monotone in the arrival (multiple
 included). ``insertion_costs`` applies that to many orders and all positions at once; the
 construction heuristic and real-time insertion both build on it.
 
-Breaks are not scheduled here: their total duration is reserved at the end of the shift,
-which keeps the check simple and errs on the safe side for the start of the route.
+Breaks are not scheduled by the O(1) check: their total duration is reserved at the end of
+the shift. A route that passes it is then confirmed by ``keeps_breaks``, which places every
+break exactly (``dispatch.schedule``), before the route is kept.
 """
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dispatch.routing_arrays import NO_WINDOW_START, IntArray, RoutingArrays, earliest_start
+from dispatch.schedule import schedule_route
 
 INFEASIBLE = np.iinfo(np.int64).max // 4
 
@@ -133,3 +135,14 @@ def insertion_costs(
 def _none_feasible(candidates: IntArray) -> InsertionCosts:
     full: IntArray = np.full(len(candidates), INFEASIBLE, dtype=np.int64)
     return InsertionCosts(candidates, full, np.zeros(len(candidates), dtype=np.int64))
+
+
+def keeps_breaks(arrays: RoutingArrays, vehicle: int, orders: list[int]) -> bool:
+    """Return whether every break of ``vehicle`` still fits around ``orders`` (exact check).
+
+    Vehicles without breaks pass at once; the others are scheduled break by break.
+    """
+    if not arrays.vehicles[vehicle].breaks:
+        return True
+    head = len(arrays.vehicles[vehicle].locked)
+    return schedule_route(arrays, vehicle, tuple(orders)) is not None or len(orders) <= head

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.feasibility import INFEASIBLE
+from dispatch.feasibility import INFEASIBLE, keeps_breaks
 from dispatch.routing_arrays import IntArray, RoutingArrays
 
 NEIGHBOURS = 40  # orders considered around the ruin seed
+BREAK_RETRIES = 4  # positions tried per order when exact break checks reject the cheapest
 SLOT_MARGIN = 8  # spare insertion slots per vehicle before the arrays grow
 
 
@@ -182,12 +183,29 @@ class RuinRecreate:
         pending = [*removed, *np.flatnonzero(~served).tolist()]
         self._sort_for_insertion(pending)
         for u in pending:
+            self._insert(solution, u)
+
+    def _insert(self, solution: _Solution, u: int) -> None:
+        """Insert ``u`` at its cheapest position whose breaks still fit, if there is one."""
+        closed: list[tuple[int, int, int]] = []
+        inserted_into = -1
+        for _ in range(BREAK_RETRIES):
             best = self._best_position(solution, u)
-            if best is not None:
-                v, index = best
-                orders = list(solution.orders[v])
-                orders.insert(index, u)
+            if best is None:
+                break
+            v, index = best
+            orders = list(solution.orders[v])
+            orders.insert(index, u)
+            if keeps_breaks(self.arrays, v, orders):
                 self._time(solution, v, orders)
+                inserted_into = v
+                break
+            slot = index - self.locked[v]  # close this gap for u only, then retry
+            closed.append((v, slot, int(solution.latest_next_s[v, slot])))
+            solution.latest_next_s[v, slot] = -INFEASIBLE
+        for v, slot, latest in closed:
+            if v != inserted_into:  # a re-timed route has fresh values
+                solution.latest_next_s[v, slot] = latest
 
     def _sort_for_insertion(self, pending: list[int]) -> None:
         """Shuffle, or sort by decreasing demand, or by increasing window width (SISR)."""

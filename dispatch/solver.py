@@ -16,14 +16,14 @@ from dispatch.construction import InsertionWeights, regret_insertion
 from dispatch.errors import NoFeasiblePlan
 from dispatch.feasibility import route_timing
 from dispatch.model import Problem
-from dispatch.params import DEFAULT_SOLVE, SolveParams
+from dispatch.params import DEFAULT_SOLVE, MAX_TIME_LIMIT_S, SolveParams
 from dispatch.plan import Plan
 from dispatch.plan_builder import SolvedRoute, build_plan
 from dispatch.reasons import explain_dropped
 from dispatch.routing_arrays import UNLIMITED, RoutingArrays, build_routing_arrays
 from dispatch.ruin_recreate import RuinRecreate
 
-RUIN_RECREATE_SHARE = 0.9  # of the time left after construction; a descent polishes after
+RUIN_RECREATE_SHARE = 0.95  # of the time left after construction; a descent polishes after
 TIME = "time"
 WORK = "work"
 
@@ -55,13 +55,16 @@ def solve(
     weights = InsertionWeights(params.weights.travel_per_s, params.weights.lateness_per_s)
     initial = regret_insertion(arrays, weights, initial=seed_routes, seed=params.seed)
     manager, routing = _routing_model(arrays, params)
-    routing.CloseModelWithParameters(_search_parameters(params, deadline))
+    # Reading routes into an assignment obeys the closing parameters' time limit, so close
+    # with the cap: each search below carries its own limit up to the deadline.
+    routing.CloseModelWithParameters(
+        _search_parameters(params, time.perf_counter() + MAX_TIME_LIMIT_S)
+    )
     solution = routing.ReadAssignmentFromRoutes(initial, True)
     if solution is None:  # e.g. a break our construction could not place: let OR-Tools start
         solution = routing.SolveWithParameters(_search_parameters(params, deadline))
     elif params.use_local_search:
-        best_routes = _improve(arrays, manager, routing, solution, params, deadline)
-        solution = routing.ReadAssignmentFromRoutes(best_routes, True)
+        solution = _improve(arrays, manager, routing, solution, params, deadline)
     if solution is None:
         raise NoFeasiblePlan(
             f"no feasible plan for {len(problem.orders)} orders", n_orders=len(problem.orders)
@@ -81,13 +84,14 @@ def _improve(
     start: pywrapcp.Assignment,
     params: SolveParams,
     deadline: float,
-) -> list[list[int]]:
-    """Explore by ruin and recreate, then polish with an OR-Tools descent; return routes.
+) -> pywrapcp.Assignment:
+    """Explore by ruin and recreate, then polish with an OR-Tools descent.
 
     Ruin and recreate escapes the local optima OR-Tools' own metaheuristics stall in on
     time-windowed problems; the final descent applies OR-Tools' operators with the full
     objective (lateness, balance) to the best routes found. Deterministic mode bounds both
-    phases by ``solution_limit`` instead of the clock.
+    phases by ``solution_limit`` instead of the clock. The polished assignment itself is
+    returned: re-reading its routes could fail, as break placement is decided by search.
     """
     penalties = np.asarray(
         [params.weights.drop_penalty_for(int(p)) for p in arrays.priority], dtype=np.int64
@@ -102,8 +106,7 @@ def _improve(
     polished = routing.SolveFromAssignmentWithParameters(
         candidate, _search_parameters(params, deadline, descent_only=True)
     )
-    best = polished if polished is not None else candidate
-    return _route_lists(arrays, manager, routing, best)
+    return polished if polished is not None else candidate
 
 
 def _route_lists(
