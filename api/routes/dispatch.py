@@ -8,7 +8,7 @@ from api.db.tables import DispatchPlanRow, DispatchRunRow
 from api.deps import SessionDep, SettingsDep
 from api.repositories import dispatch as dispatch_repo
 from api.repositories import dispatch_scope as scope_repo
-from api.routes import dispatch_live
+from api.routes import dispatch_availability, dispatch_live
 from api.routes.dispatch_live import Staff
 from api.schemas.dispatch import (
     ApplyRead,
@@ -180,3 +180,4 @@ def run_read(run: DispatchRunRow, plan_row: DispatchPlanRow | None) -> RunRead:
 
 
 router.include_router(dispatch_live.router)
+router.include_router(dispatch_availability.router)

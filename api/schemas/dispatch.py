@@ -1,7 +1,7 @@
 """Dispatch bodies: runs and their plans, manual assignments, urgent insertion, availability."""
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -221,21 +221,20 @@ class InsertRead(BaseModel):
     elapsed_ms: float
 
 
-SkillsQuery = Annotated[str, Field(pattern=r"^([a-z][a-z0-9_]*:[0-9]+)(,[a-z][a-z0-9_]*:[0-9]+)*$")]
-
-
 class OfferRead(BaseModel):
-    """A slot a technician's plan can keep for the prospective ticket."""
+    """A slot the plan can keep: service starts within ``[slot_start_at, slot_end_at]``."""
 
     technician_id: str
-    start_at: datetime
-    end_at: datetime
-    cost_delta: int
+    slot_start_at: datetime
+    slot_end_at: datetime
+    planned_start_at: datetime = Field(description="start of service if booked now")
+    added_travel_s: int
+    cost_delta: int = Field(description="change of the plan objective; lower is better")
 
 
 class AvailabilityRead(BaseModel):
-    """The best offers, cheapest first; empty with a reason when none fits."""
+    """The best offers, best first; empty with a ``reason`` when none fits."""
 
-    run_id: int | None
+    run_id: int | None = Field(description="the applied plan the offers fit into, if any")
     offers: list[OfferRead]
     reason: str | None = None
