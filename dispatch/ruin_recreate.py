@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dispatch.feasibility import INFEASIBLE, keeps_breaks
-from dispatch.routing_arrays import IntArray, RoutingArrays
+from dispatch.routing_arrays import UNLIMITED, IntArray, RoutingArrays
 
 NEIGHBOURS = 40  # orders considered around the ruin seed
 BREAK_RETRIES = 4  # positions tried per order when exact break checks reject the cheapest
@@ -54,6 +54,7 @@ class _Solution:
         self.working_s = np.zeros(n_vehicles, dtype=np.int64)
         self.load = np.zeros(n_vehicles, dtype=np.int64)
         self.count = np.zeros(n_vehicles, dtype=np.int64)
+        self.served_penalty = np.zeros(n_vehicles, dtype=np.int64)
         self.open_empty: np.ndarray | None = None  # cache; None when a route (un)emptied
 
     def copy(self) -> "_Solution":
@@ -61,7 +62,7 @@ class _Solution:
         twin = _Solution.__new__(_Solution)
         twin.orders = [list(r) for r in self.orders]
         for name in ("prev", "next", "depart_s", "base_travel_s", "latest_next_s", "travel_s",
-                     "working_s", "load", "count"):  # fmt: skip
+                     "working_s", "load", "count", "served_penalty"):  # fmt: skip
             setattr(twin, name, getattr(self, name).copy())
         twin.open_empty = self.open_empty
         return twin
@@ -86,6 +87,9 @@ class RuinRecreate:
         self.neighbours = np.argsort(order_travel + order_travel.T, axis=1)[:, : NEIGHBOURS + 1]
         self.travel_rows: list[list[int]] = arrays.travel.tolist()
         self.travel_to = np.ascontiguousarray(arrays.travel.T)  # row u: travel into u
+        self.travel_rows_np = arrays.travel
+        self.penalty_list: list[int] = penalties.tolist()
+        self.total_penalty = int(penalties.sum())
         self.service_rows: list[list[int]] = arrays.service.tolist()
         self.windows = [
             [(int(s), int(e)) for s, e in zip(ws, we, strict=True) if e >= 0]
@@ -97,6 +101,8 @@ class RuinRecreate:
         self.max_orders = np.asarray([v.max_orders for v in specs], dtype=np.int64)
         self.max_working = np.asarray([v.max_working_s for v in specs], dtype=np.int64)
         self.service_class = np.asarray([v.service_class for v in specs], dtype=np.int64)
+        self.service_by_order = np.ascontiguousarray(arrays.service[self.service_class].T)
+        self.has_working_limit = bool((self.max_working < UNLIMITED).any())
         self.break_s = [sum(b.duration_s for b in v.breaks) for v in specs]
         self.demand: list[int] = arrays.demand.tolist()
         self.kind = np.unique([_kind(arrays, v) for v in range(len(specs))], return_inverse=True)[
@@ -143,11 +149,9 @@ class RuinRecreate:
             done += 1
 
     def _cost(self, solution: _Solution) -> float:
-        served = np.zeros(self.arrays.n_orders, dtype=bool)
-        for route in solution.orders:
-            served[route] = True
         travel = int(solution.travel_s.sum())
-        return float(self.weight * travel + self.penalties[~served].sum())
+        dropped = self.total_penalty - int(solution.served_penalty.sum())
+        return float(self.weight * travel + dropped)
 
     def _ruin(self, solution: _Solution, params: AnnealingParams) -> list[int]:
         """Remove strings of orders around a random seed order, at most one per route."""
@@ -225,25 +229,24 @@ class RuinRecreate:
         if solution.open_empty is None:
             solution.open_empty = self._first_empty_of_kind(solution)
         room &= (solution.count > 0) | solution.open_empty
-        rows = np.flatnonzero(room)
-        if not len(rows):
+        if not room.any():
             return None
-        prev, nxt = solution.prev[rows], solution.next[rows]
-        travel_in, travel_out = self.travel_to[u][prev], a.travel[u][nxt]
-        arrive = solution.depart_s[rows] + travel_in
+        travel_in = self.travel_to[u][solution.prev]
+        travel_out = self.travel_rows_np[u][solution.next]
+        arrive = solution.depart_s + travel_in
         windows = self.windows[u]
         start = np.where(arrive <= windows[0][1], np.maximum(arrive, windows[0][0]), INFEASIBLE)
         for s, e in windows[1:]:
             start = np.minimum(start, np.where(arrive <= e, np.maximum(arrive, s), INFEASIBLE))
-        service = a.service[self.service_class[rows], u][:, None]
-        detour = travel_in + travel_out - solution.base_travel_s[rows]
-        ok = start + service + travel_out <= solution.latest_next_s[rows]
-        ok &= (solution.working_s[rows, None] + detour + service) <= self.max_working[rows, None]
-        if not ok.any():
-            return None
+        service = self.service_by_order[u][:, None]
+        detour = travel_in + travel_out - solution.base_travel_s
+        ok = room[:, None] & (start + service + travel_out <= solution.latest_next_s)
+        if self.has_working_limit:
+            ok &= solution.working_s[:, None] + detour + service <= self.max_working[:, None]
         best = int(np.argmin(np.where(ok, detour, INFEASIBLE)))
-        row, slot = divmod(best, solution.slots)
-        v = int(rows[row])
+        v, slot = divmod(best, solution.slots)
+        if not ok[v, slot]:
+            return None
         return v, self.locked[v] + slot
 
     def _first_empty_of_kind(self, solution: _Solution) -> np.ndarray:
@@ -298,6 +301,7 @@ class RuinRecreate:
         solution.travel_s[v] = sum(legs)
         solution.working_s[v] = solution.travel_s[v] + sum(service[o] for o in orders)
         solution.load[v] = sum(self.demand[o] for o in orders)
+        solution.served_penalty[v] = sum(self.penalty_list[o] for o in orders)
         if (solution.count[v] == 0) != (not orders):
             solution.open_empty = None
         solution.count[v] = len(orders)
