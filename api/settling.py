@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.tables import LedgerEntryRow, RateCardVersionRow, SettlementRow, TicketRow
@@ -117,6 +118,34 @@ def settle_ticket(
     return Settled(row, breakdown, tuple(entries), created=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One ticket's settlement attempt: what was settled, or why not (``code: message``)."""
+
+    ticket_id: int
+    settled: Settled | None
+    refusal: str | None
+
+
+def attempt_settle(
+    session: Session,
+    *,
+    ticket_id: int,
+    now: datetime,
+    regions: RegionIndex,
+    surge_window: timedelta = DEFAULT_SURGE_WINDOW,
+) -> Attempt:
+    """Settle a ticket in a SAVEPOINT; on refusal roll back only that and say why."""
+    try:
+        with session.begin_nested():
+            settled = settle_ticket(
+                session, ticket_id=ticket_id, now=now, regions=regions, surge_window=surge_window
+            )
+    except (SettlingError, SettlementError) as err:
+        return Attempt(ticket_id, None, f"{err.code}: {err}")
+    return Attempt(ticket_id, settled, None)
+
+
 def try_settle(
     session: Session,
     *,
@@ -129,16 +158,34 @@ def try_settle(
 
     A confirmation must not be lost because no card is in force yet or the card does not price
     the ticket's type: the ticket then stays ``confirmed`` (it shows up as pending settlement)
-    and ``POST /v1/tickets/{id}/settle`` settles it once the card is fixed.
+    and ``POST /v1/tickets/{id}/settle`` or :func:`settle_pending` settles it later.
     """
-    try:
-        with session.begin_nested():
-            return settle_ticket(
-                session, ticket_id=ticket_id, now=now, regions=regions, surge_window=surge_window
-            )
-    except (SettlingError, SettlementError) as err:
-        log.warning("ticket %s confirmed but not settled: %s", ticket_id, err)
-        return None
+    attempt = attempt_settle(
+        session, ticket_id=ticket_id, now=now, regions=regions, surge_window=surge_window
+    )
+    if attempt.refusal is not None:
+        log.warning("ticket %s confirmed but not settled: %s", ticket_id, attempt.refusal)
+    return attempt.settled
+
+
+def settle_pending(
+    session: Session, *, now: datetime, regions: RegionIndex, limit: int
+) -> list[Attempt]:
+    """Settle up to ``limit`` confirmed tickets, oldest first, each on its own SAVEPOINT.
+
+    The backlog after a card was missing or wrong: fix the card, then run this. A ticket that
+    is still refused stays ``confirmed`` and its reason is reported.
+    """
+    ticket_ids = session.scalars(
+        select(TicketRow.id)
+        .where(TicketRow.status == TicketStatus.CONFIRMED.value)
+        .order_by(TicketRow.id)
+        .limit(limit)
+    ).all()
+    return [
+        attempt_settle(session, ticket_id=ticket_id, now=now, regions=regions)
+        for ticket_id in ticket_ids
+    ]
 
 
 def resettle_ticket(

@@ -3,7 +3,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import BaseModel, Field
 
 from api.auth import Role, require_roles, utc_now
 from api.deps import SessionDep
@@ -19,7 +20,7 @@ from api.schemas.rate_cards import (
     VersionRef,
     WhatIfRead,
 )
-from api.settling import SettlingError, settle_ticket
+from api.settling import SettlingError, settle_pending, settle_ticket
 from settlement import (
     Comparison,
     CompletedOrder,
@@ -34,6 +35,7 @@ router = APIRouter(prefix="/settlement", tags=["settlement"])
 tickets_router = APIRouter(prefix="/tickets", tags=["tickets"])
 
 STAFF = require_roles(Role.ADMIN, Role.DISPATCHER)
+MAX_PENDING = 1000
 
 
 def settling_http_error(err: SettlingError) -> HTTPException:
@@ -81,6 +83,46 @@ def settle(
     read = order_read(settled.settlement)
     entry_ids = [row.id for row in settled.entries]
     return SettledRead(**read.model_dump(), created=settled.created, ledger_entry_ids=entry_ids)
+
+
+class AttemptRead(BaseModel):
+    """One confirmed ticket of the backlog: settled (with its total) or why not."""
+
+    ticket_id: int
+    settlement_id: int | None
+    total: MoneyRead | None
+    refusal: str | None = Field(description="`code: message` when the ticket stays confirmed")
+
+
+@router.post(
+    "/pending",
+    response_model=list[AttemptRead],
+    summary="Settle the backlog of confirmed tickets",
+    description=(
+        "Staff only. Settles up to `limit` tickets that are still `confirmed` (oldest first), "
+        "each independently: a ticket that cannot be settled (no card in force, a type the "
+        "card does not price) stays confirmed and its reason is listed. Run it after "
+        "publishing a missing or corrected card. `geodispatch settle pending` does the same."
+    ),
+    dependencies=[STAFF],
+)
+def settle_backlog(
+    request: Request,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PENDING)] = 100,
+) -> list[AttemptRead]:
+    regions = request.app.state.region_cache.index(session)
+    attempts = settle_pending(session, now=utc_now(), regions=regions, limit=limit)
+    session.commit()
+    return [
+        AttemptRead(
+            ticket_id=a.ticket_id,
+            settlement_id=a.settled.settlement.id if a.settled else None,
+            total=MoneyRead.of(a.settled.breakdown.total) if a.settled else None,
+            refusal=a.refusal,
+        )
+        for a in attempts
+    ]
 
 
 @router.post(

@@ -198,3 +198,21 @@ def test_try_settle_keeps_the_confirmation_when_settling_fails(
     settled = try_settle(session, ticket_id=ticket_id, now=now, regions=regions)
     assert settled is not None and settled.created
     assert session.get(TicketRow, ticket_id).status == TicketStatus.SETTLED  # type: ignore[union-attr]
+
+
+def test_the_backlog_settles_what_it_can_and_says_why_not(
+    client: TestClient, headers: Headers, session: Session, finish_job: FinishJob, card_v1: None
+) -> None:
+    good, odd = finish_job(), finish_job(type="inspection")
+    finish_job(to=TicketStatus.COMPLETED)  # not confirmed: not part of the backlog
+    response = client.post("/v1/settlement/pending", headers=headers["dispatcher"])
+    assert response.status_code == 200, response.text
+    attempts = {a["ticket_id"]: a for a in response.json()}
+    assert set(attempts) == {good, odd}
+    assert attempts[good]["refusal"] is None and attempts[good]["total"]["currency"] == "CNY"
+    assert attempts[odd]["settlement_id"] is None
+    assert attempts[odd]["refusal"].startswith("invalid_order")
+    assert session.get(TicketRow, odd).status == TicketStatus.CONFIRMED  # type: ignore[union-attr]
+    again = client.post("/v1/settlement/pending", headers=headers["admin"]).json()
+    assert [a["ticket_id"] for a in again] == [odd]
+    assert client.post("/v1/settlement/pending", headers=headers["tech_a"]).status_code == 403
