@@ -65,7 +65,7 @@ def parse_document(document: str, document_format: DocumentFormat) -> dict[str, 
     return table
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)
 def _parsed(document: str, document_format: DocumentFormat) -> RateCard:
     return parse_rate_card(parse_document(document, document_format))
 
@@ -190,7 +190,11 @@ def _first_in_force(
     candidates = session.scalars(
         select(RateCardVersionRow)
         .where(RateCardVersionRow.effective_from <= latest_from)
-        .order_by(RateCardVersionRow.effective_from.desc(), RateCardVersionRow.version.desc())
+        .order_by(
+            RateCardVersionRow.effective_from.desc(),
+            RateCardVersionRow.version.desc(),
+            RateCardVersionRow.card_id,
+        )
     )
     for row in candidates:
         day = local_date_of(row)

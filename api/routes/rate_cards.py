@@ -5,10 +5,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from api.auth import Principal, Role, require_roles, utc_now
 from api.db.tables import RateCardVersionRow
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.repositories import rate_cards as card_repo
 from api.schemas.rate_cards import RateCardSaved, RateCardVersionRead, RuleSummary
 from settlement import RateCardVersionUsed
+from settlement.localtime import zone
 
 router = APIRouter(prefix="/rate-cards", tags=["rate cards"])
 
@@ -158,15 +159,17 @@ def list_rate_cards(
     summary="The rate card in force on a date",
     description=(
         "Staff only. The version that prices a service on `date` (in the card's time zone; "
-        "default today in UTC). When versions overlap, the latest `effective_from` wins, then "
-        "the highest version. 404 when no version covers the date."
+        "default: today in the service's time zone). When versions overlap, the latest "
+        "`effective_from` wins, then the highest version. 404 when no version covers the date."
     ),
     dependencies=[STAFF],
 )
 def rate_card_in_force(
-    session: SessionDep, on: Annotated[date | None, Query(alias="date")] = None
+    session: SessionDep,
+    settings: SettingsDep,
+    on: Annotated[date | None, Query(alias="date", description="YYYY-MM-DD")] = None,
 ) -> RateCardVersionRead:
-    day = on or utc_now().date()
+    day = on or utc_now().astimezone(zone(settings.timezone)).date()
     row = card_repo.in_force_on(session, local_date=day)
     if row is None:
         raise HTTPException(
