@@ -29,7 +29,21 @@ Verify it over the raw body bytes with a constant-time comparison, and refuse a 
 than five minutes away from your clock. Answer 2xx within 10 s; anything else is retried
 with exponential backoff and jitter (about 10 s, 20 s, 40 s, ... up to an hour, 8 attempts),
 so the same delivery (`X-Geodispatch-Delivery`) may arrive more than once: deduplicate on it.
-Every attempt is logged under `GET /v1/webhooks/{{id}}/deliveries`."""
+Every attempt is logged under `GET /v1/webhooks/{{id}}/deliveries`.
+
+A delivery's body (event type `ticket.<new status>`, header `X-Geodispatch-Event`):
+
+    {{"id": "evt_1042", "type": "ticket.completed", "created_at": "2026-11-23T03:40:00+00:00",
+     "data": {{"ticket_id": 881, "external_id": "SO-2026-000123", "from_status": "on_site",
+              "status": "completed", "changed_at": "2026-11-23T03:40:00+00:00",
+              "region_id": "310115", "technician_id": "T-017"}}}}
+
+Verifying in Python:
+
+    import hashlib, hmac, time
+    t, v1 = (part.split("=", 1)[1] for part in header.split(","))
+    expected = hmac.new(secret.encode(), f"{{t}}.".encode() + raw_body, hashlib.sha256).hexdigest()
+    ok = hmac.compare_digest(expected, v1) and abs(time.time() - int(t)) <= 300"""
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 Integrator = Annotated[Principal, require_roles(Role.INTEGRATOR)]

@@ -1,5 +1,7 @@
 """Webhook delivery against a real HTTP receiver on 127.0.0.1: signatures, retries, backoff."""
 
+import hashlib
+import hmac
 import json
 import random
 import threading
@@ -225,6 +227,14 @@ def test_signature_rejects_tampering_and_replays() -> None:
     assert not verify("whsec_abc", header, body + b" ", now_s=1_000_100)
     assert not verify("whsec_abc", header, body, now_s=1_000_400)  # older than 5 minutes
     assert not verify("whsec_abc", "v1=deadbeef", body, now_s=1_000_000)
+
+
+def test_the_documented_receiver_snippet_verifies_a_real_signature() -> None:
+    secret, raw_body = "whsec_abc", b'{"id":"evt_7","type":"ticket.completed"}'
+    header = sign(secret, int(time.time()), raw_body)
+    t, v1 = (part.split("=", 1)[1] for part in header.split(","))
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + raw_body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(expected, v1) and abs(time.time() - int(t)) <= 300
 
 
 def test_cursor_waits_at_a_fresh_gap_and_passes_an_old_one() -> None:
