@@ -141,3 +141,25 @@ def active_settlement_ids(session: Session, *, technician_id: str) -> set[int]:
         )
     )
     return {settlement_id for settlement_id in ids if settlement_id is not None}
+
+
+def withdraw(
+    session: Session,
+    *,
+    technician_id: str,
+    amount: Money,
+    now: datetime,
+    actor_key_id: str | None,
+    memo: str,
+) -> tuple[list[LedgerEntryRow], Money]:
+    """Append a withdrawal under the technician's lock; return its row and the new balance.
+
+    Raises
+    ------
+    InsufficientBalance
+        If ``amount`` exceeds the balance (as :meth:`settlement.Ledger.withdraw` decides).
+    """
+    before = load(session, technician_id=technician_id, for_update=True)
+    after = before.ledger.withdraw(technician_id, amount, now)
+    rows = append(session, before=before, after=after, actor_key_id=actor_key_id, memo=memo)
+    return rows, after.balance(technician_id)

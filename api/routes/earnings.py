@@ -222,24 +222,23 @@ def withdraw(
                 "details": {"role": principal.role.value},
             },
         )
-    before = ledger_repo.load(session, technician_id=technician_id, for_update=True)
     try:
-        after = before.ledger.withdraw(technician_id, withdrawal_in.amount.money(), utc_now())
+        rows, balance = ledger_repo.withdraw(
+            session,
+            technician_id=technician_id,
+            amount=withdrawal_in.amount.money(),
+            now=utc_now(),
+            actor_key_id=principal.key_id,
+            memo=withdrawal_in.memo,
+        )
     except InsufficientBalance as err:
         detail = {"code": err.code, "message": str(err), "details": err.details}
         raise HTTPException(409, detail) from err
-    rows = ledger_repo.append(
-        session,
-        before=before,
-        after=after,
-        actor_key_id=principal.key_id,
-        memo=withdrawal_in.memo,
-    )
     session.commit()
     return LedgerChangeRead(
         technician_id=technician_id,
         entries=[entry_read(row) for row in rows],
-        balance=MoneyRead.of(after.balance(technician_id)),
+        balance=MoneyRead.of(balance),
     )
 
 
