@@ -9,7 +9,7 @@ from api.deps import SessionDep, SettingsDep
 from api.repositories import dispatch as dispatch_repo
 from api.repositories import dispatch_scope as scope_repo
 from api.routes import dispatch_availability, dispatch_live
-from api.routes.dispatch_live import Staff
+from api.routes.dispatch_live import Staff, responses
 from api.schemas.dispatch import (
     ApplyRead,
     ErrorRead,
@@ -62,6 +62,7 @@ def time_limit_of(requested: float | None, settings: Settings) -> float:
     status_code=202,
     response_model=RunRead,
     summary="Submit an optimiser run",
+    responses=responses(),
     description=_RUN_DESCRIPTION,
 )
 def submit_run(
@@ -106,6 +107,7 @@ def submit_run(
     "/runs/{run_id}",
     response_model=RunRead,
     summary="A run's status, progress, KPIs and plan",
+    responses=responses(404),
     description="`plan` (routes with ETAs, unassigned tickets with reasons) once `succeeded`; "
     "`error` once `failed`. `progress` while solving is the elapsed share of the time limit.",
 )
@@ -118,6 +120,7 @@ def read_run(run_id: int, session: SessionDep, _principal: Staff) -> RunRead:
     "/runs/{run_id}/apply",
     response_model=ApplyRead,
     summary="Apply a run's plan: schedule its tickets",
+    responses=responses(404, 409),
     description="In one transaction: every planned ticket becomes `scheduled` with its "
     "technician and an assignment (sequence, ETA, start, end); scheduled tickets the plan leaves "
     "out go back to `new`. **409** `stale_plan` (naming `ticket_ids`) if any ticket of the run "

@@ -11,7 +11,7 @@ from api.deps import SessionDep, SettingsDep
 from api.problem_builder import PRIORITY, build_problem, day_origin
 from api.repositories import dispatch as dispatch_repo
 from api.repositories import dispatch_scope as scope_repo
-from api.routes.dispatch_live import Staff
+from api.routes.dispatch_live import Staff, responses
 from api.schemas.common import CrsName, Latitude, Longitude
 from api.schemas.dispatch import AvailabilityRead, OfferRead
 from dispatch import Kpis, Plan, TimeWindow, WorkOrder, WorkOrderId
@@ -41,6 +41,7 @@ def _empty_plan(origin: datetime) -> Plan:
     "/availability",
     response_model=AvailabilityRead,
     summary="Offer slots for a prospective ticket",
+    responses=responses(),
     description="The best (technician, slot) offers for a ticket that is not booked yet, each "
     "one the day's applied plan can keep (it is inserted with that slot as its only window and "
     "checked exactly, breaks included). Without an applied plan the offers fit the empty days "

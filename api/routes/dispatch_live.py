@@ -31,6 +31,19 @@ router = APIRouter(tags=["dispatch"])  # included by ``api.routes.dispatch`` und
 Staff = Annotated[Principal, require_roles(Role.ADMIN, Role.DISPATCHER)]
 OPEN = {TicketStatus.NEW.value, TicketStatus.SCHEDULED.value}
 
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return the OpenAPI entries of the error statuses a dispatch route answers with."""
+    meaning = {
+        401: "no or invalid bearer token",
+        403: "caller is not an admin or dispatcher",
+        404: "no such run or ticket",
+        409: "conflict with the current state; `error.code` and `error.details` say which",
+        422: "invalid input; `error.details` names the field",
+    }
+    return {s: {"description": meaning[s]} for s in (401, 403, *statuses)}
+
+
 _ASSIGN_DESCRIPTION = """
 `assign` gives a `new` or `scheduled` ticket to a technician (it becomes `scheduled`), `pin`
 does the same and makes later runs keep it there, `unpin` lifts the pin, `unassign` puts a
@@ -69,6 +82,7 @@ def _zone_and_day(
     "/assignments",
     response_model=AssignmentRead,
     summary="Assign, unassign, pin or unpin a ticket by hand",
+    responses=responses(404, 409),
     description=_ASSIGN_DESCRIPTION,
 )
 def override_assignment(
@@ -157,6 +171,7 @@ def _assign(
     "/insert",
     response_model=InsertRead,
     summary="Insert an urgent ticket into its day's applied plan",
+    responses=responses(404, 409),
     description="Cheapest feasible insertion (no re-solve, milliseconds) of a `new` ticket into "
     "the plan applied last for its day and region: the ticket becomes `scheduled` and the "
     "changed route's assignments get their new sequence and ETAs. **409** `cannot_insert` "

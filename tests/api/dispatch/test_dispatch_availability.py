@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from .conftest import at, submit, wait_for
+from tests.api.dispatch.support import at, submit, wait_for
 
 Headers = dict[str, dict[str, str]]
 

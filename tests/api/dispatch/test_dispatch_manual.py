@@ -8,8 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.tables import AssignmentRow, DispatchPlanRow, TicketRow
-
-from .conftest import DAY, add_technician, add_ticket, at, submit, wait_for
+from tests.api.dispatch.support import DAY, add_technician, add_ticket, at, submit, wait_for
 
 Headers = dict[str, dict[str, str]]
 

@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.db.tables import AssignmentRow, TicketRow
 from api.repositories import assignments as assignment_repo
-
-from .conftest import DAY, HUANGPU, add_ticket, at, submit, wait_for
+from tests.api.dispatch.support import DAY, HUANGPU, add_ticket, at, submit, wait_for
 
 
 def test_run_lifecycle_submit_status_plan_apply(
