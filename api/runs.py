@@ -12,6 +12,7 @@ import multiprocessing
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -57,11 +58,10 @@ class RunExecutor:
 
     def __init__(self, *, workers: int, sessions: SessionFactory) -> None:
         self.sessions = sessions
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded web process
-        self._events: SimpleQueue[StartedEvent | None] = context.SimpleQueue()
-        self._pool = ProcessPoolExecutor(
-            workers, mp_context=context, initializer=init_worker, initargs=(self._events,)
-        )
+        self._workers = workers
+        self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
+        self._events: SimpleQueue[StartedEvent | None] = self._context.SimpleQueue()
+        self._pool = self._new_pool()
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="dispatch-recorder")
         self._listener = threading.Thread(target=self._listen, name="dispatch-events", daemon=True)
         self._listener.start()
@@ -70,8 +70,19 @@ class RunExecutor:
         self, run_id: int, problem: Problem, params: SolveParams, excluded: tuple[Unassigned, ...]
     ) -> None:
         """Queue a stored run; its status follows in the database."""
-        future = self._pool.submit(solve_in_worker, run_id, problem, params)
+        try:
+            future = self._pool.submit(solve_in_worker, run_id, problem, params)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh
+            log.warning("dispatch worker pool broken; starting a new one")
+            self._pool = self._new_pool()
+            future = self._pool.submit(solve_in_worker, run_id, problem, params)
         future.add_done_callback(lambda f: self._recorder.submit(self._finish, run_id, f, excluded))
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self._workers, mp_context=self._context, initializer=init_worker,
+            initargs=(self._events,),
+        )  # fmt: skip
 
     def shutdown(self) -> None:
         """Cancel queued runs (recorded as failed), wait for running ones, stop the threads."""

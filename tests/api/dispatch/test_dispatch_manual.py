@@ -135,7 +135,7 @@ def test_urgent_ticket_is_inserted_into_the_applied_plan(
     body = answer.json()
     assert body["run_id"] == run["id"] and body["technician_id"] in {"T-A", "T-B"}
     assert at(11).isoformat() <= body["start_at"] <= at(13).isoformat()
-    assert body["added_travel_s"] >= 0 and body["elapsed_ms"] > 0
+    assert isinstance(body["added_travel_s"], int) and body["elapsed_ms"] > 0
     ticket = session.get(TicketRow, urgent)
     assert ticket is not None and ticket.status == "scheduled"
     row = session.scalar(select(AssignmentRow).where(AssignmentRow.ticket_id == urgent))
@@ -144,6 +144,8 @@ def test_urgent_ticket_is_inserted_into_the_applied_plan(
     assert plan is not None
     route = next(r for r in plan.plan["routes"] if r["technician_id"] == body["technician_id"])
     assert route["stops"][body["position"] - 1]["order_id"] == str(urgent)
+    assert plan.plan["kpis"]["objective"] == run["kpis"]["objective"] + body["cost_delta"]
+    assert plan.plan["kpis"]["assigned"] == run["kpis"]["assigned"] + 1
 
     again = api.post("/v1/dispatch/insert", json={"ticket_id": urgent}, headers=headers["admin"])
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_insertable"
