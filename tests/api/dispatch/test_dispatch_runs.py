@@ -1,5 +1,6 @@
 """Dispatch runs over HTTP: submit -> status -> plan -> apply, limits, stale plans, auth."""
 
+import multiprocessing
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -137,3 +138,24 @@ def test_only_staff_run_the_optimiser(
     assert submit(api, auth).status_code == expected
     assert api.get("/v1/dispatch/runs/1", headers=auth).status_code == expected
     assert api.post("/v1/dispatch/runs/1/apply", headers=auth).status_code == expected
+
+
+def test_a_dead_worker_fails_its_run_and_the_next_run_still_solves(
+    api: TestClient, headers: dict[str, dict[str, str]], world: dict[str, Any]
+) -> None:
+    auth = headers["dispatcher"]
+    run_id = submit(api, auth, time_limit_s=5).json()["id"]
+    deadline = time.monotonic() + 60
+    while api.get(f"/v1/dispatch/runs/{run_id}", headers=auth).json()["status"] != "running":
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.05)
+    workers = [p for p in multiprocessing.active_children() if p.name.startswith("SpawnProcess")]
+    assert workers
+    for worker in workers:
+        worker.kill()  # as the OOM killer would
+
+    dead = wait_for(api, run_id, auth)
+    assert dead["status"] == "failed" and dead["error"]["code"] == "solver_failed"
+    assert dead["plan"] is None
+    again = wait_for(api, submit(api, auth, time_limit_s=1).json()["id"], auth)
+    assert again["status"] == "succeeded"
