@@ -9,6 +9,7 @@ with the distance-only best-known solutions (``bks.csv`` beside the instance fil
 
 import csv
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -179,6 +180,7 @@ def bench_solomon(
         raise fail(f"no such file: {', '.join(missing)}")
     instances = [parse_solomon(f.read_text()) for f in files]
     bks = _load_bks(files[0].parent)
+    load_before = os.getloadavg()[0]  # a shared machine: the figures depend on it
     results = _run("geodispatch", solve_geodispatch, instances, time_limit)
     summaries = {"geodispatch": _report("geodispatch", results, bks)}
     json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -195,5 +197,11 @@ def bench_solomon(
         peers_out = json_out.with_name(json_out.stem + "_peers.json")
         peers_out.write_text(json.dumps(peer_results, indent=1))
     summary_out = json_out.with_name(json_out.stem + "_summary.json")
-    summary_out.write_text(json.dumps({"time_limit_s": time_limit, "summary": summaries}, indent=1))
+    load_after = os.getloadavg()[0]
+    run = {
+        "time_limit_s": time_limit, "cpu_count": os.cpu_count(),
+        "load_avg_1m": {"before": load_before, "after": load_after}, "summary": summaries,
+    }  # fmt: skip
+    summary_out.write_text(json.dumps(run, indent=1))
+    console.print(f"load average (1 min): {load_before:.1f} before, {load_after:.1f} after")
     console.print(f"wrote {json_out} and {summary_out}")
