@@ -84,15 +84,15 @@ class TicketFilter:
 
 
 def begin_write(session: Session) -> None:
-    """End the current transaction and, on SQLite, open the next one as a writer at once.
+    """On SQLite, end the current transaction and open the next one as a writer at once.
 
     SQLite will not promote a reader to a writer while another writer is committing: it fails
     with "database is locked" at once instead of waiting (that wait could deadlock). A write
     transaction that starts by writing simply queues on ``busy_timeout``. PostgreSQL needs none
     of this: its row locks and unique indexes serialise what must be serialised.
     """
-    session.commit()
     if session.get_bind().dialect.name == "sqlite":
+        session.commit()
         session.execute(update(TicketRow).where(false()).values(id=TicketRow.id))
 
 
@@ -112,11 +112,12 @@ def existing_external_ids(
 
 def create_tickets(
     session: Session, *, tickets: Sequence[NewTicket], actor_key_id: str | None, now: datetime
-) -> list[int]:
+) -> list[TicketRow]:
     """Insert ``tickets`` (status ``new``) with their customers and first history entry.
 
     Rows go in with one multi-row INSERT per table (batched by SQLAlchemy), so ten thousand
-    tickets cost a handful of round trips; ids come back in the order of ``tickets``.
+    tickets cost a handful of round trips. Returns the stored rows, in the order of
+    ``tickets``, as detached objects (reading them back would cost another round trip).
     """
     customer_ids = _insert_customers(session, tickets=tickets, now=now)
     rows = [
@@ -155,7 +156,7 @@ def create_tickets(
         for id_ in ids
     ]
     session.execute(insert(TicketStatusChangeRow), history)
-    return ids
+    return [TicketRow(id=id_, **row) for id_, row in zip(ids, rows, strict=True)]
 
 
 def _insert_customers(

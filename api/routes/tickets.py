@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import Principal, PrincipalDep, Role, require_roles, utc_now
-from api.db.tables import TechnicianRow, TicketRow
+from api.db.tables import CustomerRow, TechnicianRow, TicketRow
 from api.deps import SessionDep, SettingsDep
 from api.idempotency import IdempotencyKey, run_idempotent
 from api.lifecycle import Actor, TicketStatus, TransitionError, TransitionNotPermitted
@@ -137,12 +137,15 @@ def _exists(source: str, duplicates: dict[str, int]) -> HTTPException:
 
 def _insert(
     session: SessionDep, new: list[repo.NewTicket], principal: Principal, now: datetime
-) -> list[int]:
+) -> list[TicketRow]:
     try:
-        with session.begin_nested():
-            return repo.create_tickets(session, tickets=new, actor_key_id=principal.key_id, now=now)
-    except IntegrityError as err:  # a concurrent request stored the same external_id first
-        raise _exists(new[0].source, {}) from err
+        return repo.create_tickets(session, tickets=new, actor_key_id=principal.key_id, now=now)
+    except IntegrityError as err:  # that external_id exists, or a concurrent request beat us
+        session.rollback()
+        found = repo.existing_external_ids(
+            session, source=new[0].source, external_ids=[t.external_id for t in new]
+        )
+        raise _exists(new[0].source, found) from err
 
 
 @router.post(
@@ -169,16 +172,10 @@ def create_ticket(
     source = source_of(principal)
 
     def work() -> TicketRead:
-        if found := repo.existing_external_ids(
-            session, source=source, external_ids=[ticket_in.external_id]
-        ):
-            raise _exists(source, found)
         now = utc_now()
         new = _new_tickets(request, session, [ticket_in], source)
-        (ticket_id,) = _insert(session, new, principal, now)
-        row = repo.get_ticket(session, ticket_id=ticket_id)
-        assert row is not None
-        customer = repo.customers_by_id(session, ids=[row.customer_id]).get(row.customer_id or 0)
+        (row,) = _insert(session, new, principal, now)
+        customer = None if (c := ticket_in.customer) is None else CustomerRow(**c.model_dump())
         margin = timedelta(minutes=settings.sla_at_risk_margin_min)
         return ticket_read(row, customer, now=now, margin=margin)
 
@@ -234,12 +231,11 @@ def create_ticket_batch(
             message = f"{len(all_errors)} problem(s); first: {first['field']}: {first['message']}"
             raise _invalid(message, all_errors)
         new = _new_tickets(request, session, tickets, source)
-        ids = _insert(session, new, principal, utc_now())
         created = [
             TicketCreated(
-                id=i, external_id=t.external_id, region_id=t.region_id, status=TicketStatus.NEW
+                id=r.id, external_id=r.external_id, region_id=r.region_id, status=TicketStatus.NEW
             )
-            for i, t in zip(ids, new, strict=True)
+            for r in _insert(session, new, principal, utc_now())
         ]
         return TicketBatchRead(count=len(created), tickets=created)
 
