@@ -24,6 +24,7 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -77,10 +78,11 @@ class DeliveryPolicy:
     backoff_max_s: float = 3600.0
     timeout_s: float = 10.0
     batch: int = 50
+    concurrency: int = 8
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.batch < 1:
-            raise ValueError("max_attempts and batch must be at least 1")
+        if self.max_attempts < 1 or self.batch < 1 or self.concurrency < 1:
+            raise ValueError("max_attempts, batch and concurrency must be at least 1")
         if not 0 < self.backoff_base_s <= self.backoff_max_s or self.timeout_s <= 0:
             raise ValueError("need 0 < backoff_base_s <= backoff_max_s and timeout_s > 0")
 
@@ -93,6 +95,12 @@ class DeliveryPolicy:
             backoff_max_s=min(settings.webhook_backoff_max_s, 86_400.0),
             timeout_s=settings.webhook_timeout_s,
         )
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed batch is kept from other workers: its worst case, plus a margin."""
+        rounds = -(-self.batch // self.concurrency)
+        return timedelta(seconds=self.timeout_s * rounds + 30)
 
     def retry_delay_s(self, attempt_no: int, rng: random.Random) -> float:
         """Return the wait after failed attempt ``attempt_no`` (1-based): "equal jitter".
@@ -123,8 +131,16 @@ def post(client: httpx.Client, due: repo.DueDelivery, *, now: datetime) -> repo.
             error = f"HTTP {status}: {response.text[:200]}"
     except httpx.HTTPError as err:
         error = f"{type(err).__name__}: {err}"[:500]
+    except httpx.InvalidURL as err:  # stored URLs were validated; this is belt and braces
+        error = f"InvalidURL: {err}"[:500]
     latency_ms = round((time.perf_counter() - started) * 1000)
     return repo.AttemptResult(now, latency_ms, status, error)
+
+
+def _post_in_order(
+    client: httpx.Client, deliveries: list[repo.DueDelivery]
+) -> list[tuple[repo.DueDelivery, repo.AttemptResult]]:
+    return [(d, post(client, d, now=utc_now())) for d in deliveries]
 
 
 @dataclass
@@ -143,16 +159,26 @@ class WebhookWorker:
         with self.sessions() as session:
             repo.enqueue_changes(session, now=utc_now())
             session.commit()
-            lease = timedelta(seconds=self.policy.timeout_s * 2 + 30)
-            due = repo.claim_due(session, now=utc_now(), limit=self.policy.batch, lease=lease)
+            due = repo.claim_due(
+                session, now=utc_now(), limit=self.policy.batch, lease=self.policy.lease
+            )
             session.commit()
-        with httpx.Client(timeout=self.policy.timeout_s, follow_redirects=False) as client:
-            for delivery in due:
-                self._attempt(client, delivery)
+        # Subscriptions are served in parallel, so one slow endpoint holds up no other; each
+        # one's deliveries go in order, one at a time. Results are recorded here, serially.
+        by_subscription: dict[int, list[repo.DueDelivery]] = {}
+        for delivery in due:
+            by_subscription.setdefault(delivery.subscription_id, []).append(delivery)
+        with (
+            httpx.Client(timeout=self.policy.timeout_s, follow_redirects=False) as client,
+            ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="webhook") as pool,
+        ):
+            sends = [pool.submit(_post_in_order, client, ds) for ds in by_subscription.values()]
+            for done in as_completed(sends):
+                for delivery, result in done.result():
+                    self._record(delivery, result)
         return len(due)
 
-    def _attempt(self, client: httpx.Client, due: repo.DueDelivery) -> None:
-        result = post(client, due, now=utc_now())
+    def _record(self, due: repo.DueDelivery, result: repo.AttemptResult) -> None:
         retry_at = None
         if not result.is_success and due.attempt_no < self.policy.max_attempts:
             delay = self.policy.retry_delay_s(due.attempt_no, self.rng)

@@ -33,6 +33,7 @@ class DueDelivery:
     """A claimed delivery: everything one HTTP attempt needs, detached from the session."""
 
     id: int
+    subscription_id: int
     url: str
     secret: str
     event_type: str
@@ -167,9 +168,16 @@ def claim_due(
     for delivery, sub in session.execute(query):
         delivery.next_attempt_at = now + lease
         claimed.append(
-            DueDelivery(delivery.id, sub.url, sub.secret, delivery.event_type, delivery.body,
-                        delivery.attempt_count + 1)
-        )  # fmt: skip
+            DueDelivery(
+                id=delivery.id,
+                subscription_id=sub.id,
+                url=sub.url,
+                secret=sub.secret,
+                event_type=delivery.event_type,
+                body=delivery.body,
+                attempt_no=delivery.attempt_count + 1,
+            )
+        )
     session.flush()
     return claimed
 

@@ -29,6 +29,8 @@ Verify it over the raw body bytes with a constant-time comparison, and refuse a 
 than five minutes away from your clock. Answer 2xx within 10 s; anything else is retried
 with exponential backoff and jitter (about 10 s, 20 s, 40 s, ... up to an hour, 8 attempts),
 so the same delivery (`X-Geodispatch-Delivery`) may arrive more than once: deduplicate on it.
+A subscription's deliveries are sent one at a time in order, but a retried one arrives after
+later ones: order by `data.changed_at`, not by arrival.
 Every attempt is logged under `GET /v1/webhooks/{{id}}/deliveries`.
 
 A delivery's body (event type `ticket.<new status>`, header `X-Geodispatch-Event`):

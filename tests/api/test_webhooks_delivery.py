@@ -38,6 +38,7 @@ class Receiver:
     """An HTTP endpoint that answers with scripted status codes and records every request."""
 
     statuses: list[int]
+    delay_s: float = 0.0
     requests: list[tuple[float, dict[str, str], bytes]] = field(default_factory=list)
     url: str = ""
 
@@ -46,18 +47,20 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Callable[[list[int]], Receiver]]:
-    """Start receivers on free ports; each answers ``statuses`` in turn (the last one repeats)."""
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    """Start receivers on free ports; each answers ``statuses`` in turn (the last one repeats),
+    after ``delay_s``."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(statuses: list[int]) -> Receiver:
-        rec = Receiver(statuses)
+    def start(statuses: list[int], delay_s: float = 0.0) -> Receiver:
+        rec = Receiver(statuses, delay_s)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status = rec.status_for(len(rec.requests))
                 rec.requests.append((time.monotonic(), dict(self.headers), body))
+                time.sleep(rec.delay_s)
                 self.send_response(status)
                 self.end_headers()
                 self.wfile.write(b"ok" if status < 300 else b"boom")
@@ -166,6 +169,18 @@ def test_a_status_change_is_delivered_to_the_tickets_own_source_only(
     assert theirs.requests == []
     assert worker_on(session).run_once() == 0  # the cursor moved on: nothing is sent twice
     assert len(mine.requests) == 2
+
+
+def test_a_slow_endpoint_does_not_hold_up_the_others(
+    client: TestClient, headers: Headers, session: Session, receiver: Any
+) -> None:
+    slow, fast = receiver([200], delay_s=1.0), receiver([200])
+    subscribe(client, headers, slow.url)  # claimed first
+    subscribe(client, headers, fast.url)
+    make_ticket(client, headers, "shop_a", "SO-6")
+    worker_on(session, concurrency=2).run_once()
+    [(slow_at, _, _)], [(fast_at, _, _)] = slow.requests, fast.requests
+    assert fast_at - slow_at < 0.5  # sent while the slow one was still answering
 
 
 def test_gives_up_after_max_attempts_and_logs_connection_errors(
