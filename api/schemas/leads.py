@@ -59,6 +59,21 @@ class LeadCreate(Strict):
 class LeadBatchCreate(Strict):
     """Up to 1,000 leads, validated all together: one bad item refuses the whole batch."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "leads": [
+                        LEAD_EXAMPLE,
+                        {"channel": "offline_event", "campaign": "home-expo-2026",
+                         "name": "李雷", "phone": "+86 138 1234 5678",
+                         "product_line": "water_heater"},
+                    ]
+                }
+            ]
+        }
+    )  # fmt: skip
+
     leads: list[LeadCreate] = Field(min_length=1, max_length=MAX_LEAD_BATCH)
 
 
