@@ -91,18 +91,28 @@ def build_problem(
     now: datetime | None,
     positions: Mapping[str, tuple[float, float]] | None = None,
     extra: Sequence[WorkOrder] = (),
+    free_from: Mapping[str, datetime] | None = None,
 ) -> DayProblem:
     """Build the problem of ``day`` from rows; orders it cannot take go to ``excluded``.
 
     ``pins`` maps ticket ids to the technician they are pinned to. Nothing is planned before
     ``now``: technicians are available from then (at ``positions`` when known); ``None``
     takes the day as a whole (to reproduce a plan made earlier). ``extra`` orders (built with
-    ``ticket_order``, or a prospective booking) join the tickets.
+    ``ticket_order``, or a prospective booking) join the tickets. A technician busy with a job
+    is free from ``free_from`` on, at the job's position.
     """
     origin = day_origin(day, zone)
     now_s = 0 if now is None else max(0, int((now - origin).total_seconds()))
+    busy_s = {tech: _seconds(at, origin) for tech, at in (free_from or {}).items()}
     technicians = [
-        _technician(row, fleet.shifts[row.id], origin, now_s, index, (positions or {}).get(row.id))
+        _technician(
+            row,
+            fleet.shifts[row.id],
+            origin,
+            max(now_s, busy_s.get(row.id, 0)),
+            index,
+            (positions or {}).get(row.id),
+        )
         for row in fleet.technicians
         if fleet.shifts.get(row.id)
     ]

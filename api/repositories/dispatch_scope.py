@@ -34,6 +34,10 @@ from dispatch import DispatchError
 from geo.regions import RegionIndex
 
 PLANNABLE = (TicketStatus.NEW.value, TicketStatus.SCHEDULED.value)
+# A day's run also re-times dispatched tickets (kept on their technician) and works around
+# the jobs technicians are driving to or doing.
+DISPATCHED = TicketStatus.DISPATCHED.value
+UNDER_WAY = (TicketStatus.EN_ROUTE.value, TicketStatus.ON_SITE.value)
 POSITION_MAX_AGE = timedelta(minutes=30)  # an older ping says little about where someone is
 
 
@@ -42,15 +46,15 @@ def region_tickets(
 ) -> list[TicketRow]:
     """Tickets to plan in ``region_ids`` on ``day`` (local ``[start, end)``).
 
-    New or scheduled tickets whose windows meet the day, or that have no window; a scheduled
-    ticket assigned to another day stays there.
+    New, scheduled or dispatched tickets whose windows meet the day, or that have no window;
+    a ticket assigned to another day stays there.
     """
     other_day = select(AssignmentRow.ticket_id).where(AssignmentRow.day != day)
     query = (
         select(TicketRow)
         .where(
             TicketRow.region_id.in_(list(region_ids)),
-            TicketRow.status.in_(PLANNABLE),
+            TicketRow.status.in_([*PLANNABLE, DISPATCHED]),
             or_(
                 TicketRow.window_start_at.is_(None),
                 and_(TicketRow.window_start_at < end, TicketRow.window_end_at > start),
@@ -246,11 +250,40 @@ def _build(
 ) -> DayProblem:
     _check_size(len(tickets), len(crew.technicians), limits)
     ids = [t.id for t in tickets]
+    kept = {t.id: t.technician_id for t in tickets if t.status == DISPATCHED and t.technician_id}
+    tech_ids = [t.id for t in crew.technicians]
+    where = positions(session, technician_ids=tech_ids, now=now)
+    jobs = jobs_under_way(session, technician_ids=tech_ids, day=day)
+    where |= {tech: job[0] for tech, job in jobs.items()}
     return build_problem(
-        index=index, tickets=tickets, fleet=crew, pins=pins(session, ticket_ids=ids),
-        day=day, zone=zone, skill_catalog=catalog, now=now,
-        positions=positions(session, technician_ids=[t.id for t in crew.technicians], now=now),
+        index=index, tickets=tickets, fleet=crew, pins=pins(session, ticket_ids=ids) | kept,
+        day=day, zone=zone, skill_catalog=catalog, now=now, positions=where,
+        free_from={tech: job[1] for tech, job in jobs.items()},
     )  # fmt: skip
+
+
+def jobs_under_way(
+    session: Session, *, technician_ids: Collection[str], day: date
+) -> dict[str, tuple[tuple[float, float], datetime]]:
+    """Return, per technician en route or on site that day, where the job is and when it ends.
+
+    The end is the assignment's planned end, or the job's duration from the status change.
+    """
+    query = (
+        select(TicketRow, AssignmentRow.end_at)
+        .join(AssignmentRow, AssignmentRow.ticket_id == TicketRow.id)
+        .where(
+            AssignmentRow.technician_id.in_(list(technician_ids)),
+            AssignmentRow.day == day,
+            TicketRow.status.in_(UNDER_WAY),
+        )
+        .order_by(AssignmentRow.sequence)
+    )
+    jobs: dict[str, tuple[tuple[float, float], datetime]] = {}
+    for ticket, end_at in session.execute(query):
+        until = end_at or ticket.updated_at + timedelta(minutes=ticket.duration_min)
+        jobs[str(ticket.technician_id)] = (lonlat(ticket.location), until)
+    return jobs
 
 
 class ProblemTooLarge(DispatchError):
