@@ -245,6 +245,10 @@ def _ticket(session: Session, ticket_id: int) -> TicketRow:
 def _price(
     session: Session, ticket: TicketRow, regions: RegionIndex, surge_window: timedelta
 ) -> tuple[JobFacts, RateCardVersionRow, PayoutBreakdown]:
+    if ticket.technician_id is None:
+        raise TicketNotSettleable(
+            f"ticket {ticket.id} has no technician to pay", ticket_id=ticket.id
+        )
     facts = job_facts(session, ticket=ticket, regions=regions, surge_window=surge_window)
     card_row = card_repo.in_force_at(session, at=facts.service_at)
     if card_row is None:
