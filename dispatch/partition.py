@@ -22,6 +22,7 @@ from dispatch.model import NODES_PER_TECHNICIAN, Problem
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 KMEANS_ROUNDS = 25
+SPLIT_ROUNDS = 4
 
 
 class PartitionMode(StrEnum):
@@ -47,14 +48,19 @@ def partition(
     if orders_per_part < 1:
         raise InvalidField("orders_per_part must be >= 1", field="orders_per_part")
     order_xy, tech_xy = _planar(problem)
+    capacity = _capacity_s(problem)
     if mode is PartitionMode.REGION:
         order_group, tech_group = _region_groups(problem, order_xy, tech_xy, orders_per_part)
     else:
-        k = max(1, min(-(-len(problem.orders) // orders_per_part), len(problem.technicians)))
-        order_group, centres = _kmeans(order_xy, k, seed)
-        tech_group = _balanced_technicians(
-            problem, tech_xy, centres, np.bincount(order_group, minlength=k)
+        order_group = np.zeros(len(order_xy), dtype=np.int64)
+        tech_group = np.zeros(len(tech_xy), dtype=np.int64)
+    for _ in range(SPLIT_ROUNDS):  # a cluster of a dense centre may need another cut
+        split = _split_large(
+            order_xy, tech_xy, capacity, order_group, tech_group, orders_per_part, seed
         )
+        if np.array_equal(split[0], order_group):
+            break
+        order_group, tech_group = split
     order_group = _follow_pins(problem, order_group, tech_group)
     labels = sorted(set(order_group.tolist()) | set(tech_group.tolist()))
     return tuple(
@@ -115,6 +121,36 @@ def _kmeans(xy: FloatArray, k: int, seed: int) -> tuple[IntArray, FloatArray]:
     return labels.astype(np.int64), centres
 
 
+def _split_large(
+    order_xy: FloatArray,
+    tech_xy: FloatArray,
+    capacity: FloatArray,
+    order_group: IntArray,
+    tech_group: IntArray,
+    orders_per_part: int,
+    seed: int,
+) -> tuple[IntArray, IntArray]:
+    """Cut every group above 1.5 parts into k-means clusters, sharing out its technicians.
+
+    Dense city centres make k-means over the whole map uneven; cutting each oversized group
+    on its own keeps parts near the target size, so no part dominates time and memory.
+    """
+    orders_out, techs_out = order_group.copy(), tech_group.copy()
+    next_label = int(max(order_group.max(initial=0), tech_group.max(initial=0))) + 1
+    for g in np.unique(order_group):
+        members, crew = np.flatnonzero(order_group == g), np.flatnonzero(tech_group == g)
+        k = min(-(-len(members) // orders_per_part), max(len(crew), 1))
+        if len(members) <= 1.5 * orders_per_part or k < 2:
+            continue
+        labels, centres = _kmeans(order_xy[members], k, seed)
+        counts = np.bincount(labels, minlength=k)
+        crew_labels = _balanced_technicians(capacity[crew], tech_xy[crew], centres, counts)
+        orders_out[members] = next_label + labels
+        techs_out[crew] = next_label + crew_labels
+        next_label += k
+    return orders_out, techs_out
+
+
 def _capacity_s(problem: Problem) -> FloatArray:
     """Working seconds each technician offers: open shift time, capped by max working time."""
     return np.asarray(
@@ -128,10 +164,9 @@ def _capacity_s(problem: Problem) -> FloatArray:
 
 
 def _balanced_technicians(
-    problem: Problem, tech_xy: FloatArray, centres: FloatArray, orders_per_cluster: IntArray
+    capacity: FloatArray, tech_xy: FloatArray, centres: FloatArray, orders_per_cluster: IntArray
 ) -> IntArray:
     """Give technicians to clusters nearest-first until each has its share of working time."""
-    capacity = _capacity_s(problem)
     quota = capacity.sum() * orders_per_cluster / max(orders_per_cluster.sum(), 1)
     distance = np.sqrt(((tech_xy[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))
     group = np.full(len(tech_xy), -1, dtype=np.int64)

@@ -130,3 +130,11 @@ def test_dask_path_gives_the_same_plan_as_in_process() -> None:
 def test_local_processes_run_in_other_processes() -> None:
     results = dict(LocalProcesses(max_workers=2).run(math.sqrt, [4.0, 9.0, 16.0]))
     assert results == {0: 2.0, 1: 3.0, 2: 4.0}
+
+
+def test_oversized_clusters_are_cut_again() -> None:
+    problem = two_towns()
+    parts = partition(problem, PartitionMode.CLUSTER, orders_per_part=4, seed=1)
+    assert max(len(p.orders) for p in parts) <= 6  # 1.5 parts at most
+    assert sorted(np.concatenate([p.orders for p in parts]).tolist()) == list(range(24))
+    assert sorted(np.concatenate([p.technicians for p in parts]).tolist()) == list(range(6))
