@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from api.auth import utc_now
 from api.db.tables import LeadRow
@@ -105,12 +106,17 @@ def convert_lead(
         message = f"source {lead.source!r} already has a ticket {ticket_in.external_id!r}"
         raise _conflict("ticket_exists", message, existing=existing)
     now = utc_now()
-    [ticket_id] = ticket_repo.create_tickets(
-        session,
-        tickets=[_new_ticket(lead.source, ticket_in, place)],
-        actor_key_id=principal.key_id,
-        now=now,
-    )
+    try:
+        [ticket] = ticket_repo.create_tickets(
+            session,
+            tickets=[_new_ticket(lead.source, ticket_in, place)],
+            actor_key_id=principal.key_id,
+            now=now,
+        )
+    except IntegrityError as err:  # a concurrent request took that external_id first
+        message = f"source {lead.source!r} already has a ticket {ticket_in.external_id!r}"
+        raise _conflict("ticket_exists", message) from err
+    ticket_id = ticket.id
     repo.link_ticket(session, lead=lead, ticket_id=ticket_id, now=now)
     session.commit()
     return Converted(ticket_id=ticket_id, lead=lead_read(lead, now))
