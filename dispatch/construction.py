@@ -8,6 +8,7 @@ Identical empty vehicles (same nodes, shift, class and limits) are opened one at
 that they do not make every regret zero.
 """
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ def regret_insertion(
     *,
     initial: list[list[int]] | None = None,
     seed: int = 0,
+    deadline: float | None = None,
 ) -> list[list[int]]:
     """Return one order-index list per vehicle; orders no route can take stay out.
 
@@ -46,6 +48,9 @@ def regret_insertion(
         default: the locked stops alone.
     seed
         Breaks ties between equally good insertions.
+    deadline
+        ``time.perf_counter()`` value after which no more orders are inserted (the routes
+        so far are feasible and returned); ``None``: insert until no order fits.
     """
     n_vehicles = len(arrays.vehicles)
     routes = [list(r) for r in initial] if initial else [list(v.locked) for v in arrays.vehicles]
@@ -54,6 +59,8 @@ def regret_insertion(
         if state.is_open[v]:
             state.evaluate(v)
     while (order := state.pick()) is not None:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         v = int(state.best_vehicle[order])
         candidate = list(routes[v])
         candidate.insert(int(state.best_position[order, v]), order)

@@ -23,7 +23,9 @@ from dispatch.reasons import explain_dropped
 from dispatch.routing_arrays import UNLIMITED, RoutingArrays, build_routing_arrays
 from dispatch.ruin_recreate import RuinRecreate
 
-RUIN_RECREATE_SHARE = 0.95  # of the time left after construction; a descent polishes after
+CONSTRUCTION_SHARE = 0.5  # of the time limit; orders not inserted by then are left to search
+RUIN_RECREATE_SHARE = 0.9  # of the time left after construction; a descent polishes after
+MIN_POLISH_S = 0.05  # below this, an OR-Tools descent cannot finish and is skipped
 TIME = "time"
 WORK = "work"
 
@@ -53,18 +55,29 @@ def solve(
     arrays = build_routing_arrays(problem)
     seed_routes = _warm_routes(problem, arrays, warm_start) if warm_start else None
     weights = InsertionWeights(params.weights.travel_per_s, params.weights.lateness_per_s)
-    initial = regret_insertion(arrays, weights, initial=seed_routes, seed=params.seed)
+    initial = regret_insertion(
+        arrays, weights, initial=seed_routes, seed=params.seed,
+        deadline=started + CONSTRUCTION_SHARE * params.time_limit_s,
+    )  # fmt: skip
     manager, routing = _routing_model(arrays, params)
     # Reading routes into an assignment obeys the closing parameters' time limit, so close
     # with the cap: each search below carries its own limit up to the deadline.
     routing.CloseModelWithParameters(
         _search_parameters(params, time.perf_counter() + MAX_TIME_LIMIT_S)
     )
-    solution = routing.ReadAssignmentFromRoutes(initial, True)
-    if solution is None:  # e.g. a break our construction could not place: let OR-Tools start
+    best = _explore(arrays, initial, params, deadline) if params.use_local_search else initial
+    solution = routing.ReadAssignmentFromRoutes(best, True)
+    if solution is None and best is not initial:  # a break OR-Tools places differently
+        solution = routing.ReadAssignmentFromRoutes(initial, True)
+    if solution is None:  # let OR-Tools build its own start
         solution = routing.SolveWithParameters(_search_parameters(params, deadline))
-    elif params.use_local_search:
-        solution = _improve(arrays, manager, routing, solution, params, deadline)
+    elif params.use_local_search and deadline - time.perf_counter() > MIN_POLISH_S:
+        # The polished assignment itself is kept: re-reading its routes could fail, as
+        # break placement is decided by search, not by propagation alone.
+        polished = routing.SolveFromAssignmentWithParameters(
+            solution, _search_parameters(params, deadline, descent_only=True)
+        )
+        solution = polished if polished is not None else solution
     if solution is None:
         raise NoFeasiblePlan(
             f"no feasible plan for {len(problem.orders)} orders", n_orders=len(problem.orders)
@@ -77,53 +90,23 @@ def solve(
     )  # fmt: skip
 
 
-def _improve(
-    arrays: RoutingArrays,
-    manager: pywrapcp.RoutingIndexManager,
-    routing: pywrapcp.RoutingModel,
-    start: pywrapcp.Assignment,
-    params: SolveParams,
-    deadline: float,
-) -> pywrapcp.Assignment:
-    """Explore by ruin and recreate, then polish with an OR-Tools descent.
+def _explore(
+    arrays: RoutingArrays, routes: list[list[int]], params: SolveParams, deadline: float
+) -> list[list[int]]:
+    """Improve routes by ruin and recreate for most of the time left; return the best.
 
     Ruin and recreate escapes the local optima OR-Tools' own metaheuristics stall in on
-    time-windowed problems; the final descent applies OR-Tools' operators with the full
-    objective (lateness, balance) to the best routes found. Deterministic mode bounds both
-    phases by ``solution_limit`` instead of the clock. The polished assignment itself is
-    returned: re-reading its routes could fail, as break placement is decided by search.
+    time-windowed problems; a final OR-Tools descent then applies its operators with the
+    full objective (lateness, balance). Deterministic mode bounds the iterations by
+    ``solution_limit`` instead of the clock.
     """
     penalties = np.asarray(
         [params.weights.drop_penalty_for(int(p)) for p in arrays.priority], dtype=np.int64
     )
-    routes = _route_lists(arrays, manager, routing, start)
     explorer = RuinRecreate(arrays, routes, penalties, params.weights.travel_per_s, params.seed)
     budget_s = RUIN_RECREATE_SHARE * max(deadline - time.perf_counter(), 0.0)
     explorer.run(budget_s, params.solution_limit if params.is_deterministic else None)
-    candidate = routing.ReadAssignmentFromRoutes(explorer.best, True)
-    if candidate is None:  # a break OR-Tools places differently: polish the start instead
-        candidate = start
-    polished = routing.SolveFromAssignmentWithParameters(
-        candidate, _search_parameters(params, deadline, descent_only=True)
-    )
-    return polished if polished is not None else candidate
-
-
-def _route_lists(
-    arrays: RoutingArrays,
-    manager: pywrapcp.RoutingIndexManager,
-    routing: pywrapcp.RoutingModel,
-    solution: pywrapcp.Assignment,
-) -> list[list[int]]:
-    """Order indices per vehicle, in visiting order."""
-    routes = []
-    for v in range(len(arrays.vehicles)):
-        index, route = solution.Value(routing.NextVar(routing.Start(v))), []
-        while not routing.IsEnd(index):
-            route.append(manager.IndexToNode(index))
-            index = solution.Value(routing.NextVar(index))
-        routes.append(route)
-    return routes
+    return explorer.best
 
 
 def _routing_model(
