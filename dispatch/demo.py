@@ -93,6 +93,8 @@ class DemoParams:
         offering two windows.
     shift_hours
         Local hours of the usual shift; a quarter of the technicians start an hour later.
+    has_lunch_breaks
+        Whether shifts carry a 45-minute lunch break (starting 3.5-5.5 hours in).
     """
 
     n_technicians: int
@@ -105,6 +107,7 @@ class DemoParams:
     urgent_share: float = 0.05
     two_window_share: float = 0.15
     shift_hours: tuple[int, int] = (8, 18)
+    has_lunch_breaks: bool = True
 
     def __post_init__(self) -> None:
         if self.n_technicians < 1 or self.n_orders < 0:
@@ -155,7 +158,7 @@ def _technicians(
         technicians.append(
             Technician(
                 id=TechnicianId(f"T{k + 1:04d}"), start=(float(lons[k]), float(lats[k])),
-                shifts=(Shift(start_s, end_s, (lunch,)),),
+                shifts=(Shift(start_s, end_s, (lunch,) if params.has_lunch_breaks else ()),),
                 skills={SKILL_CATALOG[s]: int(lvl) for s, lvl in zip(skills, levels, strict=True)},
                 max_orders=int(rng.integers(7, 13)), capacity=int(rng.integers(12, 25)),
                 max_working_s=int(rng.integers(8, 10)) * HOUR_S,

@@ -162,6 +162,7 @@ def bench_city(
     ),
     time_limit: Annotated[float, typer.Option(help="Seconds per solve.")] = 30.0,
     seed: Annotated[int, typer.Option(help="Demo seed.")] = 1,
+    lunch_breaks: Annotated[bool, typer.Option(help="Give shifts a lunch break.")] = True,
     json_out: Annotated[Path, typer.Option("--json", help="Result file.")] = RESULTS / "city.json",
 ) -> None:
     """Solve demo days of each size and record speed, quality and memory."""
@@ -170,7 +171,9 @@ def bench_city(
     for technicians, orders in _sizes(sizes):
         started = time.perf_counter()
         problem = demo_problem(
-            places, HaversineTravelTime(), DemoParams(technicians, orders, seed=seed)
+            places,
+            HaversineTravelTime(),
+            DemoParams(technicians, orders, seed=seed, has_lunch_breaks=lunch_breaks),
         )
         generate_s = time.perf_counter() - started
         console.print(f"{technicians}x{orders}: generated in {generate_s:.1f} s, solving...")
@@ -193,6 +196,7 @@ def bench_city(
         )  # fmt: skip
     console.print(table)
     write_json(json_out, {**provenance(), "time_limit_s": time_limit, "seed": seed,
+                          "lunch_breaks": lunch_breaks,
                           "results": results})  # fmt: skip
     console.print(f"wrote {json_out}")
 
@@ -212,6 +216,7 @@ def bench_insertion(
     insertions: Annotated[int, typer.Option(help="Urgent orders to insert.")] = 200,
     time_limit: Annotated[float, typer.Option(help="Seconds to solve the base plan.")] = 30.0,
     seed: Annotated[int, typer.Option(help="Demo seed.")] = 1,
+    lunch_breaks: Annotated[bool, typer.Option(help="Give shifts a lunch break.")] = True,
     base: Annotated[BasePlan, typer.Option(help="How the base plan is made.")] = BasePlan.SOLVER,
     json_out: Annotated[Path, typer.Option("--json", help="Result file.")] = RESULTS
     / "insertion.json",
@@ -219,7 +224,9 @@ def bench_insertion(
     """Time urgent insertions, one by one, into a solved plan."""
     places = load_places(PLACES_FILE)
     day = demo_problem(
-        places, HaversineTravelTime(), DemoParams(technicians, orders + insertions, seed=seed)
+        places,
+        HaversineTravelTime(),
+        DemoParams(technicians, orders + insertions, seed=seed, has_lunch_breaks=lunch_breaks),
     )
     base_problem = dataclasses.replace(
         day, orders=day.orders[:orders], travel_s=_cut(day, orders), distance_m=None
@@ -256,7 +263,16 @@ def bench_insertion(
         "mean_added_travel_min": round(statistics.fmean(deltas) / 60, 1) if deltas else None,
     }  # fmt: skip
     console.print(json.dumps(figures, indent=1))
-    write_json(json_out, {**provenance(), "time_limit_s": time_limit, "seed": seed, **figures})
+    write_json(
+        json_out,
+        {
+            **provenance(),
+            "time_limit_s": time_limit,
+            "seed": seed,
+            "lunch_breaks": lunch_breaks,
+            **figures,
+        },
+    )
     console.print(f"wrote {json_out}")
 
 

@@ -85,3 +85,13 @@ def test_bad_params_are_rejected() -> None:
         DemoParams(1, 10, urgent_share=1.5)
     with pytest.raises(InvalidField):
         Places(np.array([1.0]), np.array([]), np.array(["a"]))
+
+
+def test_lunch_breaks_can_be_left_out_without_changing_the_rest() -> None:
+    with_breaks = demo_problem(PLACES, HaversineTravelTime(), DemoParams(4, 30, seed=2))
+    without = demo_problem(
+        PLACES, HaversineTravelTime(), DemoParams(4, 30, seed=2, has_lunch_breaks=False)
+    )
+    assert all(not s.breaks for t in without.technicians for s in t.shifts)
+    assert without.orders == with_breaks.orders
+    assert [t.skills for t in without.technicians] == [t.skills for t in with_breaks.technicians]
