@@ -1,14 +1,15 @@
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from api.auth import Principal, PrincipalDep, Role, require_roles, utc_now
-from api.db.tables import LedgerEntryRow, TechnicianRow
+from api.db.tables import LedgerEntryRow
 from api.deps import SessionDep, SettingsDep
 from api.repositories import ledger as ledger_repo
 from api.repositories import rate_cards as card_repo
 from api.repositories import settlements as settlement_repo
+from api.routes.earnings_access import OwnerDep, bad_query, check_range
 from api.routes.earnings_shapes import entry_read, order_read, statement_read
 from api.routes.settlement import settling_http_error
 from api.schemas.earnings import (
@@ -17,6 +18,7 @@ from api.schemas.earnings import (
     LedgerChangeRead,
     LedgerRead,
     MoneyRead,
+    OrderEarningRead,
     StatementRead,
     WithdrawalCreate,
 )
@@ -27,49 +29,6 @@ from settlement.localtime import zone
 from settlement.periods import period_key
 
 router = APIRouter(prefix="/earnings", tags=["earnings"])
-
-MAX_RANGE_DAYS = 366
-
-
-def earnings_owner(technician_id: str, principal: PrincipalDep, session: SessionDep) -> str:
-    """Let staff see anyone's earnings and a technician only their own (403 otherwise)."""
-    if not principal.is_staff and principal.technician_id != technician_id:
-        raise HTTPException(
-            403,
-            {
-                "code": "forbidden",
-                "message": "a technician sees only their own earnings",
-                "details": {"technician_id": technician_id},
-            },
-        )
-    if session.get(TechnicianRow, technician_id) is None:
-        raise HTTPException(
-            404,
-            {
-                "code": "not_found",
-                "message": f"no technician {technician_id}",
-                "details": {"technician_id": technician_id},
-            },
-        )
-    return technician_id
-
-
-OwnerDep = Annotated[str, Depends(earnings_owner)]
-
-
-def _bad_query(field: str, message: str) -> HTTPException:
-    return HTTPException(
-        422,
-        {"code": "validation_error", "message": f"{field}: {message}", "details": {"field": field}},
-    )
-
-
-def _range(first: date | None, last: date | None) -> None:
-    if first is not None and last is not None:
-        if first > last:
-            raise _bad_query("first", "must not be after last")
-        if (last - first).days >= MAX_RANGE_DAYS:
-            raise _bad_query("last", f"a range covers at most {MAX_RANGE_DAYS} days")
 
 
 @router.get(
@@ -91,10 +50,10 @@ def read_earnings(
     first: Annotated[date | None, Query(description="first service date (inclusive)")] = None,
     last: Annotated[date | None, Query(description="last service date (inclusive)")] = None,
 ) -> EarningsRead:
-    _range(first, last)
+    check_range(first, last)
     last = last or utc_now().astimezone(zone(settings.timezone)).date()
     first = first or last - timedelta(days=30)
-    _range(first, last)
+    check_range(first, last)
     active = ledger_repo.active_settlement_ids(session, technician_id=technician_id)
     rows = settlement_repo.for_technician(
         session, technician_id=technician_id, first=first, last=last, active_ids=active
@@ -107,6 +66,31 @@ def read_earnings(
         balance=MoneyRead.of(balance.balance(technician_id)),
         orders=[order_read(row) for row in rows],
     )
+
+
+@router.get(
+    "/{technician_id}/orders/{ticket_id}",
+    response_model=OrderEarningRead,
+    summary="The payout breakdown of one settled order",
+    description=(
+        "Every line of the ticket's standing settlement (after any correction). 404 when the "
+        "ticket is not settled or not this technician's."
+    ),
+)
+def read_order_earning(
+    technician_id: OwnerDep, ticket_id: int, session: SessionDep
+) -> OrderEarningRead:
+    row = settlement_repo.latest_for_ticket(session, ticket_id=ticket_id)
+    if row is None or row.technician_id != technician_id:
+        raise HTTPException(
+            404,
+            {
+                "code": "not_found",
+                "message": f"technician {technician_id} has no settled ticket {ticket_id}",
+                "details": {"ticket_id": ticket_id},
+            },
+        )
+    return order_read(row)
 
 
 @router.get(
@@ -133,14 +117,14 @@ def read_statement(
     last: Annotated[date | None, Query(description="range end (inclusive)")] = None,
 ) -> StatementRead:
     if (period is None) == (first is None or last is None) or (period is None) != (on is None):
-        raise _bad_query("period", "give period and date, or first and last")
+        raise bad_query("period", "give period and date, or first and last")
     kind: Literal["day", "week", "month", "range"]
     if period is not None and on is not None:
         first, after = period_bounds(on, period)
         last, kind, key = after - timedelta(days=1), period, period_key(on, period)
     else:
         assert first is not None and last is not None
-        _range(first, last)
+        check_range(first, last)
         kind, key = "range", f"{first.isoformat()}/{last.isoformat()}"
     card = card_repo.in_force_on(session, local_date=last)
     time_zone = card.time_zone if card is not None else settings.timezone

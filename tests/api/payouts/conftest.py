@@ -54,7 +54,7 @@ def finish_job(session: Session, technicians: None) -> Callable[..., int]:
         region_id: str | None = None,
     ) -> int:
         created = created_at or on_site_at - timedelta(days=1)
-        (ticket_id,) = ticket_repo.create_tickets(
+        (created_row,) = ticket_repo.create_tickets(
             session,
             tickets=[
                 ticket_repo.NewTicket(
@@ -74,6 +74,7 @@ def finish_job(session: Session, technicians: None) -> Callable[..., int]:
             actor_key_id=None,
             now=created,
         )
+        ticket_id = created_row.id
         ticket = ticket_repo.get_ticket(session, ticket_id=ticket_id)
         assert ticket is not None
         steps = [TicketStatus.SCHEDULED, TicketStatus.DISPATCHED, TicketStatus.EN_ROUTE]

@@ -263,3 +263,21 @@ def test_completed_but_unconfirmed_jobs_earn_nothing_yet(
     finish_job(to=TicketStatus.COMPLETED)
     body = client.get("/v1/earnings/T-A?first=2026-11-01&last=2026-11-30", headers=headers["admin"])
     assert body.json()["orders"] == [] and amount(body.json()["balance"]) == 0
+
+
+def test_one_order_breakdown(
+    client: TestClient, headers: Headers, settled: list[dict[str, Any]]
+) -> None:
+    ticket_id = settled[0]["ticket_id"]
+    one = client.get(f"/v1/earnings/T-A/orders/{ticket_id}", headers=headers["tech_a"])
+    assert one.status_code == 200, one.text
+    assert one.json()["lines"] == settled[0]["lines"]
+    assert (
+        client.get(f"/v1/earnings/T-B/orders/{ticket_id}", headers=headers["tech_b"]).status_code
+        == 404
+    )
+    assert (
+        client.get(f"/v1/earnings/T-A/orders/{ticket_id}", headers=headers["tech_b"]).status_code
+        == 403
+    )
+    assert client.get("/v1/earnings/T-A/orders/999999", headers=headers["admin"]).status_code == 404
