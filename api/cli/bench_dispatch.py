@@ -99,6 +99,7 @@ def provenance() -> dict[str, Any]:
         "python": platform.python_version(),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],  # other work slows us
     }
 
 
