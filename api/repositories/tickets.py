@@ -4,7 +4,7 @@ Functions take a session and keyword arguments, may flush, and never commit.
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -18,12 +18,14 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
 
 from geoalchemy2 import WKTElement
 
+from api.db.base import Base
 from api.db.spatial import SRID, from_wkb
 from api.db.tables import CustomerRow, TicketRow, TicketSignatureRow, TicketStatusChangeRow
 from api.lifecycle import (
@@ -115,17 +117,19 @@ def create_tickets(
 ) -> list[TicketRow]:
     """Insert ``tickets`` (status ``new``) with their customers and first history entry.
 
-    Rows go in with one multi-row INSERT per table (batched by SQLAlchemy), so ten thousand
+    Ids are reserved first and rows go in as one executemany per table, so ten thousand
     tickets cost a handful of round trips. Returns the stored rows, in the order of
     ``tickets``, as detached objects (reading them back would cost another round trip).
     """
     customer_ids = _insert_customers(session, tickets=tickets, now=now)
-    rows = [
+    rows: list[dict[str, object]] = [
         {
             "source": t.source,
             "external_id": t.external_id,
             "type": t.type,
-            "location": WKTElement(f"POINT({t.lon!r} {t.lat!r})", srid=SRID),
+            # EWKT text, not a WKTElement: a SQL expression per row would make the ORM send
+            # one INSERT per row instead of one executemany.
+            "location": f"SRID={SRID};POINT({t.lon!r} {t.lat!r})",
             "region_id": t.region_id,
             "address": t.address,
             "duration_min": t.duration_min,
@@ -144,8 +148,10 @@ def create_tickets(
         }
         for i, t in enumerate(tickets)
     ]
-    statement = insert(TicketRow).returning(TicketRow.id, sort_by_parameter_order=True)
-    ids = list(session.scalars(statement, rows))
+    ids = allocate_ids(session, table="ticket", n=len(rows))
+    for id_, row in zip(ids, rows, strict=True):
+        row["id"] = id_
+    session.execute(insert(Base.metadata.tables["ticket"]), rows)
     history = [
         {
             "ticket_id": id_,
@@ -155,8 +161,11 @@ def create_tickets(
         }
         for id_ in ids
     ]
-    session.execute(insert(TicketStatusChangeRow), history)
-    return [TicketRow(id=id_, **row) for id_, row in zip(ids, rows, strict=True)]
+    session.execute(insert(Base.metadata.tables["ticket_status_change"]), history)
+    return [
+        TicketRow(**{**row, "location": WKTElement(str(row["location"]), extended=True)})
+        for row in rows
+    ]
 
 
 def _insert_customers(
@@ -166,15 +175,35 @@ def _insert_customers(
     result: list[int | None] = [None] * len(tickets)
     if not wanted:
         return result
+    ids = allocate_ids(session, table="customer", n=len(wanted))
     rows = [
-        {"source": t.source, "name": c.name, "phone": c.phone, "email": c.email, "created_at": now}
-        for _, t in wanted
-        if (c := t.customer) is not None
+        {"id": id_, "source": t.source, "created_at": now, **asdict(t.customer)}
+        for id_, (_, t) in zip(ids, wanted, strict=True)
+        if t.customer is not None
     ]
-    statement = insert(CustomerRow).returning(CustomerRow.id, sort_by_parameter_order=True)
-    for (i, _), id_ in zip(wanted, session.scalars(statement, rows), strict=True):
+    session.execute(insert(Base.metadata.tables["customer"]), rows)
+    for id_, (i, _) in zip(ids, wanted, strict=True):
         result[i] = id_
     return result
+
+
+def allocate_ids(session: Session, *, table: str, n: int) -> list[int]:
+    """Reserve ``n`` ids of ``table`` so that rows can be inserted without RETURNING.
+
+    A multi-row INSERT ... RETURNING in the rows' order is slow through SQLAlchemy's
+    insertmanyvalues (small pages); a plain executemany (a psycopg pipeline) is fast. On
+    PostgreSQL the ids come from the table's sequence; SQLite has one writer at a time, and
+    the caller holds the write lock (``begin_write``), so ``max(id)`` cannot move under us.
+    """
+    if n == 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        query = text(
+            "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+        )
+        return list(session.scalars(query, {"table": table, "n": n}))
+    last = session.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table}"))
+    return list(range(int(last or 0) + 1, int(last or 0) + 1 + n))
 
 
 def get_ticket(session: Session, *, ticket_id: int, for_update: bool = False) -> TicketRow | None:
