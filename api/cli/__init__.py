@@ -48,3 +48,7 @@ app.add_typer(webhook_commands.webhooks, name="webhooks")
 from api.cli import settle_pending  # noqa: E402
 
 settle.settle.command("pending")(settle_pending.settle_pending_command)
+
+from api.cli import bench_api  # noqa: E402
+
+bench.command("api")(bench_api.bench_api)
