@@ -237,6 +237,7 @@ def bench_api(
     ] = PROJECT_ROOT / "benchmarks" / "results" / "api.json",
 ) -> None:
     """Measure single ticket POST latency at a steady rate and one batch, on PostGIS."""
+    load_before = round(os.getloadavg()[0], 2)
     with fresh_database(admin_url) as database_url:
         token = _prepare(database_url)
         with uvicorn_server(database_url, _free_port()) as base:
@@ -259,6 +260,8 @@ def bench_api(
         "python": platform.python_version(),
         "cpu": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
+        # Other work on the machine inflates latencies; the 1-minute load says how much.
+        "load_average_1m_before_after": [load_before, round(os.getloadavg()[0], 2)],
     }
     _print(figures, Console())
     try:
