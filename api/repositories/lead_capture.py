@@ -5,12 +5,12 @@ learns of, another source's lead by posting the same phone number.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 import numpy as np
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from shapely.geometry import Point
@@ -30,6 +30,7 @@ from geo.coords import to_wgs84
 from geo.regions import RegionIndex
 
 OPEN_STATUSES = ("new", "assigned", "contacted")
+_IN_CHUNK = 1000  # bound parameters per IN (...) list
 _ADVISORY_LOCKS = text(
     "SELECT pg_advisory_xact_lock(hashtext(k)) FROM "
     "(SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS ordered"
@@ -80,17 +81,39 @@ def capture_many(
         for x in leads_in
     ]
     _lock_people(session, source, [c.contact for c in cleaned if c.rejection is None])
-    captured = [
-        _capture_one(session, lead_in, cleaned_in, source, actor_key_id, index, now, dedupe)
-        for lead_in, cleaned_in in zip(leads_in, cleaned, strict=True)
-    ]
+    contacts = [c.contact for c in cleaned if c.rejection is None]
+    batch = _Batch(_stored_matches(session, source, contacts, dedupe.oldest_touch(now)))
+    # One query finds the stored leads the batch may merge into, and one flush writes the
+    # batch: later leads find earlier ones of the same batch in memory.
+    with session.no_autoflush:
+        captured = [
+            _capture_one(session, batch, x, c, source, actor_key_id, index, now, dedupe)
+            for x, c in zip(leads_in, cleaned, strict=True)
+        ]
+    session.flush()
+    for row, lead_in, captured_at in batch.touches:
+        _add_inbound_touch(session, row, lead_in, captured_at)
     unassigned = {c.lead.id: c.lead for c in captured if c.lead.status == "new"}
     _assign(session, list(unassigned.values()), now)
+    created = {c.lead.id for c in captured if c.outcome == "created"}
     for lead in unassigned.values():
-        if lead.status != "rejected" and not _has_nurture(session, lead.id):
+        if lead.id in created or not _has_nurture(session, lead.id):
             _plan_nurture(session, lead, now)
     session.flush()
     return captured
+
+
+@dataclass
+class _Batch:
+    """Leads of the batch so far, by de-duplication key, and the touches still to write."""
+
+    seen: dict[str, LeadRow]
+    touches: list[tuple[LeadRow, LeadCreate, datetime]] = field(default_factory=list)
+
+    def remember(self, row: LeadRow) -> None:
+        """Let later leads of the batch find ``row`` by any of its keys."""
+        for key in dedupe_keys(Contact(row.phone_e164, row.email)):
+            self.seen[key] = row
 
 
 def _lock_people(session: Session, source: str, contacts: Sequence[Contact]) -> None:
@@ -110,6 +133,7 @@ def _lock_people(session: Session, source: str, contacts: Sequence[Contact]) -> 
 
 def _capture_one(
     session: Session,
+    batch: _Batch,
     lead_in: LeadCreate,
     cleaned: Cleaned,
     source: str,
@@ -122,9 +146,12 @@ def _capture_one(
     captured_at = min(lead_in.captured_at or now, now)
     existing = None
     if cleaned.rejection is None:
-        existing = _duplicate(session, source, cleaned.contact, dedupe.oldest_touch(now))
+        matches = (batch.seen.get(key) for key in dedupe_keys(cleaned.contact))
+        existing = next((row for row in matches if row is not None), None)
     if existing is not None:
-        _merge(session, existing, lead_in, cleaned.contact, place, captured_at, now)
+        _merge(existing, lead_in, cleaned.contact, place, captured_at, now)
+        batch.touches.append((existing, lead_in, captured_at))
+        batch.remember(existing)
         return Captured("merged", existing)
     row = _new_row(lead_in, source, actor_key_id, cleaned.contact, place, captured_at, now)
     if cleaned.rejection is not None:
@@ -133,9 +160,9 @@ def _capture_one(
         row.rejection_reason = cleaned.rejection.reason
     else:
         _rescore(row, now)
+        batch.remember(row)
     session.add(row)
-    session.flush()
-    _add_inbound_touch(session, row, lead_in, captured_at)
+    batch.touches.append((row, lead_in, captured_at))
     return Captured("rejected" if cleaned.rejection else "created", row)
 
 
@@ -179,26 +206,32 @@ def _blank_to_none(value: str | None) -> str | None:
     return value.strip() or None if value is not None else None
 
 
-def _duplicate(
-    session: Session, source: str, contact: Contact, oldest_touch: datetime
-) -> LeadRow | None:
-    keys = []
-    if contact.phone_e164:
-        keys.append(LeadRow.phone_e164 == contact.phone_e164)
-    if contact.email:
-        keys.append(LeadRow.email_key == contact.email.casefold())
-    query = (
-        select(LeadRow)
-        .where(LeadRow.source == source, LeadRow.status != "rejected", or_(*keys))
-        .where(LeadRow.last_touched_at >= oldest_touch)
-        .order_by(LeadRow.id)
-        .limit(1)
-    )
-    return session.scalar(query)
+def _stored_matches(
+    session: Session, source: str, contacts: Sequence[Contact], oldest_touch: datetime
+) -> dict[str, LeadRow]:
+    """Return the stored leads of ``source`` touched since ``oldest_touch`` by matching key.
+
+    A key that matches several leads maps to the oldest one.
+    """
+    phones = sorted({c.phone_e164 for c in contacts if c.phone_e164})
+    emails = sorted({c.email.casefold() for c in contacts if c.email})
+    found: dict[str, LeadRow] = {}
+    for column, values in ((LeadRow.phone_e164, phones), (LeadRow.email_key, emails)):
+        for i in range(0, len(values), _IN_CHUNK):
+            query = (
+                select(LeadRow)
+                .where(LeadRow.source == source, LeadRow.status != "rejected")
+                .where(LeadRow.last_touched_at >= oldest_touch)
+                .where(column.in_(values[i : i + _IN_CHUNK]))
+                .order_by(LeadRow.id)
+            )
+            for row in session.scalars(query):
+                for key in dedupe_keys(Contact(row.phone_e164, row.email)):
+                    found.setdefault(key, row)
+    return found
 
 
 def _merge(
-    session: Session,
     row: LeadRow,
     lead_in: LeadCreate,
     contact: Contact,
@@ -223,8 +256,6 @@ def _merge(
     row.last_touched_at = max(row.last_touched_at, captured_at)
     row.updated_at = now
     _rescore(row, now)
-    session.flush()
-    _add_inbound_touch(session, row, lead_in, captured_at)
 
 
 def _add_inbound_touch(

@@ -283,3 +283,21 @@ def test_nurture_steps_due_form_a_to_do_list(client: TestClient, headers: Header
     everyone = client.get("/v1/leads/nurture/due", headers=headers["admin"]).json()
     assert len(everyone) == 1  # shop-b's first call
     assert client.get("/v1/leads/nurture/due", headers=headers["tech_a"]).status_code == 403
+
+
+def test_one_person_twice_in_a_batch_merges_in_memory(client: TestClient, headers: Headers) -> None:
+    stored = capture(client, headers, phone="13912340001", email=None)["lead"]
+    batch = [
+        lead(phone="13912340002", email=None),
+        lead(phone="13912340002", email="li@qq.com"),  # same as the first item
+        lead(phone=None, email="LI@qq.com"),  # reaches it through the e-mail just learnt
+        lead(phone="139 1234 0001", email=None),  # a stored lead
+    ]
+    response = client.post("/v1/leads/batch", json={"leads": batch}, headers=headers["shop_a"])
+    results = response.json()["results"]
+    assert [r["outcome"] for r in results] == ["created", "merged", "merged", "merged"]
+    assert results[0]["lead_id"] == results[1]["lead_id"] == results[2]["lead_id"]
+    assert results[3]["lead_id"] == stored["id"]
+    merged = client.get(f"/v1/leads/{results[0]['lead_id']}", headers=headers["shop_a"]).json()
+    assert merged["touch_count"] == 3 and merged["email"] == "li@qq.com"
+    assert len(merged["touches"]) == 3 and len(merged["nurture"]) == 4
