@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import h3  # type: ignore[import-untyped]  # h3 v4 ships no type information
+import h3
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 

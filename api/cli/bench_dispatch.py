@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import psutil  # type: ignore[import-untyped]  # no stubs in the environment
+import psutil
 import typer
 from rich.console import Console
 from rich.table import Table

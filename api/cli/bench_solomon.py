@@ -81,7 +81,7 @@ def solve_pyvrp(instance: SolomonInstance, time_limit_s: float) -> list[list[int
 
 def solve_vroom(instance: SolomonInstance, time_limit_s: float) -> list[list[int]]:
     """Solve with VROOM (exploration level 5, one thread) on the same scaled matrix."""
-    import vroom  # type: ignore[import-untyped]  # no stubs in the environment
+    import vroom
 
     problem = vroom.Input()
     problem.set_durations_matrix(profile="car", matrix_input=_scaled_matrix(instance))
