@@ -27,6 +27,7 @@ from api.schemas.tickets import (
     encode_cursor,
     ticket_read,
 )
+from api.settling import try_settle
 from geo.coords import to_wgs84
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
@@ -344,6 +345,7 @@ def read_history(ticket: VisibleTicket, session: SessionDep) -> list[StatusChang
 def create_transition(
     transition_in: TransitionCreate,
     ticket: VisibleTicket,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -389,6 +391,11 @@ def create_transition(
             actor_key_id=principal.key_id,
             at=now,
         )
+    if transition_in.to is TicketStatus.CONFIRMED:
+        # The customer's confirmation closes the service: pay the technician now. A ticket the
+        # card cannot price stays confirmed (pending settlement) rather than losing the signature.
+        regions = request.app.state.region_cache.index(session)
+        try_settle(session, ticket_id=locked.id, now=now, regions=regions)
     session.commit()
     customer = repo.customers_by_id(session, ids=[locked.customer_id]).get(locked.customer_id or 0)
     margin = timedelta(minutes=settings.sla_at_risk_margin_min)
