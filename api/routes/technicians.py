@@ -12,6 +12,7 @@ from api.db.spatial import from_wkb
 from api.db.tables import TechnicianLocationRow, TechnicianRow, TechnicianShiftRow
 from api.deps import SessionDep, SettingsDep
 from api.repositories import technicians as repo
+from api.repositories.assignments import PlannedStop, planned_stops
 from api.repositories.tickets import begin_write, point_of
 from api.schemas.technicians import (
     PingBatch,
@@ -334,8 +335,10 @@ def post_locations(
     response_model=RouteRead,
     summary="The technician's route for a day",
     description="Open tickets (scheduled to on site) assigned to the technician whose time "
-    "windows meet the day (its shift, or local midnight to midnight), in window order; "
-    "tickets without a window are listed last on today's route.",
+    "windows meet the day (its shift, or local midnight to midnight). Stops of the applied "
+    "dispatch plan come first, in plan order with their planned arrival, start and end; other "
+    "tickets follow in window order, and tickets without a window are listed last on today's "
+    "route.",
     dependencies=[STAFF_OR_TECHNICIAN],
 )
 def read_route(
@@ -355,6 +358,11 @@ def read_route(
     rows = repo.route_tickets(
         session, technician_id=technician.id, start=start, end=end, is_today=day == today
     )
+    planned = {
+        stop.ticket_id: stop
+        for stop in planned_stops(session, technician_id=technician.id, day=day)
+        if stop.sequence is not None
+    }
     stops = [
         RouteStop(
             ticket_id=r.id,
@@ -367,9 +375,12 @@ def read_route(
             time_windows=[
                 (datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in r.time_windows
             ],
+            **_plan_fields(planned.get(r.id)),
         )
         for r in rows
     ]
+    # Planned stops in the plan's order first; the rest (not in the applied plan) keep window order.
+    stops.sort(key=lambda stop: (stop.sequence is None, stop.sequence or 0))
     return RouteRead(
         technician_id=technician.id,
         day=day,
@@ -377,3 +388,16 @@ def read_route(
         current=ping_read(repo.current_location(session, technician_id=technician.id)),
         stops=stops,
     )
+
+
+def _plan_fields(stop: PlannedStop | None) -> dict[str, Any]:
+    """Return the applied plan's sequence and times for a route stop (empty if unplanned)."""
+    if stop is None:
+        return {}
+    return {
+        "sequence": stop.sequence,
+        "eta_at": stop.eta_at,
+        "start_at": stop.start_at,
+        "end_at": stop.end_at,
+        "is_pinned": stop.is_pinned,
+    }

@@ -233,10 +233,17 @@ class RouteStop(BaseModel):
     duration_min: int
     priority: str
     time_windows: list[tuple[datetime, datetime]]
+    sequence: int | None = Field(
+        default=None, description="position in the applied dispatch plan; null if not planned"
+    )
+    eta_at: datetime | None = Field(default=None, description="planned arrival")
+    start_at: datetime | None = Field(default=None, description="planned start of service")
+    end_at: datetime | None = Field(default=None, description="planned end of service")
+    is_pinned: bool = False
 
 
 class RouteRead(BaseModel):
-    """A technician's assigned tickets for a day, in order of their time windows."""
+    """A technician's assigned tickets for a day: planned stops in plan order, then the rest."""
 
     technician_id: str
     day: date

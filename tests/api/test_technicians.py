@@ -1,10 +1,13 @@
 """``/v1/technicians``: profiles, shifts, GPS pings (late, out of order, repeated), the route."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from api.db.tables import AssignmentRow
 
 Headers = dict[str, dict[str, str]]
 
@@ -263,6 +266,38 @@ def test_route_lists_the_days_tickets_in_window_order(client: TestClient, header
     assert other_day["shift"] is None and [s["external_id"] for s in other_day["stops"]] == [
         "NEXT-DAY"
     ]
+
+
+def test_route_follows_the_applied_plan_with_its_etas(
+    client: TestClient, headers: Headers, session: Session
+) -> None:
+    create(client, headers)
+    morning = _assigned_ticket(
+        client, headers, "AM", [["2026-11-23T09:00:00+08:00", "2026-11-23T12:00:00+08:00"]]
+    )
+    later = _assigned_ticket(
+        client, headers, "LATE", [["2026-11-23T09:00:00+08:00", "2026-11-23T18:00:00+08:00"]]
+    )
+    unplanned = _assigned_ticket(
+        client, headers, "EXTRA", [["2026-11-23T08:00:00+08:00", "2026-11-23T09:00:00+08:00"]]
+    )
+    eta = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
+    for sequence, ticket_id in enumerate([later, morning]):
+        session.add(
+            AssignmentRow(
+                ticket_id=ticket_id, technician_id="T-A", day=date(2026, 11, 23),
+                sequence=sequence, eta_at=eta + timedelta(hours=sequence),
+                start_at=eta + timedelta(hours=sequence, minutes=5),
+                end_at=eta + timedelta(hours=sequence, minutes=65),
+                is_pinned=False, source="manual", assigned_at=eta,
+            )
+        )  # fmt: skip
+    session.flush()
+    route = client.get("/v1/technicians/T-A/route?day=2026-11-23", headers=headers["tech_a"]).json()
+    assert [s["ticket_id"] for s in route["stops"]] == [later, morning, unplanned]
+    assert [s["sequence"] for s in route["stops"]] == [0, 1, None]
+    assert route["stops"][0]["eta_at"] == "2026-11-23T01:30:00Z"
+    assert route["stops"][2]["eta_at"] is None
 
 
 def test_list_pages_and_skill_filter(client: TestClient, headers: Headers) -> None:
