@@ -52,9 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (regions, tickets, technicians, leads, dispatch):
-        app.include_router(module.router, prefix=API_PREFIX)
-    for module in (rate_cards, settlement, earnings, webhooks):
+    resources = (regions, tickets, technicians, leads, dispatch, rate_cards, settlement, earnings)
+    for module in (*resources, webhooks):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(settlement.tickets_router, prefix=API_PREFIX)
     return app
