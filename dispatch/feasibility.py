@@ -1,24 +1,17 @@
-"""Route timing and vectorised insertion checks over ``RoutingArrays``.
+"""Route timing over ``RoutingArrays``, vectorised: a quick, conservative feasibility check.
 
 A route of vehicle ``v`` is a sequence of order indices. ``route_timing`` gives, per visited
 node, the earliest start of service (forward pass) and the latest start that keeps the rest
-of the route feasible (backward pass). With those, inserting an order between two neighbours
-is checked in O(1): arriving at the successor no later than its latest start is feasible,
-because the earliest start given an arrival is monotone in the arrival (multiple windows
-included). ``insertion_costs`` applies that to many orders and all positions at once; the
-construction heuristic and real-time insertion both build on it.
-
-Breaks are not scheduled by the O(1) check: their total duration is reserved at the end of
-the shift. A route that passes it is then confirmed by ``keeps_breaks``, which places every
-break exactly (``dispatch.schedule``), before the route is kept.
+of the route feasible (backward pass). Breaks are not placed: their total duration is
+reserved at the end of the shift. It is a quick filter, used to carry a previous plan's
+routes into a warm start; the exact schedule of :mod:`dispatch.schedule` decides.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.routing_arrays import NO_WINDOW_START, IntArray, RoutingArrays, earliest_start
-from dispatch.schedule import schedule_route
+from dispatch.routing_arrays import IntArray, RoutingArrays, earliest_start
 
 INFEASIBLE = np.iinfo(np.int64).max // 4
 
@@ -78,71 +71,3 @@ def _latest_start(arrays: RoutingArrays, order: int, bound: int) -> int:
     if not usable.any():
         return -INFEASIBLE
     return int(np.minimum(ends[usable], bound).max())
-
-
-@dataclass(frozen=True, slots=True)
-class InsertionCosts:
-    """Cheapest feasible insertion of each candidate order into one route.
-
-    ``cost`` is the added travel plus weighted lateness of the inserted order (``INFEASIBLE``
-    where no position works); ``position`` is the index in the route's order list before
-    which the order goes.
-    """
-
-    orders: IntArray
-    cost: IntArray
-    position: IntArray
-
-
-def insertion_costs(
-    arrays: RoutingArrays,
-    vehicle: int,
-    timing: RouteTiming,
-    candidates: IntArray,
-    *,
-    travel_weight: int = 1,
-    lateness_weight: int = 0,
-    first_position: int = 0,
-) -> InsertionCosts:
-    """Evaluate every position of the timed route for every candidate order at once.
-
-    ``first_position`` keeps locked stops at the head of the route. Travel is weighted by
-    ``travel_weight``; lateness past each order's SLA by ``lateness_weight`` (only the
-    inserted order's lateness: the knock-on delay is left to the local search).
-    """
-    spec = arrays.vehicles[vehicle]
-    if not timing.is_feasible or len(timing.nodes) - 2 >= spec.max_orders or not len(candidates):
-        return _none_feasible(candidates)
-    prev, nxt = timing.nodes[first_position:-1], timing.nodes[first_position + 1 :]
-    depart = (timing.earliest_s + timing.service_s)[first_position:-1]
-    u = candidates[:, None]
-    arrive_u = depart[None, :] + arrays.travel[prev[None, :], u]
-    start_u = earliest_start(arrays, u, arrive_u)
-    service_u = arrays.service_of(vehicle)[candidates]
-    arrive_next = start_u + service_u[:, None] + arrays.travel[u, nxt[None, :]]
-    detour = arrays.travel[prev[None, :], u] + arrays.travel[u, nxt[None, :]]
-    detour -= arrays.travel[prev, nxt][None, :]
-    ok = (start_u < NO_WINDOW_START) & (arrive_next <= timing.latest_s[first_position + 1 :])
-    ok &= (timing.working_s + detour + service_u[:, None]) <= spec.max_working_s
-    ok &= (timing.load + arrays.demand[candidates] <= spec.capacity)[:, None]
-    late = np.maximum(start_u - arrays.sla_s[u], 0)
-    cost = np.where(ok, travel_weight * detour + lateness_weight * late, INFEASIBLE)
-    best = cost.argmin(axis=1)
-    rows = np.arange(len(candidates))
-    return InsertionCosts(candidates, cost[rows, best], best + first_position)
-
-
-def _none_feasible(candidates: IntArray) -> InsertionCosts:
-    full: IntArray = np.full(len(candidates), INFEASIBLE, dtype=np.int64)
-    return InsertionCosts(candidates, full, np.zeros(len(candidates), dtype=np.int64))
-
-
-def keeps_breaks(arrays: RoutingArrays, vehicle: int, orders: list[int]) -> bool:
-    """Return whether every break of ``vehicle`` still fits around ``orders`` (exact check).
-
-    Vehicles without breaks pass at once; the others are scheduled break by break.
-    """
-    if not arrays.vehicles[vehicle].breaks:
-        return True
-    head = len(arrays.vehicles[vehicle].locked)
-    return schedule_route(arrays, vehicle, tuple(orders)) is not None or len(orders) <= head

@@ -1,37 +1,50 @@
-"""The OR-Tools routing solver: our regret-insertion start, then OR-Tools local search.
+"""The solver: a compiled ruin-and-recreate search builds and improves routes; OR-Tools polishes.
 
-One routing vehicle per open technician shift. Everything OR-Tools evaluates in its inner loop
-is registered as a matrix or vector on the C++ side (never a Python callback per arc): the
-travel costs, one travel-plus-service matrix per service class (skill levels change service
-times), demands and order counts.
+1. ``LocalSearch`` (:mod:`dispatch.local_search`) inserts every order that fits, then runs
+   ruin and recreate with simulated annealing on the full objective, every constraint kept.
+2. OR-Tools routing then applies its local-search operators to the best routes (a greedy
+   descent) where its model is cheap to build and read: no breaks, few service classes, a
+   bounded size. Everything OR-Tools evaluates in its inner loop is registered as a matrix or
+   vector on the C++ side (never a Python callback per arc). Its routes are kept only when
+   they are no worse by our own objective.
+3. Every route is scheduled exactly (:func:`dispatch.schedule.schedule_route`, breaks
+   included) and dropped orders get their reasons.
 """
 
 import itertools
 import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from dispatch.construction import InsertionWeights, regret_insertion
 from dispatch.errors import NoFeasiblePlan
 from dispatch.feasibility import route_timing
+from dispatch.local_search import LocalSearch
 from dispatch.model import Problem
-from dispatch.params import DEFAULT_SOLVE, MAX_TIME_LIMIT_S, SolveParams
+from dispatch.params import DEFAULT_SOLVE, SolveParams
 from dispatch.plan import Plan
 from dispatch.plan_builder import SolvedRoute, build_plan
 from dispatch.reasons import explain_dropped
-from dispatch.routing_arrays import UNLIMITED, RoutingArrays, build_routing_arrays
-from dispatch.ruin_recreate import RuinRecreate
+from dispatch.routing_arrays import UNLIMITED, IntArray, RoutingArrays, build_routing_arrays
+from dispatch.schedule import RouteSchedule, schedule_route
 
-CONSTRUCTION_SHARE = 0.5  # of the time limit; orders not inserted by then are left to search
-RUIN_RECREATE_SHARE = 0.9  # of the time left after construction; a descent polishes after
+SEARCH_SHARE = 0.9  # of the time left, when OR-Tools polishes afterwards
+MOVES_PER_SOLUTION = 200  # deterministic mode: annealing moves per unit of solution_limit
+POLISH_MAX_ORDERS = 1000  # above this, building and reading the OR-Tools model costs too much
+POLISH_MAX_CLASSES = 8  # one registered matrix per service class
 MIN_POLISH_S = 0.05  # below this, an OR-Tools descent cannot finish and is skipped
 TIME = "time"
 WORK = "work"
 
+Progress = Callable[[float], None]  # share of the time limit used
+
 
 def solve(
-    problem: Problem, params: SolveParams = DEFAULT_SOLVE, warm_start: Plan | None = None
+    problem: Problem,
+    params: SolveParams = DEFAULT_SOLVE,
+    warm_start: Plan | None = None,
+    progress: Progress | None = None,
 ) -> Plan:
     """Assign orders to technicians and order each route.
 
@@ -42,71 +55,158 @@ def solve(
     params
         Time limit, determinism and objective weights.
     warm_start
-        A previous plan: its routes (minus orders that are gone or no longer feasible) seed
-        the construction, which then inserts the remaining orders.
+        A previous plan: its routes (minus orders that are gone or no longer feasible) are
+        the start; the remaining orders are inserted around them.
+    progress
+        Called now and then with the share of the time limit used so far.
 
     Returns
     -------
     Plan
         Routes with times, every dropped order with its reason, and KPIs.
+
+    Raises
+    ------
+    NoFeasiblePlan
+        When a technician's locked stops (under way) cannot be kept within the shift.
     """
     started = time.perf_counter()
     deadline = started + params.time_limit_s
     arrays = build_routing_arrays(problem)
-    seed_routes = _warm_routes(problem, arrays, warm_start) if warm_start else None
-    weights = InsertionWeights(params.weights.travel_per_s, params.weights.lateness_per_s)
-    initial = regret_insertion(
-        arrays, weights, initial=seed_routes, seed=params.seed,
-        deadline=started + CONSTRUCTION_SHARE * params.time_limit_s,
-    )  # fmt: skip
-    manager, routing = _routing_model(arrays, params)
-    # Reading routes into an assignment obeys the closing parameters' time limit, so close
-    # with the cap: each search below carries its own limit up to the deadline.
-    routing.CloseModelWithParameters(
-        _search_parameters(params, time.perf_counter() + MAX_TIME_LIMIT_S)
+    penalties = _penalties(arrays, params)
+    seed_routes = (
+        _warm_routes(problem, arrays, warm_start)
+        if warm_start
+        else [list(v.locked) for v in arrays.vehicles]
     )
-    best = _explore(arrays, initial, params, deadline) if params.use_local_search else initial
-    solution = routing.ReadAssignmentFromRoutes(best, True)
-    if solution is None and best is not initial:  # a break OR-Tools places differently
-        solution = routing.ReadAssignmentFromRoutes(initial, True)
-    if solution is None:  # let OR-Tools build its own start
-        solution = routing.SolveWithParameters(_search_parameters(params, deadline))
-    elif params.use_local_search and deadline - time.perf_counter() > MIN_POLISH_S:
-        # The polished assignment itself is kept: re-reading its routes could fail, as
-        # break placement is decided by search, not by propagation alone.
-        polished = routing.SolveFromAssignmentWithParameters(
-            solution, _search_parameters(params, deadline, descent_only=True)
-        )
-        solution = polished if polished is not None else solution
-    if solution is None:
-        raise NoFeasiblePlan(
-            f"no feasible plan for {len(problem.orders)} orders", n_orders=len(problem.orders)
-        )
-    solved = _read_routes(arrays, manager, routing, solution)
+    weights = params.weights
+    search = LocalSearch(
+        arrays, penalties, (weights.travel_per_s, weights.lateness_per_s, weights.balance_per_s),
+        params.seed, seed_routes,
+    )  # fmt: skip
+    polish = params.use_local_search and _is_polishable(arrays)
+    if params.use_local_search:
+        budget_s = (deadline - time.perf_counter()) * (SEARCH_SHARE if polish else 1.0)
+        moves = None
+        if params.is_deterministic and params.solution_limit is not None:
+            moves = params.solution_limit * MOVES_PER_SOLUTION
+        search.run(budget_s, moves, progress=_elapsed_share(started, params, progress))
+    routes = search.best_routes
+    schedules = _schedules(arrays, routes)
+    if polish and deadline - time.perf_counter() > MIN_POLISH_S:
+        polished = _polish(arrays, params, routes, deadline)
+        if polished is not None:
+            polished_schedules = _schedules(arrays, polished)
+            if _objective(arrays, params, penalties, polished_schedules) <= _objective(
+                arrays, params, penalties, schedules
+            ):
+                routes, schedules = polished, polished_schedules
+    solved = [_solved(v, s) for v, s in enumerate(schedules)]
     dropped = explain_dropped(problem, arrays, [r.orders for r in solved])
+    if progress is not None:
+        progress(1.0)
     return build_plan(
         problem, arrays, solved, dropped,
-        objective=int(solution.ObjectiveValue()), solve_s=time.perf_counter() - started,
+        objective=_objective(arrays, params, penalties, schedules),
+        solve_s=time.perf_counter() - started,
     )  # fmt: skip
 
 
-def _explore(
-    arrays: RoutingArrays, routes: list[list[int]], params: SolveParams, deadline: float
-) -> list[list[int]]:
-    """Improve routes by ruin and recreate for most of the time left; return the best.
+def _elapsed_share(
+    started: float, params: SolveParams, progress: Progress | None
+) -> Callable[[float, int], None] | None:
+    """Adapt ``progress`` to the search's reports: the share of the whole time limit used."""
+    if progress is None:
+        return None
+    report = progress
 
-    Ruin and recreate escapes the local optima OR-Tools' own metaheuristics stall in on
-    time-windowed problems; a final OR-Tools descent then applies its operators with the
-    full objective (lateness, balance). Deterministic mode bounds the iterations by
-    ``solution_limit`` instead of the clock.
-    """
-    penalties = np.asarray(
+    def on_chunk(_share: float, _cost: int) -> None:
+        report(min((time.perf_counter() - started) / params.time_limit_s, 1.0))
+
+    return on_chunk
+
+
+def _penalties(arrays: RoutingArrays, params: SolveParams) -> IntArray:
+    return np.asarray(
         [params.weights.drop_penalty_for(int(p)) for p in arrays.priority], dtype=np.int64
     )
-    explorer = RuinRecreate(arrays, routes, penalties, params.weights.travel_per_s, params.seed)
-    budget_s = RUIN_RECREATE_SHARE * max(deadline - time.perf_counter(), 0.0)
-    explorer.run(budget_s, params.solution_limit if params.is_deterministic else None)
-    return explorer.best
+
+
+def _is_polishable(arrays: RoutingArrays) -> bool:
+    """Whether the OR-Tools model is cheap enough to build, read and search here."""
+    return (
+        arrays.n_orders <= POLISH_MAX_ORDERS
+        and len(arrays.service) <= POLISH_MAX_CLASSES
+        and not any(v.breaks for v in arrays.vehicles)
+    )
+
+
+def _schedules(arrays: RoutingArrays, routes: Sequence[Sequence[int]]) -> list[RouteSchedule]:
+    """Exact schedule of every route; a route that cannot be kept loses orders from its end.
+
+    The search and the exact schedule agree on feasibility, so trimming is a safeguard;
+    locked stops are never trimmed, and a route of locked stops alone that does not fit
+    means there is no feasible plan.
+    """
+    schedules = []
+    for v, route in enumerate(routes):
+        orders = tuple(route)
+        if not orders:  # an unused technician takes no break and drives nowhere
+            start = arrays.vehicles[v].start_s
+            schedules.append(RouteSchedule(v, (), (), (), start, start, 0, 0, 0, 0))
+            continue
+        schedule = schedule_route(arrays, v, orders)
+        while schedule is None and len(orders) > len(arrays.vehicles[v].locked):
+            orders = orders[:-1]
+            schedule = schedule_route(arrays, v, orders)
+        if schedule is None:
+            raise NoFeasiblePlan(
+                f"the locked stops of vehicle {v} cannot be kept within its shift",
+                n_orders=arrays.n_orders,
+            )
+        schedules.append(schedule)
+    return schedules
+
+
+def _solved(v: int, schedule: RouteSchedule) -> SolvedRoute:
+    return SolvedRoute(
+        v, schedule.orders, schedule.start_s, schedule.latest_s, schedule.depart_s,
+        schedule.return_s,
+    )  # fmt: skip
+
+
+def _objective(
+    arrays: RoutingArrays, params: SolveParams, penalties: IntArray,
+    schedules: Sequence[RouteSchedule],
+) -> int:  # fmt: skip
+    """Weighted travel and lateness, unserved penalties and balance, as the search counts."""
+    weights = params.weights
+    served = np.zeros(arrays.n_orders, dtype=bool)
+    total, longest = 0, 0
+    for schedule in schedules:
+        served[list(schedule.orders)] = True
+        if schedule.orders:
+            total += weights.travel_per_s * schedule.travel_s
+            total += weights.lateness_per_s * schedule.lateness_s
+            longest = max(longest, schedule.working_s)
+    return total + int(penalties[~served].sum()) + weights.balance_per_s * longest
+
+
+def _polish(
+    arrays: RoutingArrays, params: SolveParams, routes: list[list[int]], deadline: float
+) -> list[list[int]] | None:
+    """Run an OR-Tools greedy descent from ``routes``; ``None`` if OR-Tools cannot read them."""
+    manager, routing = _routing_model(arrays, params)
+    routing.CloseModelWithParameters(_search_parameters(params, deadline))
+    start = routing.ReadAssignmentFromRoutes(routes, True)
+    if start is None:
+        return None
+    solution = routing.SolveFromAssignmentWithParameters(
+        start, _search_parameters(params, deadline)
+    )
+    if solution is None:
+        return None
+    return _read_routes(arrays, manager, routing, solution)
 
 
 def _routing_model(
@@ -125,7 +225,6 @@ def _routing_model(
     routing.AddDimensionWithVehicleTransits(transit, horizon, horizon, False, TIME)
     time_dim = routing.GetDimensionOrDie(TIME)
     _time_windows(arrays, manager, routing, time_dim, weights.lateness_per_s)
-    _breaks(arrays, manager, routing, time_dim)
     _limits(arrays, routing, transit, weights.balance_per_s)
     _orders(arrays, manager, routing, params)
     return manager, routing
@@ -163,30 +262,6 @@ def _time_windows(
             cumul.RemoveInterval(int(gap_start) + 1, int(gap_end) - 1)
         if lateness_per_s and arrays.sla_s[order] < UNLIMITED:
             time_dim.SetCumulVarSoftUpperBound(index, int(arrays.sla_s[order]), lateness_per_s)
-
-
-def _breaks(
-    arrays: RoutingArrays,
-    manager: pywrapcp.RoutingIndexManager,
-    routing: pywrapcp.RoutingModel,
-    time_dim: pywrapcp.RoutingDimension,
-) -> None:
-    """Add breaks as fixed-duration intervals that no visit may overlap."""
-    solver = routing.solver()
-    for v, vehicle in enumerate(arrays.vehicles):
-        if not vehicle.breaks:
-            continue
-        service = arrays.service_of(v)
-        visit = [0] * routing.Size()
-        for order in range(arrays.n_orders):
-            visit[manager.NodeToIndex(order)] = int(service[order])
-        intervals = [
-            solver.FixedDurationIntervalVar(
-                b.earliest_start_s, b.latest_start_s, b.duration_s, False, f"break {v}.{k}"
-            )
-            for k, b in enumerate(vehicle.breaks)
-        ]
-        time_dim.SetBreakIntervalsOfVehicle(intervals, v, visit)
 
 
 def _limits(
@@ -234,19 +309,10 @@ def _orders(
             routing.NextVar(before).SetValue(after)
 
 
-def _search_parameters(
-    params: SolveParams, deadline: float, *, descent_only: bool = False
-) -> object:
-    """Search settings for OR-Tools; the time limit never passes the overall deadline."""
+def _search_parameters(params: SolveParams, deadline: float) -> object:
+    """Search settings: a greedy descent, its time limit never past the deadline."""
     search = pywrapcp.DefaultRoutingSearchParameters()
-    search.first_solution_strategy = (
-        routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
-    )
-    search.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
-        if descent_only
-        else routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    )
+    search.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
     remaining_s = max(deadline - time.perf_counter(), 0.01)
     search.time_limit.FromMilliseconds(int(remaining_s * 1000))
     if params.is_deterministic and params.solution_limit is not None:
@@ -259,22 +325,15 @@ def _read_routes(
     manager: pywrapcp.RoutingIndexManager,
     routing: pywrapcp.RoutingModel,
     solution: pywrapcp.Assignment,
-) -> list[SolvedRoute]:
-    time_dim = routing.GetDimensionOrDie(TIME)
+) -> list[list[int]]:
     routes = []
     for v in range(len(arrays.vehicles)):
-        index = routing.Start(v)
-        orders, starts, latest = [], [], []
-        depart = solution.Min(time_dim.CumulVar(index))
-        index = solution.Value(routing.NextVar(index))
+        index = solution.Value(routing.NextVar(routing.Start(v)))
+        orders = []
         while not routing.IsEnd(index):
-            cumul = time_dim.CumulVar(index)
             orders.append(manager.IndexToNode(index))
-            starts.append(solution.Min(cumul))
-            latest.append(solution.Max(cumul))
             index = solution.Value(routing.NextVar(index))
-        back = solution.Min(time_dim.CumulVar(index))
-        routes.append(SolvedRoute(v, tuple(orders), tuple(starts), tuple(latest), depart, back))
+        routes.append(orders)
     return routes
 
 

@@ -1,6 +1,4 @@
-import numpy as np
-
-from dispatch.feasibility import INFEASIBLE, insertion_costs, route_timing
+from dispatch.feasibility import route_timing
 from dispatch.routing_arrays import build_routing_arrays
 
 from .conftest import make_order, make_problem, make_technician, window
@@ -25,19 +23,3 @@ def test_window_closed_makes_route_infeasible() -> None:
     arrays = build_routing_arrays(problem)
     assert not route_timing(arrays, 0, [0]).is_feasible
     assert not arrays.allowed[0, 0]
-
-
-def test_insertion_costs_pick_the_cheapest_feasible_gap() -> None:
-    orders = [make_order("a", 1), make_order("c", 3), make_order("b", 2)]
-    arrays = build_routing_arrays(make_problem([make_technician()], orders))
-    timing = route_timing(arrays, 0, [0, 1])
-    found = insertion_costs(arrays, 0, timing, np.asarray([2]))
-    assert found.position.tolist() == [1]  # between a and c: no detour
-    assert found.cost.tolist() == [0]
-
-
-def test_insertion_respects_capacity() -> None:
-    orders = [make_order("a", 1, demand=2), make_order("b", 2, demand=2)]
-    arrays = build_routing_arrays(make_problem([make_technician(capacity=3)], orders))
-    found = insertion_costs(arrays, 0, route_timing(arrays, 0, [0]), np.asarray([1]))
-    assert found.cost.tolist() == [INFEASIBLE]

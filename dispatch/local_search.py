@@ -1,0 +1,129 @@
+"""Ruin and recreate with simulated annealing, compiled: the search behind ``solve``.
+
+OR-Tools' own metaheuristics stall a few per cent above the best known Solomon solutions
+and cannot build a start on large technician days, so the routes are built and improved
+here (:mod:`dispatch.search_anneal` and the kernels it calls) before OR-Tools polishes
+them. The objective is the solver's: weighted travel, weighted lateness past SLA deadlines,
+priority-scaled penalties for unserved orders and the balance term; every constraint
+(skills, territory, pins, windows, shifts, breaks, capacity, max orders, working time,
+locked stops) holds in every accepted state.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dispatch.routing_arrays import IntArray, RoutingArrays
+from dispatch.search_anneal import anneal, construct, place_route, seed_random, total_cost
+from dispatch.search_instance import build_instance, copy_state, empty_state
+from dispatch.search_moves import BY_WINDOW_END
+
+CHUNK_S = 0.05  # wall time between clock checks and progress reports
+FIRST_CHUNK = 64  # moves in the first chunk, before the move rate is known
+
+Progress = Callable[[float, int], None]  # (share of the budget done, best cost)
+
+
+@dataclass(frozen=True, slots=True)
+class AnnealingParams:
+    """Ruin sizes, blink rate and temperatures (fractions of the travel cost per order)."""
+
+    mean_removed: int = 10
+    max_string: int = 10
+    blink: float = 0.01
+    start_temperature: float = 0.05
+    end_temperature: float = 0.001
+
+
+class LocalSearch:
+    """Build routes for every order that fits, then improve them for a budget.
+
+    Parameters
+    ----------
+    arrays
+        The flattened problem.
+    penalties
+        Cost of leaving each order unserved.
+    weights
+        Travel per second, lateness per second and balance per second of the longest day.
+    seed
+        Seed of every random choice; with an iteration bound, runs repeat exactly.
+    routes
+        Feasible routes (order indices per vehicle) to start from; the rest is inserted.
+    """
+
+    def __init__(
+        self, arrays: RoutingArrays, penalties: IntArray, weights: tuple[int, int, int],
+        seed: int = 0, routes: list[list[int]] | None = None,
+    ) -> None:  # fmt: skip
+        self.instance = build_instance(arrays, penalties, weights)
+        seed_random(seed)
+        state = empty_state(self.instance)
+        for v, route in enumerate(routes or []):
+            if route:
+                place_route(self.instance, state, v, np.asarray(route, dtype=np.int64))
+        construct(self.instance, state, BY_WINDOW_END)
+        self.current, self.trial, self.best = state, copy_state(state), copy_state(state)
+        cost = total_cost(self.instance, state)
+        self.costs = np.asarray([cost, cost], dtype=np.int64)
+        self.dirty = np.zeros(len(state.length), dtype=np.bool_)
+        self.moves = 0
+
+    @property
+    def best_cost(self) -> int:
+        """Objective of the best routes."""
+        return int(self.costs[1])
+
+    @property
+    def best_routes(self) -> list[list[int]]:
+        """The best routes found, one order list per vehicle."""
+        best = self.best
+        return [best.route[v, : best.length[v]].tolist() for v in range(len(best.length))]
+
+    def run(
+        self, budget_s: float, max_moves: int | None = None,
+        params: AnnealingParams = AnnealingParams(), progress: Progress | None = None,
+    ) -> int:  # fmt: skip
+        """Anneal until ``max_moves`` (when given) or ``budget_s``; return moves made.
+
+        With ``max_moves`` the temperature follows the move count and the chunks are of a
+        fixed size, so a run repeats exactly as long as the budget (then only a backstop)
+        is not hit.
+        """
+        if not len(self.current.vehicle_of) or not len(self.current.length):
+            return 0
+        started = time.perf_counter()
+        served = max(int((self.current.vehicle_of >= 0).sum()), 1)
+        scale = float(self.current.cost.sum()) / served
+        t0, t1 = params.start_temperature * scale, params.end_temperature * scale
+        done, chunk = 0, FIRST_CHUNK
+        while True:
+            elapsed = time.perf_counter() - started
+            share = done / max_moves if max_moves else elapsed / max(budget_s, 1e-9)
+            if share >= 1.0 or elapsed >= budget_s:
+                return done
+            if max_moves:
+                chunk = min(FIRST_CHUNK, max_moves - done)
+                upto = (done + chunk) / max_moves
+            else:
+                upto = min(share + CHUNK_S / budget_s, 1.0)
+            t_from, t_to = _temperature(t0, t1, share), _temperature(t0, t1, upto)
+            chunk_started = time.perf_counter()
+            anneal(
+                self.instance, self.current, self.trial, self.best, self.costs, self.dirty,
+                chunk, t_from, t_to, params.mean_removed, params.max_string, params.blink,
+            )  # fmt: skip
+            done += chunk
+            self.moves += chunk
+            if progress is not None:
+                progress(upto, self.best_cost)
+            if not max_moves:
+                rate = chunk / max(time.perf_counter() - chunk_started, 1e-6)
+                chunk = max(1, int(rate * min(CHUNK_S, budget_s - elapsed)))
+
+
+def _temperature(start: float, end: float, share: float) -> float:
+    """Geometric cooling from ``start`` to ``end`` over the budget."""
+    return start * (end / start) ** share if start > 0 else 0.0

@@ -1,0 +1,121 @@
+"""The compiled annealing loop: ruin, recreate, accept or undo; keep the best solution.
+
+Three states take part: ``current`` (the annealing walk), ``trial`` (current plus one move)
+and ``best``. Only the routes a move touched are copied back and forth, so an iteration
+costs what the move costs, not the size of the plan.
+"""
+
+import math
+
+import numpy as np
+
+from dispatch.jit import jit
+from dispatch.search_instance import SearchInstance, SearchState
+from dispatch.search_moves import recreate, ruin
+from dispatch.search_timing import time_route
+
+
+@jit
+def seed_random(seed: int) -> None:
+    """Seed the kernels' random generator (numba keeps its own, per thread)."""
+    np.random.seed(seed)
+
+
+@jit
+def total_cost(inst: SearchInstance, st: SearchState) -> int:
+    """Weighted travel and lateness, unserved penalties, and the balance term."""
+    longest = st.working.max() if len(st.working) else 0
+    return int(st.cost.sum() + st.unserved_penalty[0] + inst.weights[2] * longest)
+
+
+@jit
+def construct(inst: SearchInstance, st: SearchState, how: int) -> None:
+    """Insert every unserved order into ``st`` (higher priority first, then ``how``)."""
+    n = len(st.vehicle_of)
+    pool = np.flatnonzero(st.vehicle_of < 0)
+    in_pool = np.zeros(n, dtype=np.bool_)
+    touched = np.zeros(len(st.length), dtype=np.bool_)
+    touched_list = np.empty(len(st.length), dtype=np.int64)
+    scratch = np.empty(st.route.shape[1] + 1, dtype=np.int64)
+    recreate(inst, st, pool, in_pool, len(pool), how, 0.0, scratch, touched, touched_list, 0)
+
+
+@jit
+def anneal(
+    inst: SearchInstance, current: SearchState, trial: SearchState, best: SearchState,
+    costs: np.ndarray, dirty: np.ndarray, iterations: int, t_from: float, t_to: float,
+    mean_removed: int, max_string: int, blink: float,
+) -> int:  # fmt: skip
+    """Run ``iterations`` moves, cooling from ``t_from`` to ``t_to``; return moves accepted.
+
+    ``costs`` holds [current, best] and is updated; ``dirty`` marks routes of ``current``
+    that differ from ``best``. ``trial`` must equal ``current`` on entry and does on exit.
+    """
+    n_vehicles, n_orders = len(current.length), len(current.vehicle_of)
+    touched = np.zeros(n_vehicles, dtype=np.bool_)
+    touched_list = np.empty(n_vehicles, dtype=np.int64)
+    pool = np.empty(3 * n_orders + 1, dtype=np.int64)
+    in_pool = np.zeros(n_orders, dtype=np.bool_)
+    scratch = np.empty(current.route.shape[1] + 1, dtype=np.int64)
+    accepted = 0
+    for it in range(iterations):
+        temperature = t_from * (t_to / t_from) ** (it / iterations) if t_from > 0 else 0.0
+        n_pool, n_touched, feasible = ruin(
+            inst, trial, mean_removed, max_string, pool, in_pool, touched, touched_list, 0
+        )
+        n_touched, rebuilt = recreate(
+            inst, trial, pool, in_pool, n_pool, np.random.randint(4), blink, scratch,
+            touched, touched_list, n_touched,
+        )  # fmt: skip
+        cost = total_cost(inst, trial)
+        threshold = costs[0] - temperature * math.log(1.0 - np.random.random())
+        if feasible and rebuilt and cost < threshold:
+            _copy_routes(trial, current, touched_list, n_touched)
+            costs[0] = cost
+            accepted += 1
+            for i in range(n_touched):
+                dirty[touched_list[i]] = True
+            if cost < costs[1]:
+                _copy_routes(current, best, np.flatnonzero(dirty), int(dirty.sum()))
+                dirty[:] = False
+                costs[1] = cost
+        else:
+            _copy_routes(current, trial, touched_list, n_touched)
+        for i in range(n_touched):
+            touched[touched_list[i]] = False
+    return accepted
+
+
+@jit
+def _copy_routes(src: SearchState, dst: SearchState, vehicles: np.ndarray, count: int) -> None:
+    """Make routes ``vehicles[:count]`` of ``dst`` equal to ``src``'s, orders' places too.
+
+    Every old order is unplaced before any new one is placed, since an order may have moved
+    between two of the copied routes.
+    """
+    for i in range(count):
+        v = vehicles[i]
+        for j in range(dst.length[v]):
+            dst.vehicle_of[dst.route[v, j]] = -1
+    for i in range(count):
+        v = vehicles[i]
+        length = src.length[v]
+        dst.route[v, :length] = src.route[v, :length]
+        dst.depart[v, : length + 1] = src.depart[v, : length + 1]
+        dst.latest[v, : length + 1] = src.latest[v, : length + 1]
+        dst.length[v], dst.travel[v], dst.lateness[v] = length, src.travel[v], src.lateness[v]
+        dst.load[v], dst.working[v], dst.cost[v] = src.load[v], src.working[v], src.cost[v]
+        for j in range(length):
+            dst.vehicle_of[src.route[v, j]] = v
+    dst.unserved_penalty[0] = src.unserved_penalty[0]
+
+
+@jit
+def place_route(inst: SearchInstance, st: SearchState, v: int, orders: np.ndarray) -> bool:
+    """Make ``orders`` route ``v`` of ``st`` (which must not serve them elsewhere)."""
+    for j in range(len(orders)):
+        st.route[v, j] = orders[j]
+        st.vehicle_of[orders[j]] = v
+        st.unserved_penalty[0] -= inst.penalty[orders[j]]
+    st.length[v] = len(orders)
+    return time_route(inst, st, v)

@@ -1,0 +1,181 @@
+"""Compiled ruin-and-recreate moves over a ``SearchState`` (SISR, Christiaens & Vanden Berghe).
+
+Ruin removes strings of consecutive orders from the routes around a random seed order and
+offers the unserved orders near it a place; recreate puts them back one by one at their
+cheapest feasible position over all routes, skipping each position with a small
+probability ("blinks") so that equal-cost choices vary. Locked stops are never moved.
+"""
+
+import numpy as np
+
+from dispatch.jit import jit
+from dispatch.search_instance import SearchInstance, SearchState
+from dispatch.search_timing import INF, earliest_start, schedule_breaks, time_route
+
+BY_RANDOM, BY_DEMAND, BY_WINDOW_WIDTH, BY_WINDOW_END = range(4)
+
+
+@jit
+def best_insertion(
+    inst: SearchInstance, st: SearchState, order: int, blink: float, scratch: np.ndarray
+) -> tuple[int, int, int]:
+    """Cheapest feasible ``(vehicle, slot, cost)`` for ``order``; vehicle -1 if none.
+
+    The cost is the weighted detour plus the order's own weighted lateness. Positions pass
+    the O(1) window check first; routes with breaks are then scheduled exactly, but only
+    for positions cheaper than the best so far.
+    """
+    best, best_v, best_k = INF, -1, -1
+    w_travel, w_late = inst.weights[0], inst.weights[1]
+    for v in range(len(st.length)):
+        length = st.length[v]
+        if not inst.allowed[order, v] or length >= inst.max_orders[v]:
+            continue
+        if st.load[v] + inst.demand[order] > inst.capacity[v]:
+            continue
+        service = inst.service[v, order]
+        for k in range(inst.locked[v], length + 1):
+            if blink > 0.0 and np.random.random() < blink:
+                continue
+            prev = inst.start_node[v] if k == 0 else st.route[v, k - 1]
+            after = inst.end_node[v] if k == length else st.route[v, k]
+            leg_in = inst.travel[prev, order]
+            start = earliest_start(inst, order, st.depart[v, k] + leg_in)
+            if start >= INF:
+                continue
+            leg_out = inst.travel[order, after]
+            if start + service + leg_out > st.latest[v, k]:
+                continue
+            detour = leg_in + leg_out - (inst.travel[prev, after] if length else 0)
+            if st.working[v] + detour + service > inst.max_working[v]:
+                continue
+            cost = w_travel * detour + w_late * max(start - inst.sla[order], 0)
+            if cost >= best:
+                continue
+            if inst.break_count[v] > 0:
+                scratch[:k] = st.route[v, :k]
+                scratch[k] = order
+                scratch[k + 1 : length + 1] = st.route[v, k:length]
+                if not schedule_breaks(inst, v, scratch, length + 1)[0]:
+                    continue
+            best, best_v, best_k = cost, v, k
+    return best_v, best_k, best
+
+
+@jit
+def insert(inst: SearchInstance, st: SearchState, order: int, v: int, k: int) -> bool:
+    """Put ``order`` into slot ``k`` of route ``v``; return whether the route is feasible."""
+    length = st.length[v]
+    st.route[v, k + 1 : length + 1] = st.route[v, k:length].copy()
+    st.route[v, k] = order
+    st.length[v] = length + 1
+    st.vehicle_of[order] = v
+    st.unserved_penalty[0] -= inst.penalty[order]
+    return time_route(inst, st, v)
+
+
+@jit
+def remove(inst: SearchInstance, st: SearchState, v: int, first: int, count: int) -> bool:
+    """Take ``count`` orders from position ``first`` of route ``v`` out of the solution."""
+    length = st.length[v]
+    for j in range(first, first + count):
+        st.vehicle_of[st.route[v, j]] = -1
+        st.unserved_penalty[0] += inst.penalty[st.route[v, j]]
+    st.route[v, first : length - count] = st.route[v, first + count : length].copy()
+    st.length[v] = length - count
+    return time_route(inst, st, v)
+
+
+@jit
+def ruin(
+    inst: SearchInstance, st: SearchState, mean_removed: int, max_string: int,
+    pool: np.ndarray, in_pool: np.ndarray, touched: np.ndarray, touched_list: np.ndarray,
+    n_touched: int,
+) -> tuple[int, int, bool]:  # fmt: skip
+    """Remove strings around a random seed; return (pool size, routes touched, feasible).
+
+    At most one string per route; unserved orders near the seed join the pool as well.
+    ``in_pool`` marks pooled orders so none is pooled twice; ``recreate`` clears it.
+    """
+    seed = np.random.randint(len(st.vehicle_of))
+    target = np.random.randint(1, 2 * mean_removed + 1)
+    removed, offered, n_pool, feasible = 0, 0, 0, True
+    for i in range(inst.neighbours.shape[1]):
+        order = inst.neighbours[seed, i]
+        v = st.vehicle_of[order]
+        if in_pool[order]:
+            continue
+        if v < 0:
+            if offered < target:
+                pool[n_pool], in_pool[order] = order, True
+                n_pool += 1
+                offered += 1
+            continue
+        if touched[v]:
+            continue
+        length, head = st.length[v], inst.locked[v]
+        at = 0
+        while st.route[v, at] != order:
+            at += 1
+        if at < head:  # a locked stop stays
+            continue
+        size = np.random.randint(1, min(max_string, length - head) + 1)
+        first = np.random.randint(max(head, at - size + 1), min(at, length - size) + 1)
+        for j in range(first, first + size):
+            pool[n_pool], in_pool[st.route[v, j]] = st.route[v, j], True
+            n_pool += 1
+        touched[v] = True
+        touched_list[n_touched] = v
+        n_touched += 1
+        feasible &= remove(inst, st, v, first, size)
+        removed += size
+        if removed >= target:
+            break
+    return n_pool, n_touched, feasible
+
+
+@jit
+def recreate(
+    inst: SearchInstance, st: SearchState, pool: np.ndarray, in_pool: np.ndarray, n_pool: int,
+    how: int, blink: float, scratch: np.ndarray, touched: np.ndarray, touched_list: np.ndarray,
+    n_touched: int,
+) -> tuple[int, bool]:  # fmt: skip
+    """Insert the pooled orders (higher priority first, then ``how``); return routes touched."""
+    keys = np.empty(n_pool, dtype=np.float64)
+    for i in range(n_pool):
+        order = pool[i]
+        in_pool[order] = False
+        if how == BY_RANDOM:
+            key = np.random.random()
+        elif how == BY_DEMAND:
+            key = -float(inst.demand[order])
+        elif how == BY_WINDOW_WIDTH:
+            key = float(_window_width(inst, order))
+        else:
+            key = float(_window_end(inst, order))
+        keys[i] = key - 1e15 * inst.priority[order]
+    feasible = True
+    for i in np.argsort(keys):
+        order = pool[i]
+        v, k, _ = best_insertion(inst, st, order, blink, scratch)
+        if v < 0:
+            continue
+        feasible &= insert(inst, st, order, v, k)
+        if not touched[v]:
+            touched[v] = True
+            touched_list[n_touched] = v
+            n_touched += 1
+    return n_touched, feasible
+
+
+@jit
+def _window_width(inst: SearchInstance, order: int) -> int:
+    return _window_end(inst, order) - int(inst.win_start[order, 0])
+
+
+@jit
+def _window_end(inst: SearchInstance, order: int) -> int:
+    end = int(inst.win_end[order, 0])
+    for w in range(1, inst.win_end.shape[1]):
+        end = max(end, int(inst.win_end[order, w]))
+    return end
