@@ -7,6 +7,7 @@ from api.config import Settings
 from api.db.tables import DispatchPlanRow, DispatchRunRow
 from api.deps import SessionDep, SettingsDep
 from api.repositories import dispatch as dispatch_repo
+from api.repositories import dispatch_problem as problem_repo
 from api.repositories import dispatch_scope as scope_repo
 from api.routes import dispatch_availability, dispatch_live
 from api.routes.dispatch_live import Staff, responses
@@ -75,16 +76,16 @@ def submit_run(
     time_limit_s = time_limit_of(run_in.time_limit_s, settings)
     index = request.app.state.region_cache.index(session)
     now = utc_now()
-    limits = scope_repo.Limits(settings.dispatch_max_orders, settings.dispatch_max_technicians)
+    limits = problem_repo.Limits(settings.dispatch_max_orders, settings.dispatch_max_technicians)
     catalog = settings.skill_catalogue
     scope = run_in.scope
     if isinstance(scope, RegionDayScope):
-        built, tickets = scope_repo.region_day_problem(
+        built, tickets = problem_repo.region_day_problem(
             session, index=index, region_id=scope.region_id, day=scope.date, limits=limits,
             catalog=catalog, now=now,
         )  # fmt: skip
     else:
-        built, tickets = scope_repo.ticket_list_problem(
+        built, tickets = problem_repo.ticket_list_problem(
             session, index=index, ticket_ids=scope.ticket_ids, day=scope.date, limits=limits,
             catalog=catalog, now=now, default_zone=settings.timezone,
         )  # fmt: skip
