@@ -1,28 +1,27 @@
-from datetime import date, datetime, time, timedelta
+"""Technician profiles; shifts, the route and GPS pings come from the included routers."""
+
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy.orm import Session
 
-from api.auth import PrincipalDep, Role, require_roles, utc_now
+from api.auth import PrincipalDep, utc_now
 from api.config import Settings
 from api.db.spatial import from_wkb
-from api.db.tables import TechnicianLocationRow, TechnicianRow, TechnicianShiftRow
+from api.db.tables import TechnicianRow
 from api.deps import SessionDep, SettingsDep
 from api.repositories import technicians as repo
-from api.repositories.assignments import PlannedStop, planned_stops
-from api.repositories.tickets import begin_write, point_of
+from api.routes import technician_locations, technician_schedule
+from api.routes.technician_access import (
+    STAFF,
+    STAFF_OR_TECHNICIAN,
+    VisibleTechnician,
+    invalid,
+)
+from api.routes.technician_locations import ping_read
+from api.routes.technician_schedule import new_shift
 from api.schemas.technicians import (
-    PingBatch,
-    PingBatchRead,
-    PingRead,
-    RouteRead,
-    RouteStop,
-    ShiftIn,
-    ShiftRead,
-    ShiftsPut,
     TechnicianCreate,
     TechnicianPage,
     TechnicianRead,
@@ -31,35 +30,7 @@ from api.schemas.technicians import (
 from geo.coords import to_wgs84
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
-STAFF = require_roles(Role.ADMIN, Role.DISPATCHER)
-STAFF_OR_TECHNICIAN = require_roles(Role.ADMIN, Role.DISPATCHER, Role.TECHNICIAN)
 MAX_PAGE_SIZE = 500
-# A device clock may run a little fast; anything further ahead is a broken clock.
-MAX_PING_CLOCK_SKEW = timedelta(minutes=5)
-
-
-def visible_technician(
-    technician_id: str, session: SessionDep, principal: PrincipalDep
-) -> TechnicianRow:
-    """Load a technician staff may see, or the caller itself; 404 for anyone else's."""
-    row = repo.get_technician(session, technician_id=technician_id)
-    if row is None or not (principal.is_staff or principal.technician_id == technician_id):
-        detail = {"code": "not_found", "message": f"no technician {technician_id}", "details": {}}
-        raise HTTPException(404, detail)
-    return row
-
-
-VisibleTechnician = Annotated[TechnicianRow, Depends(visible_technician)]
-
-
-def _invalid(field: str, message: str) -> HTTPException:
-    errors = [{"field": field, "message": message}]
-    body = {
-        "code": "validation_error",
-        "message": f"{field}: {message}",
-        "details": {"errors": errors},
-    }
-    return HTTPException(422, body)
 
 
 def _check_refs(
@@ -72,46 +43,17 @@ def _check_refs(
     for name in skills or {}:
         if name not in settings.skill_catalogue:
             known = ", ".join(settings.skill_catalogue)
-            raise _invalid(f"skills.{name}", f"unknown skill {name!r}; known: {known}")
+            raise invalid(f"skills.{name}", f"unknown skill {name!r}; known: {known}")
     if territory:
         known_regions = {r.id for r in request.app.state.region_cache.index(session).regions}
         for i, region_id in enumerate(territory):
             if region_id not in known_regions:
-                raise _invalid(f"territory[{i}]", f"unknown region {region_id!r}")
+                raise invalid(f"territory[{i}]", f"unknown region {region_id!r}")
 
 
 def _wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
     lons, lats = to_wgs84(np.array([lon]), np.array([lat]), crs)  # type: ignore[arg-type]
     return float(lons[0]), float(lats[0])
-
-
-def _new_shift(shift: ShiftIn) -> repo.NewShift:
-    return repo.NewShift(
-        day=shift.day,
-        start_at=shift.start_at,
-        end_at=shift.end_at,
-        breaks=[b.model_dump(mode="json") for b in shift.breaks],
-    )
-
-
-def ping_read(row: TechnicianLocationRow | None) -> PingRead | None:
-    """Shape a stored ping."""
-    if row is None:
-        return None
-    p = from_wkb(row.location)
-    return PingRead(
-        location=(p.x, p.y),  # type: ignore[attr-defined]
-        recorded_at=row.recorded_at,
-        received_at=row.received_at,
-        accuracy_m=row.accuracy_m,
-    )
-
-
-def shift_read(row: TechnicianShiftRow) -> ShiftRead:
-    """Shape a stored shift."""
-    return ShiftRead.model_validate(
-        {"day": row.day, "start_at": row.start_at, "end_at": row.end_at, "breaks": row.breaks}
-    )
 
 
 def technician_read(session: Session, row: TechnicianRow) -> TechnicianRead:
@@ -170,7 +112,7 @@ def create_technician(
     )
     session.add(row)
     session.flush()
-    shifts = [_new_shift(s) for s in technician_in.shifts]
+    shifts = [new_shift(s) for s in technician_in.shifts]
     repo.put_shifts(session, technician_id=row.id, shifts=shifts)
     session.commit()
     return technician_read(session, row)
@@ -237,7 +179,7 @@ def update_technician(
         changes["home_base"] = repo.point(*_wgs84(*update_in.home_base, update_in.crs))
     for name, value in changes.items():
         if value is None and name in {"name", "skills", "is_active", "home_base"}:
-            raise _invalid(name, "may not be null")
+            raise invalid(name, "may not be null")
         setattr(technician, name, value)
     technician.updated_at = utc_now()
     session.commit()
@@ -259,145 +201,5 @@ def deactivate_technician(technician: VisibleTechnician, session: SessionDep) ->
     return technician_read(session, technician)
 
 
-@router.put(
-    "/{technician_id}/shifts",
-    response_model=list[ShiftRead],
-    summary="Set shifts",
-    description="Staff only. Each shift replaces any shift on the same day.",
-    dependencies=[STAFF],
-)
-def put_shifts(
-    shifts_in: ShiftsPut, technician: VisibleTechnician, session: SessionDep
-) -> list[ShiftRead]:
-    shifts = [_new_shift(s) for s in shifts_in.shifts]
-    repo.put_shifts(session, technician_id=technician.id, shifts=shifts)
-    session.commit()
-    days = [s.day for s in shifts]
-    stored = repo.shifts_between(
-        session, technician_id=technician.id, first=min(days), last=max(days)
-    )
-    return [shift_read(s) for s in stored if s.day in days]
-
-
-@router.get(
-    "/{technician_id}/shifts",
-    response_model=list[ShiftRead],
-    summary="Shifts between two days",
-    dependencies=[STAFF_OR_TECHNICIAN],
-)
-def read_shifts(
-    technician: VisibleTechnician, session: SessionDep, first: date, last: date
-) -> list[ShiftRead]:
-    if last < first or (last - first).days > 92:
-        raise _invalid("last", "must be on or after first, at most 92 days later")
-    rows = repo.shifts_between(session, technician_id=technician.id, first=first, last=last)
-    return [shift_read(r) for r in rows]
-
-
-@router.post(
-    "/{technician_id}/locations",
-    response_model=PingBatchRead,
-    summary="Send GPS pings",
-    description="A technician sends its own pings (staff may send any technician's), up to "
-    "1,000 per request, in any order and late: the current position is the ping with the "
-    "latest `recorded_at`, and a `recorded_at` already stored is skipped. A `recorded_at` "
-    "more than 5 minutes in the future is refused.",
-    dependencies=[STAFF_OR_TECHNICIAN],
-)
-def post_locations(
-    batch_in: PingBatch, technician: VisibleTechnician, session: SessionDep
-) -> PingBatchRead:
-    now = utc_now()
-    for i, ping in enumerate(batch_in.pings):
-        if ping.recorded_at > now + MAX_PING_CLOCK_SKEW:
-            raise _invalid(f"pings[{i}].recorded_at", "is in the future (device clock?)")
-    lons = np.array([p.location[0] for p in batch_in.pings])
-    lats = np.array([p.location[1] for p in batch_in.pings])
-    lons, lats = to_wgs84(lons, lats, batch_in.crs)
-    pings = [
-        repo.NewPing(float(lon), float(lat), p.recorded_at, p.accuracy_m)
-        for p, lon, lat in zip(batch_in.pings, lons, lats, strict=True)
-    ]
-    begin_write(session)
-    stored = repo.add_pings(session, technician_id=technician.id, pings=pings, received_at=now)
-    session.commit()
-    current = repo.current_location(session, technician_id=technician.id)
-    return PingBatchRead(
-        received=len(pings),
-        stored=stored,
-        duplicates=len(pings) - stored,
-        current=ping_read(current),
-    )
-
-
-@router.get(
-    "/{technician_id}/route",
-    response_model=RouteRead,
-    summary="The technician's route for a day",
-    description="Open tickets (scheduled to on site) assigned to the technician whose time "
-    "windows meet the day (its shift, or local midnight to midnight). Stops of the applied "
-    "dispatch plan come first, in plan order with their planned arrival, start and end; other "
-    "tickets follow in window order, and tickets without a window are listed last on today's "
-    "route.",
-    dependencies=[STAFF_OR_TECHNICIAN],
-)
-def read_route(
-    technician: VisibleTechnician,
-    session: SessionDep,
-    settings: SettingsDep,
-    day: Annotated[date | None, Query(description="local date; default today")] = None,
-) -> RouteRead:
-    zone = ZoneInfo(settings.timezone)
-    today = utc_now().astimezone(zone).date()
-    day = day or today
-    shifts = repo.shifts_between(session, technician_id=technician.id, first=day, last=day)
-    start = datetime.combine(day, time(), zone)
-    start, end = (
-        (shifts[0].start_at, shifts[0].end_at) if shifts else (start, start + timedelta(days=1))
-    )
-    rows = repo.route_tickets(
-        session, technician_id=technician.id, start=start, end=end, is_today=day == today
-    )
-    planned = {
-        stop.ticket_id: stop
-        for stop in planned_stops(session, technician_id=technician.id, day=day)
-        if stop.sequence is not None
-    }
-    stops = [
-        RouteStop(
-            ticket_id=r.id,
-            external_id=r.external_id,
-            status=r.status,  # type: ignore[arg-type]
-            location=point_of(r),
-            address=r.address,
-            duration_min=r.duration_min,
-            priority=r.priority,
-            time_windows=[
-                (datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in r.time_windows
-            ],
-            **_plan_fields(planned.get(r.id)),
-        )
-        for r in rows
-    ]
-    # Planned stops in the plan's order first; the rest (not in the applied plan) keep window order.
-    stops.sort(key=lambda stop: (stop.sequence is None, stop.sequence or 0))
-    return RouteRead(
-        technician_id=technician.id,
-        day=day,
-        shift=shift_read(shifts[0]) if shifts else None,
-        current=ping_read(repo.current_location(session, technician_id=technician.id)),
-        stops=stops,
-    )
-
-
-def _plan_fields(stop: PlannedStop | None) -> dict[str, Any]:
-    """Return the applied plan's sequence and times for a route stop (empty if unplanned)."""
-    if stop is None:
-        return {}
-    return {
-        "sequence": stop.sequence,
-        "eta_at": stop.eta_at,
-        "start_at": stop.start_at,
-        "end_at": stop.end_at,
-        "is_pinned": stop.is_pinned,
-    }
+router.include_router(technician_schedule.router)
+router.include_router(technician_locations.router)
