@@ -30,11 +30,11 @@ Progress = Callable[[float, int], None]  # (share of the budget done, best cost)
 class AnnealingParams:
     """Ruin sizes, blink rate and temperatures (fractions of the travel cost per order)."""
 
-    mean_removed: int = 10
-    max_string: int = 10
+    mean_removed: int = 5
+    max_string: int = 5
     blink: float = 0.01
-    start_temperature: float = 0.05
-    end_temperature: float = 0.001
+    start_temperature: float = 1.0
+    end_temperature: float = 0.01
 
 
 class LocalSearch:
