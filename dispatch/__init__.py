@@ -1,5 +1,8 @@
-"""Pure optimisation: the dispatch problem model, the OR-Tools solver and its results."""
+"""Pure optimisation: the dispatch problem model, the solver, real-time changes, scale-out."""
 
+from dispatch.availability import AvailabilityParams as AvailabilityParams
+from dispatch.availability import Offer as Offer
+from dispatch.availability import offers as offers
 from dispatch.errors import DispatchError as DispatchError
 from dispatch.errors import DuplicateId as DuplicateId
 from dispatch.errors import InvalidField as InvalidField
@@ -11,6 +14,16 @@ from dispatch.errors import NoFeasiblePlan as NoFeasiblePlan
 from dispatch.errors import UnknownReference as UnknownReference
 from dispatch.errors import UnknownSkill as UnknownSkill
 from dispatch.errors import WindowOutsideShifts as WindowOutsideShifts
+from dispatch.executors import DaskCluster as DaskCluster
+from dispatch.executors import Executor as Executor
+from dispatch.executors import InProcess as InProcess
+from dispatch.executors import LocalProcesses as LocalProcesses
+from dispatch.insertion import AlreadyPlanned as AlreadyPlanned
+from dispatch.insertion import Insertion as Insertion
+from dispatch.insertion import LivePlan as LivePlan
+from dispatch.insertion import NoInsertion as NoInsertion
+from dispatch.insertion import insert_order as insert_order
+from dispatch.local_search import warm_up as warm_up
 from dispatch.model import Break as Break
 from dispatch.model import Problem as Problem
 from dispatch.model import Shift as Shift
@@ -22,10 +35,13 @@ from dispatch.model import WorkOrderId as WorkOrderId
 from dispatch.params import DEFAULT_SOLVE as DEFAULT_SOLVE
 from dispatch.params import ObjectiveWeights as ObjectiveWeights
 from dispatch.params import SolveParams as SolveParams
+from dispatch.partition import PartitionMode as PartitionMode
 from dispatch.plan import DropReason as DropReason
 from dispatch.plan import Kpis as Kpis
 from dispatch.plan import Plan as Plan
 from dispatch.plan import Route as Route
 from dispatch.plan import Stop as Stop
 from dispatch.plan import Unassigned as Unassigned
+from dispatch.scale_out import ScaleOutParams as ScaleOutParams
+from dispatch.scale_out import solve_partitioned as solve_partitioned
 from dispatch.solver import solve as solve

@@ -12,10 +12,12 @@ locked stops) holds in every accepted state.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
-from dispatch.routing_arrays import IntArray, RoutingArrays
+from dispatch.model import Break, Problem, Shift, Technician, TechnicianId, WorkOrder, WorkOrderId
+from dispatch.routing_arrays import IntArray, RoutingArrays, build_routing_arrays
 from dispatch.search_anneal import anneal, construct, place_route, seed_random, total_cost
 from dispatch.search_instance import build_instance, copy_state, empty_state
 from dispatch.search_moves import BY_WINDOW_END
@@ -127,3 +129,20 @@ class LocalSearch:
 def _temperature(start: float, end: float, share: float) -> float:
     """Geometric cooling from ``start`` to ``end`` over the budget."""
     return start * (end / start) ** share if start > 0 else 0.0
+
+
+def warm_up() -> float:
+    """Load (or, on a new machine, compile) the kernels; return the seconds it took.
+
+    Call it once per process before timing a solve, or at start-up of a worker, so that the
+    first real solve does not pay for it.
+    """
+    started = time.perf_counter()
+    origin = datetime(2026, 1, 1, tzinfo=UTC)
+    lunch = Shift(8 * 3600, 18 * 3600, (Break(12 * 3600, 13 * 3600, 1800),))
+    technician = Technician(TechnicianId("warm-up"), (121.4, 31.2), (lunch,))
+    order = WorkOrder(WorkOrderId("warm-up"), (121.41, 31.2), 1800)
+    problem = Problem(origin, (technician,), (order,), np.full((4, 4), 60, dtype=np.int32))
+    search = LocalSearch(build_routing_arrays(problem), np.ones(1, dtype=np.int64), (1, 1, 1))
+    search.run(1.0, 1)
+    return time.perf_counter() - started
