@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     webhook_allow_private_urls: bool = Field(
         default=False, description="let webhooks target loopback and private addresses"
     )
+    dispatch_run_lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="a queued or running run whose process has not refreshed it for this long "
+        "has failed (the process refreshes it every quarter of this)",
+    )
 
 
 @lru_cache

@@ -5,6 +5,11 @@ run as ``queued``, commits, and submits the problem; it returns at once. A worke
 start of a solve on an event queue; the parent writes that (``running``) and, when the future
 completes, the plan or the error, so what a run did survives in ``dispatch_run`` whatever
 process asks later. Every database write happens in the parent, on one recorder thread.
+
+The parent also holds a lease on each run it owns (queued or running): a heartbeat thread
+renews ``heartbeat_at`` every quarter of the lease. If the process dies, nobody renews it, and
+whoever reads the run after the lease has expired, or the next start of the service, records
+it as failed (``worker_lost``) instead of leaving it running forever.
 """
 
 import logging
@@ -20,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.repositories import dispatch as dispatch_repo
@@ -53,10 +59,12 @@ def error_of(exc: BaseException) -> dict[str, Any]:
 class RunExecutor:
     """Solves runs in ``workers`` processes and records their outcome through ``sessions``.
 
-    ``sessions`` makes a session for each write (tests swap it for their own).
+    ``sessions`` makes a session for each write (tests swap it for their own). The lease of
+    every run submitted here and not yet recorded as finished is renewed every
+    ``lease_s / 4`` seconds.
     """
 
-    def __init__(self, *, workers: int, sessions: SessionFactory) -> None:
+    def __init__(self, *, workers: int, sessions: SessionFactory, lease_s: float) -> None:
         self.sessions = sessions
         self._workers = workers
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
@@ -65,11 +73,19 @@ class RunExecutor:
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="dispatch-recorder")
         self._listener = threading.Thread(target=self._listen, name="dispatch-events", daemon=True)
         self._listener.start()
+        self._owned: set[int] = set()
+        self._owned_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._beat_s = lease_s / 4
+        self._heart = threading.Thread(target=self._beat, name="dispatch-heartbeat", daemon=True)
+        self._heart.start()
 
     def submit(
         self, run_id: int, problem: Problem, params: SolveParams, excluded: tuple[Unassigned, ...]
     ) -> None:
         """Queue a stored run; its status follows in the database."""
+        with self._owned_lock:
+            self._owned.add(run_id)
         try:
             future = self._pool.submit(solve_in_worker, run_id, problem, params)
         except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh
@@ -86,10 +102,30 @@ class RunExecutor:
 
     def shutdown(self) -> None:
         """Cancel queued runs (recorded as failed), wait for running ones, stop the threads."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)  # heartbeats go on while it waits
         self._events.put(None)
         self._listener.join(timeout=5)
         self._recorder.shutdown(wait=True)
+        self._stopping.set()
+        self._heart.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stopping.wait(self._beat_s):
+            with self._owned_lock:
+                owned = sorted(self._owned)
+            if owned:
+                try:
+                    self._recorder.submit(self._renew, owned)
+                except RuntimeError:  # the recorder has shut down: nothing left to renew
+                    return
+
+    def _renew(self, run_ids: list[int]) -> None:
+        try:
+            with self.sessions() as session:
+                dispatch_repo.refresh_heartbeats(session, run_ids=run_ids, at=datetime.now(UTC))
+                session.commit()
+        except Exception:  # a missed beat is retried at the next one; the lease allows three
+            log.exception("could not renew the lease of dispatch runs %s", run_ids)
 
     def _listen(self) -> None:
         while (event := self._events.get()) is not None:
@@ -108,12 +144,7 @@ class RunExecutor:
         try:
             with self.sessions() as session:
                 if future.cancelled():
-                    error = {
-                        "code": "cancelled",
-                        "message": "the service stopped first",
-                        "details": {},
-                    }
-                    dispatch_repo.mark_failed(session, run_id=run_id, error=error, at=now)
+                    dispatch_repo.mark_failed(session, run_id=run_id, error=CANCELLED, at=now)
                 elif (exc := future.exception()) is not None:
                     dispatch_repo.mark_failed(session, run_id=run_id, error=error_of(exc), at=now)
                 else:
@@ -122,17 +153,45 @@ class RunExecutor:
                 session.commit()
         except Exception:  # a lost result must not kill the recorder thread
             log.exception("could not record the outcome of dispatch run %s", run_id)
+        with self._owned_lock:
+            self._owned.discard(run_id)
 
 
 @asynccontextmanager
 async def run_executor_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Own the app's ``RunExecutor`` for its lifetime (``app.state.run_executor``)."""
-    engine = app.state.engine
+    """Own the app's ``RunExecutor`` for its lifetime (``app.state.run_executor``).
+
+    At startup a background thread (``app.state.run_recovery``) records the runs whose process
+    died (lease expired) as failed; a busy database must not hold up startup, and a run it
+    misses is failed when it is read.
+    """
+    engine, settings = app.state.engine, app.state.settings
+    recovery = threading.Thread(
+        target=fail_lost_runs, args=(engine, settings.dispatch_run_lease_s),
+        name="dispatch-recovery", daemon=True,
+    )  # fmt: skip
+    recovery.start()
+    app.state.run_recovery = recovery
     executor = RunExecutor(
-        workers=app.state.settings.dispatch_workers, sessions=lambda: Session(engine)
+        workers=settings.dispatch_workers,
+        sessions=lambda: Session(engine),
+        lease_s=settings.dispatch_run_lease_s,
     )
     app.state.run_executor = executor
     try:
         yield
     finally:
         await anyio.to_thread.run_sync(executor.shutdown)
+
+
+def fail_lost_runs(engine: Engine, lease_s: float) -> None:
+    """Record the runs left queued or running by a process that died as failed."""
+    try:
+        with Session(engine) as session:
+            lost = dispatch_repo.fail_lost_runs(session, now=datetime.now(UTC), lease_s=lease_s)
+            session.commit()
+    except Exception:  # reading a run fails it all the same; startup goes on
+        log.exception("could not check for dispatch runs left by a stopped process")
+        return
+    if lost:
+        log.warning("dispatch runs %s lost their process; recorded as failed", lost)

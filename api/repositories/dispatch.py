@@ -4,11 +4,11 @@ Functions take a session and keyword arguments, may flush, and never commit.
 """
 
 from collections.abc import Collection, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.db.tables import (
@@ -23,6 +23,8 @@ from api.repositories import dispatch_scope as scope_repo
 from api.repositories import tickets as ticket_repo
 from dispatch import Plan, WorkOrder
 from geo.regions import RegionIndex
+
+UNFINISHED = ("queued", "running")
 
 
 def get_run(session: Session, *, run_id: int) -> DispatchRunRow | None:
@@ -48,7 +50,7 @@ def mark_succeeded(
 ) -> None:
     """Store the plan and its KPIs and close the run."""
     run = session.get(DispatchRunRow, run_id)
-    if run is None:
+    if run is None or run.status not in UNFINISHED:  # failed meanwhile (lease lost): stays so
         return
     run.status, run.phase, run.progress, run.finished_at = "succeeded", "done", 1.0, at
     run.started_at = run.started_at or at
@@ -60,15 +62,43 @@ def mark_succeeded(
 def mark_failed(session: Session, *, run_id: int, error: dict[str, Any], at: datetime) -> None:
     """Close the run as failed with an error body ``{code, message, details}``."""
     run = session.get(DispatchRunRow, run_id)
-    if run is not None and run.status in {"queued", "running"}:
+    if run is not None and run.status in UNFINISHED:
         run.status, run.phase, run.finished_at, run.error = "failed", "done", at, error
         session.flush()
 
 
-def unfinished_run_ids(session: Session) -> list[int]:
-    """Return the runs still queued or running."""
-    query = select(DispatchRunRow.id).where(DispatchRunRow.status.in_(["queued", "running"]))
-    return list(session.scalars(query))
+def refresh_heartbeats(session: Session, *, run_ids: Collection[int], at: datetime) -> None:
+    """Renew the lease of the owner's runs that are still queued or running."""
+    session.execute(
+        update(DispatchRunRow)
+        .where(DispatchRunRow.id.in_(list(run_ids)), DispatchRunRow.status.in_(UNFINISHED))
+        .values(heartbeat_at=at)
+    )
+
+
+def fail_lost_runs(
+    session: Session, *, now: datetime, lease_s: float, run_id: int | None = None
+) -> list[int]:
+    """Fail the queued or running runs whose owner stopped renewing their lease; return them.
+
+    ``run_id`` limits the check to one run. A run without a heartbeat counts from its creation.
+    """
+    cutoff = now - timedelta(seconds=lease_s)
+    last_sign = func.coalesce(DispatchRunRow.heartbeat_at, DispatchRunRow.created_at)
+    query = select(DispatchRunRow).where(DispatchRunRow.status.in_(UNFINISHED), last_sign < cutoff)
+    if run_id is not None:
+        query = query.where(DispatchRunRow.id == run_id)
+    lost = list(session.scalars(query.with_for_update()))
+    for run in lost:
+        seen = run.heartbeat_at or run.created_at
+        error = {
+            "code": "worker_lost",
+            "message": f"the service process running it stopped (last heartbeat "
+            f"{seen.isoformat()}, lease {lease_s:g} s); submit the run again",
+            "details": {"last_heartbeat_at": seen.isoformat(), "lease_s": lease_s},
+        }
+        mark_failed(session, run_id=run.id, error=error, at=now)
+    return [run.id for run in lost]
 
 
 def apply_plan(

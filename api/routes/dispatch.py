@@ -95,7 +95,7 @@ def submit_run(
         params={"time_limit_s": time_limit_s}, status="queued", phase="queued", progress=0.0,
         n_orders=len(tickets), n_technicians=len(built.problem.technicians),
         ticket_versions=scope_repo.ticket_versions(tickets), created_by=principal.key_id,
-        created_at=now,
+        created_at=now, heartbeat_at=now,
     )  # fmt: skip
     session.add(run)
     session.commit()
@@ -110,10 +110,12 @@ def submit_run(
     summary="A run's status, progress, KPIs and plan",
     responses=responses(404),
     description="`plan` (routes with ETAs, unassigned tickets with reasons) once `succeeded`; "
-    "`error` once `failed`. `progress` while solving is the elapsed share of the time limit.",
+    "`error` once `failed`. `progress` while solving is the elapsed share of the time limit. "
+    "A queued or running run whose service process stopped renewing `heartbeat_at` for the "
+    "lease (`GEODISPATCH_DISPATCH_RUN_LEASE_S`) is `failed` with `error.code` `worker_lost`.",
 )
-def read_run(run_id: int, session: SessionDep, _principal: Staff) -> RunRead:
-    run = _run_or_404(session, run_id)
+def read_run(run_id: int, session: SessionDep, settings: SettingsDep, _principal: Staff) -> RunRead:
+    run = _run_or_404(session, run_id, settings)
     return run_read(run, dispatch_repo.get_plan(session, run_id=run_id))
 
 
@@ -127,8 +129,10 @@ def read_run(run_id: int, session: SessionDep, _principal: Staff) -> RunRead:
     "out go back to `new`. **409** `stale_plan` (naming `ticket_ids`) if any ticket of the run "
     "changed since it was submitted; **409** if the run has not succeeded or was applied already.",
 )
-def apply_run(run_id: int, session: SessionDep, principal: Staff) -> ApplyRead:
-    run = _run_or_404(session, run_id)
+def apply_run(
+    run_id: int, session: SessionDep, settings: SettingsDep, principal: Staff
+) -> ApplyRead:
+    run = _run_or_404(session, run_id, settings)
     plan_row = dispatch_repo.get_plan(session, run_id=run_id, for_update=True)
     if run.status != "succeeded" or plan_row is None:
         message = f"run {run_id} is {run.status}; only a succeeded run's plan can be applied"
@@ -153,7 +157,11 @@ def apply_run(run_id: int, session: SessionDep, principal: Staff) -> ApplyRead:
     return ApplyRead(run_id=run_id, applied_at=now, scheduled=sorted(placed), unscheduled=left_out)
 
 
-def _run_or_404(session: SessionDep, run_id: int) -> DispatchRunRow:
+def _run_or_404(session: SessionDep, run_id: int, settings: Settings) -> DispatchRunRow:
+    """Load a run; one whose process died (lease expired) is recorded as failed first."""
+    lease_s = settings.dispatch_run_lease_s
+    if dispatch_repo.fail_lost_runs(session, now=utc_now(), lease_s=lease_s, run_id=run_id):
+        session.commit()
     run = dispatch_repo.get_run(session, run_id=run_id)
     if run is None:
         raise HTTPException(404, {"code": "not_found", "message": f"no dispatch run {run_id}"})
@@ -175,7 +183,7 @@ def run_read(run: DispatchRunRow, plan_row: DispatchPlanRow | None) -> RunRead:
         id=run.id, status=cast("RunStatus", run.status), phase=run.phase, progress=progress,
         scope=run.scope, day=run.day, time_limit_s=time_limit_s, n_tickets=run.n_orders,
         n_technicians=run.n_technicians, created_by=run.created_by, created_at=run.created_at,
-        started_at=run.started_at, finished_at=run.finished_at,
+        started_at=run.started_at, finished_at=run.finished_at, heartbeat_at=run.heartbeat_at,
         error=ErrorRead.model_validate(run.error) if run.error else None, kpis=run.kpis,
         plan=PlanRead.model_validate(plan_row.plan) if plan_row else None,
         applied_at=plan_row.applied_at if plan_row else None,

@@ -123,6 +123,9 @@ class RunRead(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    heartbeat_at: datetime | None = Field(
+        description="last sign of life of the service process that owns a queued or running run"
+    )
     error: ErrorRead | None
     kpis: dict[str, Any] | None
     plan: PlanRead | None = Field(description="present once the run has succeeded")

@@ -17,6 +17,8 @@ class DispatchRunRow(Base):
     and ``day`` repeat it as columns (``day`` is set for both kinds) so that the plan in force
     for a region and day is found with an index. ``ticket_versions`` snapshots each planned
     ticket (``{id: [status, technician_id, updated_at]}``) to refuse a stale apply.
+    ``heartbeat_at`` is refreshed by the process that owns a queued or running run; once it
+    is older than the lease, that process is gone and the run has failed.
     """
 
     __tablename__ = "dispatch_run"
@@ -39,10 +41,15 @@ class DispatchRunRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class DispatchPlanRow(Base):
-    """A run's plan in the documented plan format (``docs/problem-format.md``)."""
+    """A run's plan in the documented plan format (``docs/problem-format.md``).
+
+    ``revision`` goes up with every change of ``plan`` and when it is applied, so that a
+    process keeping a copy (``api.live_plans``) can tell with one read whether it is current.
+    """
 
     __tablename__ = "dispatch_plan"
 
@@ -50,6 +57,7 @@ class DispatchPlanRow(Base):
     plan: Mapped[dict[str, Any]] = mapped_column(JSON)
     applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
     applied_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AssignmentRow(Base):

@@ -1,0 +1,97 @@
+"""Runs whose service process died: their lease expires and they are failed, not left running."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete
+from sqlalchemy.orm import Session
+
+from api.config import Settings
+from api.db.tables import DispatchRunRow
+from api.main import create_app
+from tests.api.dispatch.support import DAY, submit, wait_for
+
+Headers = dict[str, dict[str, str]]
+LEASE_S = 2.0
+
+
+@pytest.fixture
+def dispatch_settings(dispatch_settings: Settings) -> Settings:
+    """The dispatch test settings with a 2 s lease (renewed every 0.5 s)."""
+    return dispatch_settings.model_copy(update={"dispatch_run_lease_s": LEASE_S})
+
+
+def add_run(session: Session, status: str, *, silent_for: timedelta | None) -> int:
+    """A run row as a process left it; ``silent_for`` is the age of its heartbeat (None: none)."""
+    now = datetime.now(UTC)
+    run = DispatchRunRow(
+        scope={"region_id": "310101", "date": DAY.isoformat()}, region_id="310101", day=DAY,
+        params={"time_limit_s": 5.0}, status=status, phase="solving", progress=0.1, n_orders=3,
+        n_technicians=2, ticket_versions={}, created_by="k", created_at=now - timedelta(hours=1),
+        started_at=now - timedelta(hours=1) if status == "running" else None,
+        heartbeat_at=None if silent_for is None else now - silent_for,
+    )  # fmt: skip
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+@pytest.mark.parametrize(
+    ("status", "silent_for"),
+    [("running", timedelta(minutes=5)), ("queued", timedelta(minutes=5)), ("running", None)],
+)
+def test_a_run_whose_process_died_is_failed_when_read(
+    api: TestClient, headers: Headers, session: Session, status: str, silent_for: timedelta | None
+) -> None:
+    run_id = add_run(session, status, silent_for=silent_for)
+    body = api.get(f"/v1/dispatch/runs/{run_id}", headers=headers["dispatcher"]).json()
+    assert body["status"] == "failed" and body["phase"] == "done"
+    assert body["error"]["code"] == "worker_lost"
+    assert "submit the run again" in body["error"]["message"]
+    assert body["finished_at"] is not None and body["plan"] is None
+
+    apply = api.post(f"/v1/dispatch/runs/{run_id}/apply", headers=headers["dispatcher"])
+    assert apply.status_code == 409 and apply.json()["error"]["code"] == "run_not_succeeded"
+
+
+def test_a_run_with_a_fresh_heartbeat_stays_running(
+    api: TestClient, headers: Headers, session: Session
+) -> None:
+    run_id = add_run(session, "running", silent_for=timedelta(0))
+    body = api.get(f"/v1/dispatch/runs/{run_id}", headers=headers["dispatcher"]).json()
+    assert body["status"] == "running" and body["error"] is None
+
+
+def test_startup_fails_the_runs_a_dead_process_left(engine: Engine, settings: Settings) -> None:
+    with Session(engine) as session:  # committed: the new process must see it
+        lost = add_run(session, "running", silent_for=timedelta(minutes=10))
+        alive = add_run(session, "queued", silent_for=timedelta(seconds=1))
+        session.commit()
+    try:
+        app = create_app(settings)
+        with TestClient(app):
+            app.state.run_recovery.join(timeout=30)
+        with Session(engine) as session:
+            dead, live = session.get(DispatchRunRow, lost), session.get(DispatchRunRow, alive)
+            assert dead is not None and dead.status == "failed"
+            assert dead.error is not None and dead.error["code"] == "worker_lost"
+            assert live is not None and live.status == "queued"  # its owner may still be alive
+    finally:
+        with Session(engine) as session:
+            session.execute(delete(DispatchRunRow).where(DispatchRunRow.id.in_([lost, alive])))
+            session.commit()
+
+
+def test_heartbeats_keep_a_run_longer_than_its_lease_alive(
+    api: TestClient, headers: Headers, world: dict[str, Any]
+) -> None:
+    auth = headers["dispatcher"]
+    run_id = submit(api, auth, time_limit_s=4).json()["id"]
+    body = wait_for(api, run_id, auth)  # every poll would fail the run if its lease lapsed
+    assert body["status"] == "succeeded", body["error"]
+    renewed = datetime.fromisoformat(body["heartbeat_at"]) - datetime.fromisoformat(
+        body["created_at"]
+    )
+    assert renewed >= timedelta(seconds=LEASE_S / 2)
