@@ -267,7 +267,8 @@ def bench_insertion(
         "p50_ms": round(float(np.percentile(timings_ms, 50)), 2),
         "p95_ms": round(float(np.percentile(timings_ms, 95)), 2),
         "max_ms": round(max(timings_ms), 2),
-        "inserted_p50_ms": _percentile(placed_ms, 50), "inserted_p95_ms": _percentile(placed_ms, 95),
+        "inserted_p50_ms": _percentile(placed_ms, 50),
+        "inserted_p95_ms": _percentile(placed_ms, 95),
         "mean_added_travel_min": round(statistics.fmean(deltas) / 60, 1) if deltas else None,
     }  # fmt: skip
     console.print(json.dumps(figures, indent=1))
