@@ -4,10 +4,9 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from dispatch.model import Problem, TechnicianId
-from dispatch.plan import Kpis, Plan, Route, Stop, Unassigned
+from dispatch.model import Problem
+from dispatch.plan import Plan, Route, Stop, Unassigned
+from dispatch.plan_kpis import kpis_of
 from dispatch.routing_arrays import UNLIMITED, RoutingArrays
 
 
@@ -38,7 +37,11 @@ def build_plan(
 ) -> Plan:
     """Assemble the plan: stops with arrival, wait, slack and lateness, then the KPIs."""
     built = tuple(_route(problem, arrays, r) for r in routes if r.orders)
-    return Plan(problem.origin, built, tuple(unassigned), _kpis(problem, built, objective, solve_s))
+    kpis = kpis_of(
+        (t.id for t in problem.technicians), built, len(problem.orders),
+        objective=objective, solve_s=solve_s,
+    )  # fmt: skip
+    return Plan(problem.origin, built, tuple(unassigned), kpis)
 
 
 def _route(problem: Problem, arrays: RoutingArrays, solved: SolvedRoute) -> Route:
@@ -71,26 +74,3 @@ def _route(problem: Problem, arrays: RoutingArrays, solved: SolvedRoute) -> Rout
         return_s=solved.return_s, travel_s=sum(legs),
         service_s=int(service[list(solved.orders)].sum()), distance_m=distance,
     )  # fmt: skip
-
-
-def _kpis(problem: Problem, routes: tuple[Route, ...], objective: int, solve_s: float) -> Kpis:
-    stops = [s for r in routes for s in r.stops]
-    load: dict[TechnicianId, int] = {t.id: 0 for t in problem.technicians}
-    for route in routes:
-        load[route.technician_id] += route.working_s
-    distances = [r.distance_m for r in routes]
-    travel_km = (
-        None if any(d is None for d in distances) else sum(d or 0.0 for d in distances) / 1000
-    )
-    loads = np.asarray(list(load.values()) or [0])
-    return Kpis(
-        assigned=len(stops),
-        unassigned=len(problem.orders) - len(stops),
-        on_time_rate=(sum(s.lateness_s == 0 for s in stops) / len(stops)) if stops else 1.0,
-        travel_km=travel_km,
-        travel_min=sum(r.travel_s for r in routes) / 60,
-        load_s_by_technician=load,
-        load_spread_s=int(loads.max() - loads.min()),
-        solve_s=solve_s,
-        objective=objective,
-    )
