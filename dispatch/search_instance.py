@@ -130,7 +130,8 @@ def nearest_orders(order_travel: IntArray, k: int = NEIGHBOURS) -> IntArray:
 def empty_state(instance: SearchInstance) -> SearchState:
     """Return a solution with every route empty and every order unserved."""
     n_vehicles, n_orders = len(instance.start_node), len(instance.demand)
-    longest = int(min(n_orders, max(instance.max_orders.max(initial=0), 0)))
+    servable = instance.allowed.sum(axis=0)  # no route is longer than what it may serve
+    longest = int(np.minimum(instance.max_orders, servable).max(initial=0))
     width = longest + int(instance.locked.max(initial=0)) + 1
     zeros = np.zeros(n_vehicles, dtype=np.int64)
     depart = np.zeros((n_vehicles, width + 1), dtype=np.int64)
