@@ -9,6 +9,7 @@ from api.config import Settings, get_settings
 from api.db.spatial import make_engine
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.live_plans import LivePlanCache
 from api.region_cache import RegionCache
 from api.routes import (
     dispatch,
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.database_url, spatialite_library_path=settings.spatialite_library_path
     )
     app.state.region_cache = RegionCache()
+    app.state.live_plans = LivePlanCache()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)

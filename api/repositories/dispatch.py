@@ -3,10 +3,10 @@
 Functions take a session and keyword arguments, may flush, and never commit.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -17,12 +17,10 @@ from api.db.tables import (
     TicketRow,
 )
 from api.lifecycle import Actor, TicketStatus
-from api.problem_builder import DayProblem, build_problem
 from api.repositories import assignments as assignment_repo
 from api.repositories import dispatch_scope as scope_repo
 from api.repositories import tickets as ticket_repo
-from dispatch import Plan, WorkOrder
-from geo.regions import RegionIndex
+from dispatch import Plan
 
 UNFINISHED = ("queued", "running")
 
@@ -134,6 +132,7 @@ def apply_plan(
                 session, ticket=ticket, actor_key_id=actor_key_id, at=at, note=item.message
             )
     plan_row.applied_at, plan_row.applied_by = at, actor_key_id
+    plan_row.revision += 1
     session.flush()
     return placed
 
@@ -150,12 +149,24 @@ def _schedule(
         ticket.technician_id, ticket.updated_at = technician_id, at
 
 
-def applied_plan_for(
-    session: Session, *, day: date, region_ids: Collection[str]
-) -> tuple[DispatchRunRow, DispatchPlanRow] | None:
-    """Return the plan applied last for ``day`` whose run covers one of ``region_ids``."""
+@dataclass(frozen=True, slots=True)
+class PlanHead:
+    """Which plan is in force for a day and region, and which revision of it."""
+
+    run_id: int
+    day: date
+    revision: int
+
+
+def applied_plan_head(
+    session: Session, *, day: date, region_ids: Collection[str], for_update: bool = False
+) -> PlanHead | None:
+    """Return the plan applied last for ``day`` whose run covers one of ``region_ids``.
+
+    ``for_update`` locks the plan's row (PostgreSQL) so that changes to it queue up.
+    """
     query = (
-        select(DispatchRunRow, DispatchPlanRow)
+        select(DispatchRunRow.id, DispatchRunRow.day, DispatchPlanRow.revision)
         .join(DispatchPlanRow, DispatchPlanRow.run_id == DispatchRunRow.id)
         .where(
             DispatchRunRow.day == day,
@@ -169,36 +180,17 @@ def applied_plan_for(
         )
         .limit(1)
     )
+    if for_update:
+        query = query.with_for_update(of=DispatchPlanRow)
     found = session.execute(query).first()
-    return None if found is None else (found[0], found[1])
+    return None if found is None else PlanHead(found[0], found[1], found[2])
 
 
-def live_problem(
-    session: Session,
-    *,
-    index: RegionIndex,
-    run: DispatchRunRow,
-    plan: Plan,
-    zone: ZoneInfo,
-    catalog: Collection[str],
-    extra: Sequence[WorkOrder],
-) -> DayProblem:
-    """Rebuild the problem an applied plan was made for, with ``extra`` orders to place.
-
-    The plan's tickets and technicians as they are now, over the whole day (the plan's times
-    stay reproducible); a ticket among ``extra`` replaces its own row.
-    """
-    replaced = {o.id for o in extra}
-    ids = [int(s.order_id) for r in plan.routes for s in r.stops]
-    ids += [int(u.order_id) for u in plan.unassigned]
-    tickets = [
-        t for t in scope_repo.tickets_by_id(session, ticket_ids=ids) if str(t.id) not in replaced
-    ]
-    tech_ids = set(plan.kpis.load_s_by_technician) | {r.technician_id for r in plan.routes}
-    crew = scope_repo.fleet(
-        session, day=run.day, index=index, region_ids=None, technician_ids=tech_ids
+def store_plan(session: Session, *, run_id: int, plan_doc: dict[str, Any]) -> None:
+    """Replace a run's plan document and bump its revision."""
+    session.execute(
+        update(DispatchPlanRow)
+        .where(DispatchPlanRow.run_id == run_id)
+        .values(plan=plan_doc, revision=DispatchPlanRow.revision + 1)
+        .execution_options(synchronize_session=False)
     )
-    return build_problem(
-        index=index, tickets=tickets, fleet=crew, pins=scope_repo.pins(session, ticket_ids=ids),
-        day=run.day, zone=zone, skill_catalog=catalog, now=None, extra=extra,
-    )  # fmt: skip

@@ -1,9 +1,11 @@
-"""What a dispatch run covers: tickets of a region and day, technicians on shift, pins.
+"""What a dispatch run covers: a region's tickets of a day, technicians on shift, pins, stamps.
 
 Functions take a session and keyword arguments and only read.
 """
 
+import json
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -114,3 +116,48 @@ def stale_ticket_ids(session: Session, *, run: DispatchRunRow) -> list[int]:
     ids = [int(i) for i in run.ticket_versions]
     now = ticket_versions(tickets_by_id(session, ticket_ids=ids))
     return sorted(i for i in ids if now.get(str(i)) != run.ticket_versions[str(i)])
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeState:
+    """Stamps of everything a plan's live problem is built from; equal states, equal problems.
+
+    Each ticket and technician by its ``updated_at`` (bumped by every change), pins as pairs,
+    shifts by their content (a replaced shift may reuse its id on SQLite).
+    """
+
+    tickets: frozenset[tuple[int, datetime]]
+    pins: frozenset[tuple[int, str]]
+    technicians: frozenset[tuple[str, datetime]]
+    shifts: frozenset[tuple[str, datetime, datetime, str]]
+
+    def with_ticket(self, ticket_id: int, updated_at: datetime) -> "ScopeState":
+        """Return the state with ``ticket_id`` (added or changed) stamped ``updated_at``."""
+        tickets = {t for t in self.tickets if t[0] != ticket_id} | {(ticket_id, updated_at)}
+        return replace(self, tickets=frozenset(tickets))
+
+
+def scope_state(
+    session: Session, *, ticket_ids: Collection[int], technician_ids: Collection[str], day: date
+) -> ScopeState:
+    """Read the stamps of these tickets, their pins, these technicians and their shifts."""
+    tickets = select(TicketRow.id, TicketRow.updated_at).where(TicketRow.id.in_(list(ticket_ids)))
+    pinned = select(AssignmentRow.ticket_id, AssignmentRow.technician_id).where(
+        AssignmentRow.ticket_id.in_(list(ticket_ids)), AssignmentRow.is_pinned.is_(True)
+    )
+    techs = select(TechnicianRow.id, TechnicianRow.updated_at).where(
+        TechnicianRow.id.in_(list(technician_ids))
+    )
+    shift = TechnicianShiftRow
+    shifts = select(shift.technician_id, shift.start_at, shift.end_at, shift.breaks).where(
+        shift.technician_id.in_(list(technician_ids)), shift.day == day
+    )
+    return ScopeState(
+        tickets=frozenset((i, at) for i, at in session.execute(tickets)),
+        pins=frozenset((i, tech) for i, tech in session.execute(pinned)),
+        technicians=frozenset((i, at) for i, at in session.execute(techs)),
+        shifts=frozenset(
+            (tech, start, end, json.dumps(breaks, sort_keys=True))
+            for tech, start, end, breaks in session.execute(shifts)
+        ),
+    )

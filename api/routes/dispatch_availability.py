@@ -1,5 +1,5 @@
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -14,11 +14,13 @@ from api.repositories import dispatch_scope as scope_repo
 from api.routes.dispatch_live import Staff, responses
 from api.schemas.common import CrsName, Latitude, Longitude
 from api.schemas.dispatch import AvailabilityRead, OfferRead
-from dispatch import Kpis, Plan, TimeWindow, WorkOrder, WorkOrderId
+from dispatch import Kpis, Plan, TimeWindow, Unassigned, WorkOrder, WorkOrderId
 from dispatch.availability import AvailabilityParams, Offer, offers
 from dispatch.insertion import LivePlan, NoInsertion
-from dispatch.plan_io import plan_from_dict
 from geo.coords import to_wgs84
+
+if TYPE_CHECKING:
+    from api.live_plans import LivePlanCache
 
 router = APIRouter(tags=["dispatch"])  # included by ``api.routes.dispatch`` under /dispatch
 PROSPECT = WorkOrderId("prospective")
@@ -91,38 +93,35 @@ def availability(
         region_id=hierarchy[0].id if hierarchy else None,
     )  # fmt: skip
     region_ids = [r.id for r in hierarchy]
-    found = dispatch_repo.applied_plan_for(session, day=day, region_ids=region_ids)
+    head = dispatch_repo.applied_plan_head(session, day=day, region_ids=region_ids)
     catalog = settings.skill_catalogue
-    if found is not None:
-        run, plan_row = found
-        plan = plan_from_dict(plan_row.plan)
-        built = dispatch_repo.live_problem(
-            session, index=index, run=run, plan=plan, zone=zone, catalog=catalog, extra=[order]
-        )
+    live: LivePlan | Unassigned
+    if head is not None:
+        live_plans: LivePlanCache = request.app.state.live_plans
+        live = live_plans.get(session, head=head, zone=zone, index=index).live_plan(order, catalog)
     else:
         crew = scope_repo.fleet(session, day=day, index=index, region_ids=region_ids)
         if not crew.technicians:
             return AvailabilityRead(run_id=None, offers=[], reason="no technician on shift here")
-        plan = _empty_plan(origin)
         built = build_problem(
             index=index, tickets=[], fleet=crew, pins={}, day=day, zone=zone,
             skill_catalog=catalog, now=None, extra=[order],
         )  # fmt: skip
-    run_id = found[0].id if found else None
-    left_out = next((u for u in built.excluded if u.order_id == PROSPECT), None)
-    if left_out is not None:
-        return AvailabilityRead(run_id=run_id, offers=[], reason=left_out.message)
+        left_out = next((u for u in built.excluded if u.order_id == PROSPECT), None)
+        live = left_out or LivePlan(built.problem, _empty_plan(origin))
+    run_id = head.run_id if head else None
+    if isinstance(live, Unassigned):
+        return AvailabilityRead(run_id=run_id, offers=[], reason=live.message)
     params = AvailabilityParams(
         n_offers=n_offers, held_back_share=settings.dispatch_emergency_share,
         urgent_priority=PRIORITY["emergency"],
     )  # fmt: skip
-    live = LivePlan(built.problem, plan)
     found_offers = offers(live, PROSPECT, params)
     reason = None
     if not found_offers:
         why = live.best_insertion(PROSPECT)
         reason = why.message if isinstance(why, NoInsertion) else "no slot of the window fits"
-    offer_reads = [_offer_read(o, plan) for o in found_offers]
+    offer_reads = [_offer_read(o, live.plan) for o in found_offers]
     return AvailabilityRead(run_id=run_id, offers=offer_reads, reason=reason)
 
 

@@ -1,6 +1,6 @@
 import time
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
@@ -23,9 +23,13 @@ from api.schemas.dispatch import (
     InsertRead,
     WarningRead,
 )
-from dispatch.insertion import Insertion, insert_order
-from dispatch.plan_io import plan_from_dict, plan_to_dict
+from dispatch import Unassigned
+from dispatch.insertion import Insertion
+from dispatch.plan_io import plan_to_dict
 from geo.regions import RegionIndex
+
+if TYPE_CHECKING:
+    from api.live_plans import LivePlanCache
 
 router = APIRouter(tags=["dispatch"])  # included by ``api.routes.dispatch`` under /dispatch
 Staff = Annotated[Principal, require_roles(Role.ADMIN, Role.DISPATCHER)]
@@ -61,8 +65,8 @@ def _error(http_status: int, code: str, message: str, **details: Any) -> HTTPExc
     return HTTPException(http_status, {"code": code, "message": message, "details": details})
 
 
-def _ticket_for_update(session: SessionDep, ticket_id: int) -> TicketRow:
-    ticket = ticket_repo.get_ticket(session, ticket_id=ticket_id, for_update=True)
+def _ticket_or_404(session: SessionDep, ticket_id: int, *, for_update: bool = False) -> TicketRow:
+    ticket = ticket_repo.get_ticket(session, ticket_id=ticket_id, for_update=for_update)
     if ticket is None:
         raise _error(404, "not_found", f"no ticket {ticket_id}", ticket_id=ticket_id)
     return ticket
@@ -92,7 +96,7 @@ def override_assignment(
     settings: SettingsDep,
     principal: Staff,
 ) -> AssignmentRead:
-    ticket = _ticket_for_update(session, body.ticket_id)
+    ticket = _ticket_or_404(session, body.ticket_id, for_update=True)
     now, key = utc_now(), principal.key_id
     current = assignment_repo.assignment_of(session, ticket_id=ticket.id)
     warnings: list[WarningRead] = []
@@ -187,37 +191,39 @@ def insert_ticket(
     principal: Staff,
 ) -> InsertRead:
     started = time.perf_counter()
-    ticket = _ticket_for_update(session, body.ticket_id)
-    if ticket.status != TicketStatus.NEW:
-        message = f"ticket {ticket.id} is {ticket.status}; only new tickets are inserted"
-        raise _error(409, "not_insertable", message, status=ticket.status)
+    ticket = _ticket_or_404(session, body.ticket_id)
     index = request.app.state.region_cache.index(session)
     zone, day = _zone_and_day(ticket, index, settings, body.date)
     hierarchy = [r.id for r in index.containing(*lonlat(ticket.location))]
-    found = dispatch_repo.applied_plan_for(session, day=day, region_ids=hierarchy)
-    if found is None:
+    # The plan's lock, taken before the ticket's as applying a plan does, queues insertions.
+    head = dispatch_repo.applied_plan_head(session, day=day, region_ids=hierarchy, for_update=True)
+    session.refresh(ticket, with_for_update=True)
+    if ticket.status != TicketStatus.NEW:
+        message = f"ticket {ticket.id} is {ticket.status}; only new tickets are inserted"
+        raise _error(409, "not_insertable", message, status=ticket.status)
+    if head is None:
         message = f"no plan has been applied for {day.isoformat()} here; submit a run"
         raise _error(409, "no_applied_plan", message, day=day.isoformat())
-    run, plan_row = found
-    plan, now = plan_from_dict(plan_row.plan), utc_now()
+    live_plans: LivePlanCache = request.app.state.live_plans
+    live_day = live_plans.get(session, head=head, zone=zone, index=index)
+    now = utc_now()
     now_s = max(0, int((now - day_origin(day, zone)).total_seconds()))
     pinned = scope_repo.pins(session, ticket_ids=[ticket.id]).get(ticket.id)
-    order, is_over = ticket_order(ticket, plan.origin, now_s=now_s, pinned_to=pinned)
-    built = dispatch_repo.live_problem(
-        session, index=index, run=run, plan=plan, zone=zone, catalog=settings.skill_catalogue,
-        extra=[order] if not is_over else [],
-    )  # fmt: skip
-    left_out = next((u for u in built.excluded if u.order_id == order.id), None)
-    if is_over or left_out is not None:
-        reason = left_out.reason.value if left_out else "unreachable"
-        message = left_out.message if left_out else "its time windows are over"
-        raise _error(422, "cannot_insert", message, reason=reason)
-    new_plan, result = insert_order(built.problem, plan, order.id)
+    order, is_over = ticket_order(ticket, live_day.plan.origin, now_s=now_s, pinned_to=pinned)
+    if is_over:
+        raise _error(422, "cannot_insert", "its time windows are over", reason="unreachable")
+    live = live_day.live_plan(order, settings.skill_catalogue)
+    if isinstance(live, Unassigned):
+        raise _error(422, "cannot_insert", live.message, reason=live.reason.value)
+    result = live.insert(order.id)
     if not isinstance(result, Insertion):
         code = 422 if result.reason.value == "no_skill" else 409
         raise _error(code, "cannot_insert", result.message, reason=result.reason.value)
+    new_plan = live.plan
     route = new_plan.route_of(result.technician_id, result.shift_index)
     assert route is not None  # the insertion just put a stop on it
+    run = dispatch_repo.get_run(session, run_id=head.run_id)
+    assert run is not None  # the head was read from it
     ticket_repo.transition(
         session, ticket=ticket, target=TicketStatus.SCHEDULED, actor=Actor.STAFF,
         actor_key_id=principal.key_id, at=now, technician_id=result.technician_id,
@@ -226,8 +232,10 @@ def insert_ticket(
     assignment_repo.store_route(
         session, run=run, plan=new_plan, route=route, actor_key_id=principal.key_id, at=now
     )
-    plan_row.plan = plan_to_dict(new_plan)
+    dispatch_repo.store_plan(session, run_id=run.id, plan_doc=plan_to_dict(new_plan))
+    updated = live_day.inserted(new_plan, ticket, pinned)  # from what was written, not re-read
     session.commit()
+    live_plans.put(updated)
     stop = route.stops[result.position]
     return InsertRead(
         ticket_id=ticket.id, run_id=run.id, technician_id=result.technician_id,

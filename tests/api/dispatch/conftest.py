@@ -8,7 +8,6 @@ a lock (one connection, so the test's rollback still undoes everything).
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,9 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.config import Settings
-from api.deps import get_session
-from api.main import create_app
-from tests.api.dispatch.support import add_technician, add_ticket
+from tests.api.dispatch.support import add_technician, add_ticket, app_client
 
 
 @pytest.fixture
@@ -46,22 +43,15 @@ def dispatch_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def api(dispatch_settings: Settings, session: Session) -> Iterator[TestClient]:
+def lock() -> threading.Lock:
+    """Serialises the requests and run recorders of every app of a test on its one session."""
+    return threading.Lock()
+
+
+@pytest.fixture
+def api(
+    dispatch_settings: Settings, session: Session, lock: threading.Lock
+) -> Iterator[TestClient]:
     """A client whose requests and run recorder share the test session, one at a time."""
-    lock = threading.Lock()
-
-    def request_session() -> Iterator[Session]:
-        with lock:
-            yield session
-
-    @contextmanager
-    def recorder_session() -> Iterator[Session]:
-        with lock:
-            yield session
-
-    app = create_app(dispatch_settings)
-    app.dependency_overrides[get_session] = request_session
-    with TestClient(app) as client:
-        app.state.run_executor.sessions = recorder_session
+    with app_client(dispatch_settings, session, lock) as client:
         yield client
-    app.state.engine.dispose()

@@ -1,6 +1,9 @@
 """Builders and helpers of the dispatch service tests (fixtures live in ``conftest``)."""
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -9,8 +12,11 @@ from sqlalchemy.orm import Session
 
 from shapely.geometry import Point
 
+from api.config import Settings
 from api.db.spatial import to_wkb
 from api.db.tables import TechnicianRow, TechnicianShiftRow, TicketRow
+from api.deps import get_session
+from api.main import create_app
 
 DAY = date(2031, 3, 4)
 CST = timezone(timedelta(hours=8))
@@ -79,3 +85,32 @@ def wait_for(api: TestClient, run_id: int, auth: dict[str, str]) -> dict[str, An
 def submit(api: TestClient, auth: dict[str, str], **body: Any) -> Any:
     body.setdefault("scope", {"region_id": HUANGPU, "date": DAY.isoformat()})
     return api.post("/v1/dispatch/runs", json=body, headers=auth)
+
+
+def applied_day(api: TestClient, headers: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Solve the test day's region and apply the plan; return the run."""
+    run = wait_for(api, submit(api, headers["dispatcher"]).json()["id"], headers["dispatcher"])
+    applied = api.post(f"/v1/dispatch/runs/{run['id']}/apply", headers=headers["dispatcher"])
+    assert applied.status_code == 200, applied.text
+    return run
+
+
+@contextmanager
+def app_client(settings: Settings, session: Session, lock: threading.Lock) -> Iterator[TestClient]:
+    """A client on a new app (as another service process would be) sharing the test session."""
+
+    def request_session() -> Iterator[Session]:
+        with lock:
+            yield session
+
+    @contextmanager
+    def recorder_session() -> Iterator[Session]:
+        with lock:
+            yield session
+
+    app = create_app(settings)
+    app.dependency_overrides[get_session] = request_session
+    with TestClient(app) as client:
+        app.state.run_executor.sessions = recorder_session
+        yield client
+    app.state.engine.dispose()

@@ -8,7 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.tables import AssignmentRow, DispatchPlanRow, TicketRow
-from tests.api.dispatch.support import DAY, add_technician, add_ticket, at, submit, wait_for
+from tests.api.dispatch.support import (
+    DAY,
+    add_technician,
+    add_ticket,
+    applied_day,
+    at,
+    submit,
+    wait_for,
+)
 
 Headers = dict[str, dict[str, str]]
 
@@ -115,13 +123,6 @@ def test_unassign_puts_the_ticket_back(
 )
 def test_bad_overrides_are_422(api: TestClient, headers: Headers, body: dict[str, Any]) -> None:
     assert assign(api, headers["dispatcher"], **body).status_code == 422
-
-
-def applied_day(api: TestClient, headers: Headers) -> dict[str, Any]:
-    run = wait_for(api, submit(api, headers["dispatcher"]).json()["id"], headers["dispatcher"])
-    applied = api.post(f"/v1/dispatch/runs/{run['id']}/apply", headers=headers["dispatcher"])
-    assert applied.status_code == 200, applied.text
-    return run
 
 
 def test_urgent_ticket_is_inserted_into_the_applied_plan(
