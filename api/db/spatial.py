@@ -38,6 +38,13 @@ def make_engine(url: str, *, spatialite_library_path: str = "mod_spatialite") ->
     The stdlib ``sqlite3`` of this Python cannot load extensions, so SQLite goes through
     ``pysqlite3``.  SQLAlchemy, not the driver, issues BEGIN, so that SAVEPOINTs and rollbacks of
     whole tests work as on PostgreSQL; foreign keys are enforced as PostgreSQL does.
+
+    Every SQLite transaction begins ``IMMEDIATE``, taking the write lock up front. A deferred
+    transaction that reads first and writes later cannot be promoted while another connection
+    writes: SQLite fails it with "database is locked" at once rather than wait (waiting could
+    deadlock). Taking the lock at BEGIN makes writers queue on ``busy_timeout`` instead, and it
+    keeps ``max(id)`` and read-then-insert checks stable until commit. Readers queue too; an
+    embedded database serves one writer at a time anyway.
     """
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True)
@@ -60,6 +67,6 @@ def make_engine(url: str, *, spatialite_library_path: str = "mod_spatialite") ->
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
