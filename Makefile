@@ -21,6 +21,8 @@ test: test-deps lint pytest
 
 deps: $(VENV)/.synced
 	@scripts/system-deps.sh $(RUN_DEBS)
+	@# Compile the solver's kernels once here (cached; about 40 s the first time), not in a solve.
+	@$(BIN)/python -c "import dispatch; dispatch.warm_up()"
 
 test-deps: deps
 	@scripts/system-deps.sh $(TEST_DEBS)
