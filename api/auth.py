@@ -4,10 +4,17 @@ Tokens are random (256 bits) and shown once; only their SHA-256 is stored, which
 secrets of that entropy (no password stretching needed) and lets a lookup use the unique index.
 Roles: ``admin`` and ``dispatcher`` see everything; a ``technician`` key is bound to one
 technician id and an ``integrator`` key to one source (tenant), and object checks use them.
+
+Each process remembers the principals of tokens it authenticated for ``auth_cache_s`` seconds
+(:class:`PrincipalCache`), so most requests cost no query; a revoked key is therefore refused
+at most that long after the revocation commits.
 """
 
 import hashlib
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,7 +23,9 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from api.config import Settings, get_settings
 from api.db.tables import ApiKeyRow
 from api.deps import SessionDep
 
@@ -99,22 +108,66 @@ def revoke_key(session: Session, *, key_id: str, now: datetime) -> bool:
     return True
 
 
+class PrincipalCache:
+    """Principals of recently authenticated tokens, keyed by token hash, kept ``ttl_s`` seconds.
+
+    Only valid tokens are kept (unknown ones would let anyone fill the memory), at most
+    ``max_entries`` of them; when full, the oldest entry goes. ``ttl_s = 0`` keeps nothing.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token_sha256: str) -> Principal | None:
+        """Return the principal of a token seen less than ``ttl_s`` ago, else None."""
+        entry = self._entries.get(token_sha256)
+        if entry is None or entry[0] <= self._clock():
+            return None
+        return entry[1]
+
+    def put(self, token_sha256: str, principal: Principal) -> None:
+        """Remember a token's principal for ``ttl_s`` seconds from now."""
+        if self._ttl_s <= 0:
+            return
+        with self._lock:
+            self._entries.pop(token_sha256, None)
+            if len(self._entries) >= self._max_entries:
+                del self._entries[next(iter(self._entries))]
+            self._entries[token_sha256] = (self._clock() + self._ttl_s, principal)
+
+
 def _unauthorized(message: str) -> HTTPException:
     detail = {"code": "unauthorized", "message": message, "details": {}}
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
-    """Authenticate the request's ``Authorization: Bearer <token>`` header (401 otherwise)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    row = session.scalar(
-        select(ApiKeyRow).where(ApiKeyRow.token_sha256 == hash_token(token.strip()))
-    )
+def _principal_cache(request: Request) -> PrincipalCache:
+    """Return the app's cache, made on first use from the app's (else the process's) settings."""
+    state = request.app.state
+    cache: PrincipalCache | None = getattr(state, "principal_cache", None)
+    if cache is None:
+        settings: Settings = getattr(state, "settings", None) or get_settings()
+        cache = state.principal_cache = PrincipalCache(settings.auth_cache_s)
+    return cache
+
+
+def _load_principal(session: Session, token_sha256: str) -> Principal | None:
+    row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.token_sha256 == token_sha256))
     if row is None or row.revoked_at is not None:
-        raise _unauthorized("invalid or revoked token")
+        return None
     return Principal(
         key_id=row.id,
         name=row.name,
@@ -124,6 +177,26 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
     )
 
 
+async def get_principal(request: Request, session: SessionDep) -> Principal:
+    """Authenticate the request's ``Authorization: Bearer <token>`` header (401 otherwise).
+
+    Async so that a cached token costs no trip to the thread pool; a lookup goes there.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    token_sha256 = hash_token(token.strip())
+    cache = _principal_cache(request)
+    principal = cache.get(token_sha256)
+    if principal is None:
+        principal = await run_in_threadpool(_load_principal, session, token_sha256)
+        if principal is None:
+            raise _unauthorized("invalid or revoked token")
+        cache.put(token_sha256, principal)
+    return principal
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
@@ -131,7 +204,7 @@ def require_roles(*roles: Role) -> Any:
     """Return a dependency that lets only ``roles`` through (403 for any other role)."""
     allowed = frozenset(roles)
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:  # async: no thread-pool trip
         if principal.role not in allowed:
             names = ", ".join(sorted(allowed))
             detail = {

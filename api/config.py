@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         description="a queued or running run whose process has not refreshed it for this long "
         "has failed (the process refreshes it every quarter of this)",
     )
+    auth_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="a process trusts a token it authenticated this long without a query; a "
+        "revoked key is refused at most this long after the revocation (0: always query)",
+    )
 
 
 @lru_cache
