@@ -117,12 +117,24 @@ def availability(
         urgent_priority=PRIORITY["emergency"],
     )  # fmt: skip
     found_offers = offers(live, PROSPECT, params)
-    reason = None
-    if not found_offers:
-        why = live.best_insertion(PROSPECT)
-        reason = why.message if isinstance(why, NoInsertion) else "no slot of the window fits"
+    reason = None if found_offers else _why_no_offer(live, params)
     offer_reads = [_offer_read(o, live.plan) for o in found_offers]
     return AvailabilityRead(run_id=run_id, offers=offer_reads, reason=reason)
+
+
+def _why_no_offer(live: LivePlan, params: AvailabilityParams) -> str:
+    """Say why nothing is offered: nobody can serve it, the rest is held back, or no slot fits."""
+    why = live.best_insertion(PROSPECT)
+    if isinstance(why, NoInsertion):
+        return why.message
+    if live.problem.orders[live.order_index(PROSPECT)].priority < params.urgent_priority:
+        held_back = live.table.limits.held_back(params.held_back_share)
+        if isinstance(live.best_insertion(PROSPECT, limits=held_back), NoInsertion):
+            return (
+                f"the capacity left is held back for emergency tickets "
+                f"({params.held_back_share:.0%} of each technician's orders, parts and hours)"
+            )
+    return "no slot of the window fits"
 
 
 def _offer_read(offer: Offer, plan: Plan) -> OfferRead:

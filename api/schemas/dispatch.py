@@ -184,7 +184,7 @@ class WarningRead(BaseModel):
     code: str = Field(
         examples=["skill_missing"],
         description="skill_missing, skill_level_too_low, no_shift, outside_shift, "
-        "outside_territory, over_max_orders, over_capacity",
+        "outside_territory, over_max_orders, over_capacity, technician_inactive",
     )
     message: str
 

@@ -5,8 +5,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
-from tests.api.dispatch.support import at, submit, wait_for
+from api.config import Settings
+from tests.api.dispatch.support import (
+    add_technician,
+    add_ticket,
+    applied_day,
+    at,
+    submit,
+    wait_for,
+)
 
 Headers = dict[str, dict[str, str]]
 
@@ -76,3 +85,21 @@ def test_only_staff_see_availability(
     api: TestClient, headers: Headers, caller: str | None, status: int
 ) -> None:
     assert ask(api, headers[caller] if caller else {}).status_code == status
+
+
+def test_capacity_held_back_for_emergencies_is_offered_only_to_them(
+    api: TestClient, headers: Headers, session: Session, dispatch_settings: Settings
+) -> None:
+    add_technician(session, "T-H", (121.4737, 31.2304), max_orders=2)
+    add_ticket(session, (121.48, 31.22))
+    run = applied_day(api, headers)
+    assert run["kpis"]["assigned"] == 1  # one of T-H's two orders is taken
+    share = dispatch_settings.dispatch_emergency_share
+    assert int(2 * (1 - share)) == 1  # so the second is held back
+
+    normal = ask(api, headers["dispatcher"]).json()
+    assert normal["offers"] == [] and "held back for emergency" in normal["reason"]
+    urgent = ask(api, headers["dispatcher"], priority="urgent").json()
+    assert urgent["offers"] == []
+    emergency = ask(api, headers["dispatcher"], priority="emergency").json()
+    assert emergency["offers"] and {o["technician_id"] for o in emergency["offers"]} == {"T-H"}

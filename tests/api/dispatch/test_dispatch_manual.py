@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db.tables import AssignmentRow, DispatchPlanRow, TicketRow
+from api.db.tables import AssignmentRow, DispatchPlanRow, TechnicianRow, TicketRow
 from tests.api.dispatch.support import (
     DAY,
     add_technician,
@@ -182,3 +182,65 @@ def test_only_staff_override_and_insert(
     assert assign(api, auth, **body).status_code == expected
     insert = {"ticket_id": world["aircon"][0]}
     assert api.post("/v1/dispatch/insert", json=insert, headers=auth).status_code == expected
+
+
+def test_a_forced_pin_returns_the_warnings_it_accepted(
+    api: TestClient, headers: Headers, world: dict[str, Any], session: Session
+) -> None:
+    technician = session.get(TechnicianRow, "T-B")
+    assert technician is not None
+    technician.is_active = False
+    session.flush()
+    body = {"ticket_id": world["solar"], "action": "pin", "technician_id": "T-B"}
+    refused = assign(api, headers["dispatcher"], **body)
+    assert refused.status_code == 409
+    assert codes(refused) == ["skill_missing", "technician_inactive"]
+
+    forced = assign(api, headers["dispatcher"], **body, force=True)
+    assert forced.status_code == 200, forced.text
+    assert codes(forced) == ["skill_missing", "technician_inactive"]
+    assert forced.json()["is_pinned"] is True and forced.json()["status"] == "scheduled"
+    row = session.scalar(select(AssignmentRow).where(AssignmentRow.ticket_id == world["solar"]))
+    assert row is not None and row.is_pinned and row.source == "manual"
+
+
+def test_pinning_a_planned_ticket_to_its_technician_keeps_its_place(
+    api: TestClient, headers: Headers, world: dict[str, Any], session: Session
+) -> None:
+    run = applied_day(api, headers)
+    route = run["plan"]["routes"][0]
+    ticket, technician = int(route["stops"][0]["order_id"]), route["technician_id"]
+    body = {"ticket_id": ticket, "action": "pin", "technician_id": technician}
+    answer = assign(api, headers["dispatcher"], **body)
+    assert answer.status_code == 200 and answer.json()["warnings"] == []
+    row = session.scalar(select(AssignmentRow).where(AssignmentRow.ticket_id == ticket))
+    assert row is not None and row.is_pinned and row.sequence == 1 and row.run_id == run["id"]
+
+    other = "T-A" if technician == "T-B" else "T-B"
+    moved = assign(
+        api, headers["dispatcher"], ticket_id=ticket, action="assign", technician_id=other
+    )
+    assert moved.status_code == 200 and moved.json()["technician_id"] == other
+    session.refresh(row)
+    assert row.sequence is None and row.source == "manual" and not row.is_pinned
+
+
+def test_overrides_that_cannot_apply_are_refused_and_unassign_warns_of_nothing(
+    api: TestClient, headers: Headers, world: dict[str, Any], session: Session
+) -> None:
+    auth, ticket = headers["dispatcher"], world["aircon"][0]
+    nobody = assign(api, auth, ticket_id=ticket, action="assign", technician_id="T-NONE")
+    assert nobody.status_code == 422 and nobody.json()["error"]["code"] == "unknown_technician"
+    unpinned = assign(api, auth, ticket_id=ticket, action="unpin")
+    assert unpinned.status_code == 409 and unpinned.json()["error"]["code"] == "not_assigned"
+    missing = assign(api, auth, ticket_id=987_654, action="unassign")
+    assert missing.status_code == 404
+
+    assign(api, auth, ticket_id=ticket, action="assign", technician_id="T-A")
+    unassigned = assign(api, auth, ticket_id=ticket, action="unassign")
+    assert unassigned.status_code == 200 and unassigned.json()["warnings"] == []
+    assert unassigned.json()["is_pinned"] is False and unassigned.json()["day"] is None
+
+    done = add_ticket(session, (121.48, 31.22), status="completed", technician_id="T-A")
+    closed = assign(api, auth, ticket_id=done, action="assign", technician_id="T-B")
+    assert closed.status_code == 409 and closed.json()["error"]["code"] == "not_assignable"
