@@ -1,13 +1,13 @@
 """``Idempotency-Key`` for creating routes, with Stripe's semantics.
 
-1. The key is claimed "in flight" in its own short transaction, committed at once, so that a
-   concurrent request with the same key sees it and gets 409.
-2. The work and the stored answer are committed together in a second transaction: either
-   both exist or neither does.
+1. The key, the work and the stored answer share one transaction: either the answer is
+   stored with everything the request wrote, or nothing is.
+2. While that transaction runs it holds the key (:func:`repo.hold`: an advisory lock on
+   PostgreSQL; SQLite's single writer), so a concurrent request with the same key gets 409.
 3. A retry with the same key and body gets the stored status and body back, with
    ``Idempotent-Replayed: true``; the same key with another body is 422.
-4. If the work fails the claim is released; if the process dies the claim expires after
-   ``idempotency_lock_s`` and the next retry takes it over.
+4. A failed request stores nothing, and a process that dies mid-request has its transaction
+   rolled back by the database: either way the next retry runs afresh.
 """
 
 import hashlib
@@ -16,10 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -27,7 +26,6 @@ from sqlalchemy.orm import Session
 from api.auth import Principal, Role, utc_now
 from api.config import Settings
 from api.repositories import idempotency as repo
-from api.repositories.tickets import begin_write
 
 IdempotencyKey = Annotated[
     str | None,
@@ -74,10 +72,7 @@ def run_idempotent(
 ) -> JSONResponse:
     """Run ``work`` (which writes but does not commit) once per key; commit; answer JSON."""
     if key is None:
-        begin_write(session)
-        result = jsonable_encoder(work())
-        session.commit()
-        return JSONResponse(status_code=status_code, content=result)
+        return _commit(session, status_code, work)
     fp = repo.Fingerprint(
         principal=principal_scope(principal),
         key=key,
@@ -86,58 +81,73 @@ def run_idempotent(
         body_sha256=body_sha256(body),
     )
     now = utc_now()
-    begin_write(session)
+    if not repo.hold(session, fp=fp):
+        raise _in_flight(key)
+    stored = repo.find(session, fp=fp, now=now)
+    if stored is not None:  # nothing was written: the session's end rolls back and lets go
+        return _replay(stored, fp, key)
     _maybe_purge(session, now_s=time.monotonic())
-    claim = repo.claim(
-        session,
-        fp=fp,
-        now=now,
-        ttl=timedelta(hours=settings.idempotency_ttl_h),
-        lock=timedelta(seconds=settings.idempotency_lock_s),
-    )
-    session.commit()
-    if claim.kind != "claimed":
-        return _refusal_or_replay(claim, key)
-    row_id = claim.row.id
-    begin_write(session)
+    expires_at = now + timedelta(hours=settings.idempotency_ttl_h)
+
+    def store_with(answer: dict[str, Any]) -> None:
+        repo.store(
+            session,
+            fp=fp,
+            now=now,
+            expires_at=expires_at,
+            response_status=status_code,
+            response_body=answer,
+        )
+
+    return _commit(session, status_code, work, store_with)
+
+
+def _commit(
+    session: Session,
+    status_code: int,
+    work: Callable[[], BaseModel],
+    store: Callable[[dict[str, Any]], None] | None = None,
+) -> JSONResponse:
+    """Run ``work``, store its answer if asked, and commit; roll everything back on failure."""
     try:
-        result = jsonable_encoder(work())
-        repo.finish(session, row_id=row_id, response_status=status_code, response_body=result)
+        answer = work().model_dump(mode="json", by_alias=True)
+        if store is not None:
+            store(answer)
         session.commit()
     except BaseException:
         session.rollback()
-        repo.release(session, row_id=row_id)
-        session.commit()
         raise
-    return JSONResponse(status_code=status_code, content=result)
+    return JSONResponse(status_code=status_code, content=answer)
 
 
-def _refusal_or_replay(claim: repo.Claim, key: str) -> JSONResponse:
-    if claim.kind == "replay":
-        return JSONResponse(
-            status_code=claim.row.response_status or 200,
-            content=claim.row.response_body,
-            headers={"Idempotent-Replayed": "true"},
-        )
-    if claim.kind == "mismatch":
+def _replay(stored: repo.StoredAnswer, fp: repo.Fingerprint, key: str) -> JSONResponse:
+    if not stored.is_for(fp):
         detail = {
             "code": "idempotency_key_reused",
             "message": f"Idempotency-Key {key!r} was used with a different request; "
             "use a new key for a new request",
-            "details": {"field": "Idempotency-Key", "first_path": claim.row.path},
+            "details": {"field": "Idempotency-Key", "first_path": stored.path},
         }
         raise HTTPException(422, detail)
+    return JSONResponse(
+        status_code=stored.response_status,
+        content=stored.response_body,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def _in_flight(key: str) -> HTTPException:
     detail = {
         "code": "idempotency_key_in_flight",
         "message": f"a request with Idempotency-Key {key!r} is still being processed; "
         "retry shortly",
         "details": {"field": "Idempotency-Key"},
     }
-    raise HTTPException(409, detail, headers={"Retry-After": "1"})
+    return HTTPException(409, detail, headers={"Retry-After": "1"})
 
 
 def _maybe_purge(session: Session, *, now_s: float) -> None:
-    """Delete expired keys at most every ten minutes per process, in the claim's transaction."""
+    """Delete expired keys at most every ten minutes per process, in the request's transaction."""
     global _last_purge
     with _purge_lock:
         if now_s - _last_purge < _PURGE_EVERY_S:

@@ -228,6 +228,7 @@ def ticket_order(
         windows=windows or (),
         priority=PRIORITY.get(ticket.priority, 0),
         sla_deadline_s=sla_s,
+        demand=ticket.demand,
         pinned_to=None if pinned_to is None else TechnicianId(pinned_to),
         region_id=ticket.region_id,
     )

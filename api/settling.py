@@ -10,6 +10,9 @@ Facts taken from the database, each documented on the helper that reads it:
 - volume: the ticket's rank among the technician's completed jobs in the card's volume period;
 - surge: demand (tickets created) against supply (technicians seen) in the job's region over
   the window before the service time, via ``geo.heat`` and ``settlement.demand_supply_ratio``.
+- work: the ticket's units, difficulty flags and materials as submitted with it, and the
+  customer's rating recorded with the confirmation (unit fee, difficulty, material deduction
+  and review bonus rules).
 
 The pricing, the ledger rules and idempotency live in ``settlement``; this module only reads,
 calls and writes. Nothing commits: the caller owns the unit of work.

@@ -17,6 +17,7 @@ from shapely.geometry import Point
 from api.db.spatial import from_wkb
 from api.db.tables import TechnicianLocationRow, TechnicianRow, TicketRow, TicketStatusChangeRow
 from api.lifecycle import TicketStatus
+from api.repositories.ticket_confirmations import rating_of
 from geo.distance import haversine_m
 from geo.heat import heat_by_region
 from geo.regions import RegionIndex
@@ -92,11 +93,15 @@ def job_facts(
         service_at=started,
         lon=lon,
         lat=lat,
+        units=ticket.units,
+        flags=frozenset(ticket.difficulty),
         is_urgent=ticket.priority in URGENT_PRIORITIES,
+        rating=rating_of(session, ticket_id=ticket.id),
         travel_m=travel_m,
         origin_lon=origin_lon,
         origin_lat=origin_lat,
         demand_supply_ratio=_ratio(session, ticket, region_id, started, surge_window, regions),
+        materials=tuple((m["code"], m["quantity"]) for m in ticket.materials),
     )
     return JobFacts(ticket.id, ticket.technician_id, started, order)
 

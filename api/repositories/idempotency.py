@@ -1,24 +1,18 @@
-"""Idempotency keys: claim one for a request, store its answer, replay it on a retry."""
+"""Idempotency keys: hold one for a request, find its stored answer, store a new answer."""
 
+import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from api.db.base import Base
 from api.db.tables import IdempotencyKeyRow
 
-ClaimKind = Literal["claimed", "replay", "in_flight", "mismatch"]
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """The outcome of claiming a key; ``row`` is the stored key (always set)."""
-
-    kind: ClaimKind
-    row: IdempotencyKeyRow
+# The table itself: Core statements on the request path skip the ORM's bookkeeping.
+_KEYS: Table = Base.metadata.tables[IdempotencyKeyRow.__tablename__]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,86 +25,84 @@ class Fingerprint:
     path: str
     body_sha256: str
 
+    def lock_id(self) -> int:
+        """Return a signed 64-bit number for the key (PostgreSQL's advisory lock ids)."""
+        digest = hashlib.sha256(f"{self.principal}\n{self.key}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
 
-def claim(
-    session: Session, *, fp: Fingerprint, now: datetime, ttl: timedelta, lock: timedelta
-) -> Claim:
-    """Claim ``fp.key`` for ``fp.principal`` as in flight, or say why it cannot be claimed.
 
-    A key whose holder died (in flight past ``locked_until``) is taken over; an expired key
-    is replaced. The caller commits right away so that concurrent requests see the claim.
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """The request a key was first used for, and the answer it got."""
+
+    method: str
+    path: str
+    body_sha256: str
+    response_status: int
+    response_body: Any
+
+    def is_for(self, fp: Fingerprint) -> bool:
+        """Whether ``fp`` asks exactly what the first request asked."""
+        return (self.method, self.path, self.body_sha256) == (fp.method, fp.path, fp.body_sha256)
+
+
+def hold(session: Session, *, fp: Fingerprint) -> bool:
+    """Hold ``fp``'s key until this transaction ends; False if another transaction holds it.
+
+    PostgreSQL: a transaction-level advisory lock on :meth:`Fingerprint.lock_id`, tried without
+    waiting, so a concurrent duplicate learns at once that the key is in flight. SQLite: the
+    transaction began ``IMMEDIATE`` and so already excludes every other writer.
     """
-    claimed = _insert(session, fp=fp, now=now, ttl=ttl, lock=lock)
-    if claimed is not None:
-        return Claim("claimed", claimed)
-    row = session.scalars(
-        select(IdempotencyKeyRow).where(
-            IdempotencyKeyRow.principal == fp.principal, IdempotencyKeyRow.key == fp.key
-        )
-    ).one()
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(fp.lock_id()))))
+
+
+def find(session: Session, *, fp: Fingerprint, now: datetime) -> StoredAnswer | None:
+    """Return the answer stored under ``fp``'s key, unless it has expired (then delete it)."""
+    c = _KEYS.c
+    row = session.execute(
+        select(
+            c.id,
+            c.method,
+            c.path,
+            c.body_sha256,
+            c.response_status,
+            c.response_body,
+            c.expires_at,
+        ).where(c.principal == fp.principal, c.key == fp.key)
+    ).first()
+    if row is None:
+        return None
     if row.expires_at <= now:
-        session.execute(delete(IdempotencyKeyRow).where(IdempotencyKeyRow.id == row.id))
-        claimed = _insert(session, fp=fp, now=now, ttl=ttl, lock=lock)
-        return Claim("claimed", claimed) if claimed is not None else Claim("in_flight", row)
-    if (row.method, row.path, row.body_sha256) != (fp.method, fp.path, fp.body_sha256):
-        return Claim("mismatch", row)
-    if row.status == "done":
-        return Claim("replay", row)
-    if row.locked_until > now:
-        return Claim("in_flight", row)
-    taken = session.execute(
-        update(IdempotencyKeyRow)
-        .where(
-            IdempotencyKeyRow.id == row.id,
-            IdempotencyKeyRow.status == "in_flight",
-            IdempotencyKeyRow.locked_until == row.locked_until,
-        )
-        .values(locked_until=now + lock)
-        .execution_options(synchronize_session="fetch")
+        session.execute(delete(_KEYS).where(c.id == row.id))
+        return None
+    return StoredAnswer(
+        row.method, row.path, row.body_sha256, row.response_status, row.response_body
     )
-    return Claim("claimed" if taken.rowcount == 1 else "in_flight", row)  # type: ignore[attr-defined]
 
 
-def _insert(
-    session: Session, *, fp: Fingerprint, now: datetime, ttl: timedelta, lock: timedelta
-) -> IdempotencyKeyRow | None:
-    """Insert the key unless it exists (no error, no aborted transaction); return the new row."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(IdempotencyKeyRow)
-        .values(
+def store(
+    session: Session,
+    *,
+    fp: Fingerprint,
+    now: datetime,
+    expires_at: datetime,
+    response_status: int,
+    response_body: Any,
+) -> None:
+    """Store the answer to ``fp`` in the request's own transaction (the caller holds the key)."""
+    session.execute(
+        insert(_KEYS).values(
             principal=fp.principal,
             key=fp.key,
             method=fp.method,
             path=fp.path,
             body_sha256=fp.body_sha256,
-            status="in_flight",
+            response_status=response_status,
+            response_body=response_body,
             created_at=now,
-            locked_until=now + lock,
-            expires_at=now + ttl,
-        )
-        .on_conflict_do_nothing(index_elements=["principal", "key"])
-        .returning(IdempotencyKeyRow.id)
-    )
-    row_id = session.scalar(statement)
-    return None if row_id is None else session.get(IdempotencyKeyRow, row_id)
-
-
-def finish(session: Session, *, row_id: int, response_status: int, response_body: Any) -> None:
-    """Store the answer of the request that held the key (in the request's own transaction)."""
-    session.execute(
-        update(IdempotencyKeyRow)
-        .where(IdempotencyKeyRow.id == row_id)
-        .values(status="done", response_status=response_status, response_body=response_body)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def release(session: Session, *, row_id: int) -> None:
-    """Forget an in-flight key whose request failed, so that a retry runs it afresh."""
-    session.execute(
-        delete(IdempotencyKeyRow).where(
-            IdempotencyKeyRow.id == row_id, IdempotencyKeyRow.status == "in_flight"
+            expires_at=expires_at,
         )
     )
 

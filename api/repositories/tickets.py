@@ -1,44 +1,24 @@
-"""Tickets in the database: bulk creation, filtered listing, status changes, signatures.
+"""Tickets in the database: creation (one fast, or many in bulk) and status changes.
 
-Functions take a session and keyword arguments, may flush, and never commit.
+Functions take a session and keyword arguments, may flush, and never commit. Listing lives in
+``ticket_queries``, confirmations in ``ticket_confirmations``.
 """
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
-from typing import Literal
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    column,
-    false,
-    func,
-    insert,
-    literal_column,
-    select,
-    table,
-    text,
-    update,
-)
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from geoalchemy2 import WKTElement
 
 from api.db.base import Base
 from api.db.spatial import SRID, from_wkb
-from api.db.tables import CustomerRow, TicketRow, TicketSignatureRow, TicketStatusChangeRow
-from api.lifecycle import (
-    ASSIGNED,
-    SLA_CLOSED,
-    Actor,
-    IllegalTransition,
-    TicketStatus,
-    check_transition,
-)
+from api.db.tables import TicketRow, TicketStatusChangeRow
+from api.lifecycle import ASSIGNED, Actor, IllegalTransition, TicketStatus, check_transition
 
-SlaFilter = Literal["at_risk", "overdue"]
-_OPEN = [s.value for s in TicketStatus if s not in SLA_CLOSED]
 _IN_CHUNK = 1000  # bound parameters per IN (...) list
 
 
@@ -53,7 +33,10 @@ class NewCustomer:
 
 @dataclass(frozen=True, slots=True)
 class NewTicket:
-    """A validated ticket, location already WGS84 and region already located."""
+    """A validated ticket, location already WGS84 and region already located.
+
+    ``materials`` are ``(code, quantity)`` pairs, as ``settlement.CompletedOrder`` takes them.
+    """
 
     source: str
     external_id: str
@@ -69,33 +52,22 @@ class NewTicket:
     sla_due_at: datetime | None = None
     customer: NewCustomer | None = None
     notes: str | None = None
+    demand: int = 0
+    units: int = 1
+    difficulty: tuple[str, ...] = ()
+    materials: tuple[tuple[str, int], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class TicketFilter:
-    """What a listing is restricted to; ``None`` means no restriction."""
-
-    source: str | None = None
-    technician_id: str | None = None
-    statuses: frozenset[str] = field(default_factory=frozenset)
-    region_id: str | None = None
-    bbox: tuple[float, float, float, float] | None = None
-    window_from: datetime | None = None
-    window_to: datetime | None = None
-    sla: SlaFilter | None = None
+_TICKET: Table = Base.metadata.tables["ticket"]
+_CUSTOMER: Table = Base.metadata.tables["customer"]
+_HISTORY: Table = Base.metadata.tables["ticket_status_change"]
 
 
 def begin_write(session: Session) -> None:
-    """On SQLite, end the current transaction and open the next one as a writer at once.
+    """Do nothing: every SQLite transaction now begins as a writer (``BEGIN IMMEDIATE``).
 
-    SQLite will not promote a reader to a writer while another writer is committing: it fails
-    with "database is locked" at once instead of waiting (that wait could deadlock). A write
-    transaction that starts by writing simply queues on ``busy_timeout``. PostgreSQL needs none
-    of this: its row locks and unique indexes serialise what must be serialised.
+    Kept only for ``api.routes.technician_locations``, which still calls it; delete both.
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.commit()
-        session.execute(update(TicketRow).where(false()).values(id=TicketRow.id))
 
 
 def existing_external_ids(
@@ -112,6 +84,69 @@ def existing_external_ids(
     return found
 
 
+def _ticket_values(
+    t: NewTicket, *, customer_id: int | None, actor_key_id: str | None, now: datetime
+) -> dict[str, Any]:
+    """Return the ``ticket`` row of ``t`` (status ``new``), without its id."""
+    return {
+        "source": t.source,
+        "external_id": t.external_id,
+        "type": t.type,
+        # EWKT text, not a WKTElement: a SQL expression per row would make an executemany
+        # fall back to one INSERT per row.
+        "location": f"SRID={SRID};POINT({t.lon!r} {t.lat!r})",
+        "region_id": t.region_id,
+        "address": t.address,
+        "duration_min": t.duration_min,
+        "skills": t.skills,
+        "time_windows": [[s.isoformat(), e.isoformat()] for s, e in t.windows],
+        "window_start_at": t.windows[0][0] if t.windows else None,
+        "window_end_at": t.windows[-1][1] if t.windows else None,
+        "priority": t.priority,
+        "sla_due_at": t.sla_due_at,
+        "status": TicketStatus.NEW.value,
+        "customer_id": customer_id,
+        "notes": t.notes,
+        "demand": t.demand,
+        "units": t.units,
+        "difficulty": list(t.difficulty),
+        "materials": [{"code": code, "quantity": quantity} for code, quantity in t.materials],
+        "created_by_key_id": actor_key_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _history_values(ticket_id: int, *, actor_key_id: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket_id,
+        "to_status": TicketStatus.NEW.value,
+        "at": now,
+        "actor_key_id": actor_key_id,
+    }
+
+
+def insert_ticket(
+    session: Session, *, ticket: NewTicket, actor_key_id: str | None, now: datetime
+) -> int:
+    """Insert one ticket (status ``new``), its customer and first history entry; return its id.
+
+    The request path: Core statements with RETURNING, no ORM objects, three round trips at most.
+    """
+    customer_id = None
+    if (customer := ticket.customer) is not None:
+        values = {"source": ticket.source, "created_at": now, **asdict(customer)}
+        customer_id = session.scalar(insert(_CUSTOMER).values(values).returning(_CUSTOMER.c.id))
+    row = _ticket_values(ticket, customer_id=customer_id, actor_key_id=actor_key_id, now=now)
+    ticket_id: int = session.execute(
+        insert(_TICKET).values(row).returning(_TICKET.c.id)
+    ).scalar_one()
+    session.execute(
+        insert(_HISTORY).values(_history_values(ticket_id, actor_key_id=actor_key_id, now=now))
+    )
+    return ticket_id
+
+
 def create_tickets(
     session: Session, *, tickets: Sequence[NewTicket], actor_key_id: str | None, now: datetime
 ) -> list[TicketRow]:
@@ -122,46 +157,14 @@ def create_tickets(
     ``tickets``, as detached objects (reading them back would cost another round trip).
     """
     customer_ids = _insert_customers(session, tickets=tickets, now=now)
-    rows: list[dict[str, object]] = [
-        {
-            "source": t.source,
-            "external_id": t.external_id,
-            "type": t.type,
-            # EWKT text, not a WKTElement: a SQL expression per row would make the ORM send
-            # one INSERT per row instead of one executemany.
-            "location": f"SRID={SRID};POINT({t.lon!r} {t.lat!r})",
-            "region_id": t.region_id,
-            "address": t.address,
-            "duration_min": t.duration_min,
-            "skills": t.skills,
-            "time_windows": [[s.isoformat(), e.isoformat()] for s, e in t.windows],
-            "window_start_at": t.windows[0][0] if t.windows else None,
-            "window_end_at": t.windows[-1][1] if t.windows else None,
-            "priority": t.priority,
-            "sla_due_at": t.sla_due_at,
-            "status": TicketStatus.NEW.value,
-            "customer_id": customer_ids[i],
-            "notes": t.notes,
-            "created_by_key_id": actor_key_id,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for i, t in enumerate(tickets)
+    ids = allocate_ids(session, table="ticket", n=len(tickets))
+    rows = [
+        {"id": id_, **_ticket_values(t, customer_id=c, actor_key_id=actor_key_id, now=now)}
+        for id_, t, c in zip(ids, tickets, customer_ids, strict=True)
     ]
-    ids = allocate_ids(session, table="ticket", n=len(rows))
-    for id_, row in zip(ids, rows, strict=True):
-        row["id"] = id_
-    session.execute(insert(Base.metadata.tables["ticket"]), rows)
-    history = [
-        {
-            "ticket_id": id_,
-            "to_status": TicketStatus.NEW.value,
-            "at": now,
-            "actor_key_id": actor_key_id,
-        }
-        for id_ in ids
-    ]
-    session.execute(insert(Base.metadata.tables["ticket_status_change"]), history)
+    session.execute(insert(_TICKET), rows)
+    history = [_history_values(id_, actor_key_id=actor_key_id, now=now) for id_ in ids]
+    session.execute(insert(_HISTORY), history)
     return [
         TicketRow(**{**row, "location": WKTElement(str(row["location"]), extended=True)})
         for row in rows
@@ -181,7 +184,7 @@ def _insert_customers(
         for id_, (_, t) in zip(ids, wanted, strict=True)
         if t.customer is not None
     ]
-    session.execute(insert(Base.metadata.tables["customer"]), rows)
+    session.execute(insert(_CUSTOMER), rows)
     for id_, (i, _) in zip(ids, wanted, strict=True):
         result[i] = id_
     return result
@@ -192,8 +195,8 @@ def allocate_ids(session: Session, *, table: str, n: int) -> list[int]:
 
     A multi-row INSERT ... RETURNING in the rows' order is slow through SQLAlchemy's
     insertmanyvalues (small pages); a plain executemany (a psycopg pipeline) is fast. On
-    PostgreSQL the ids come from the table's sequence; SQLite has one writer at a time, and
-    the caller holds the write lock (``begin_write``), so ``max(id)`` cannot move under us.
+    PostgreSQL the ids come from the table's sequence; on SQLite the transaction began
+    ``IMMEDIATE``, so no other writer can move ``max(id)`` before it commits.
     """
     if n == 0:
         return []
@@ -212,95 +215,10 @@ def get_ticket(session: Session, *, ticket_id: int, for_update: bool = False) ->
     return session.scalar(query.with_for_update() if for_update else query)
 
 
-def customers_by_id(session: Session, *, ids: Iterable[int | None]) -> dict[int, CustomerRow]:
-    """Return the customers with the given ids (``None`` entries are skipped)."""
-    wanted = sorted({i for i in ids if i is not None})
-    found: dict[int, CustomerRow] = {}
-    for i in range(0, len(wanted), _IN_CHUNK):
-        query = select(CustomerRow).where(CustomerRow.id.in_(wanted[i : i + _IN_CHUNK]))
-        found.update({row.id: row for row in session.scalars(query)})
-    return found
-
-
-def list_tickets(
-    session: Session,
-    *,
-    where: TicketFilter,
-    after_id: int | None,
-    limit: int,
-    now: datetime,
-    at_risk_margin: timedelta,
-) -> list[TicketRow]:
-    """Return up to ``limit`` matching tickets with ids above ``after_id``, in id order."""
-    query = select(TicketRow).order_by(TicketRow.id).limit(limit)
-    conditions = _conditions(session, where, now=now, at_risk_margin=at_risk_margin)
-    if after_id is not None:
-        conditions.append(TicketRow.id > after_id)
-    return list(session.scalars(query.where(*conditions)))
-
-
-def _conditions(
-    session: Session, where: TicketFilter, *, now: datetime, at_risk_margin: timedelta
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if where.source is not None:
-        conditions.append(TicketRow.source == where.source)
-    if where.technician_id is not None:
-        conditions.append(TicketRow.technician_id == where.technician_id)
-    if where.statuses:
-        conditions.append(TicketRow.status.in_(sorted(where.statuses)))
-    if where.region_id is not None:
-        conditions.append(TicketRow.region_id == where.region_id)
-    if where.window_from is not None:
-        conditions.append(TicketRow.window_end_at > where.window_from)
-    if where.window_to is not None:
-        conditions.append(TicketRow.window_start_at < where.window_to)
-    if where.sla == "overdue":
-        conditions.append(and_(TicketRow.sla_due_at < now, TicketRow.status.in_(_OPEN)))
-    elif where.sla == "at_risk":
-        due_soon = TicketRow.sla_due_at.between(now, now + at_risk_margin)
-        conditions.append(and_(due_soon, TicketRow.status.in_(_OPEN)))
-    if where.bbox is not None:
-        conditions.append(_in_bbox(session, where.bbox))
-    return conditions
-
-
-def _in_bbox(session: Session, bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
-    """Restrict to tickets in a lon/lat box through the spatial index of either database."""
-    if session.get_bind().dialect.name == "sqlite":
-        # SpatiaLite does not consult its R*Tree by itself; ticket.id is the rowid.
-        index = table(
-            "SpatialIndex",
-            column("f_table_name"),
-            column("f_geometry_column"),
-            column("search_frame"),
-        )
-        return TicketRow.id.in_(
-            select(literal_column("ROWID"))
-            .select_from(index)
-            .where(
-                index.c.f_table_name == "ticket",
-                index.c.f_geometry_column == "location",
-                index.c.search_frame == func.BuildMbr(*bbox, SRID),
-            )
-        )
-    envelope = func.ST_MakeEnvelope(*bbox, SRID)
-    return TicketRow.location.op("&&")(envelope)
-
-
 def point_of(row: TicketRow) -> tuple[float, float]:
     """Return a ticket's ``(lon, lat)``."""
     point = from_wkb(row.location)
     return point.x, point.y  # type: ignore[attr-defined]
-
-
-def sla_flags(
-    *, status: str, sla_due_at: datetime | None, now: datetime, at_risk_margin: timedelta
-) -> tuple[bool, bool]:
-    """Return ``(at_risk, overdue)``: the rule the ``sla`` list filter applies in SQL."""
-    if sla_due_at is None or status not in _OPEN:
-        return False, False
-    return now <= sla_due_at <= now + at_risk_margin, sla_due_at < now
 
 
 def transition(
@@ -347,32 +265,6 @@ def transition(
     return change
 
 
-def record_signature(
-    session: Session,
-    *,
-    ticket_id: int,
-    signer_name: str,
-    signed_at: datetime,
-    image: bytes | None,
-    image_media_type: str | None,
-    actor_key_id: str | None,
-    at: datetime,
-) -> None:
-    """Store the customer's confirmation of ``ticket_id`` (one per ticket)."""
-    session.add(
-        TicketSignatureRow(
-            ticket_id=ticket_id,
-            signer_name=signer_name,
-            signed_at=signed_at,
-            image=image,
-            image_media_type=image_media_type,
-            recorded_at=at,
-            actor_key_id=actor_key_id,
-        )
-    )
-    session.flush()
-
-
 def mark_settled(
     session: Session, *, ticket_id: int, at: datetime, note: str | None = None
 ) -> TicketStatusChangeRow:
@@ -393,13 +285,3 @@ def mark_settled(
         at=at,
         note=note,
     )
-
-
-def history(session: Session, *, ticket_id: int) -> list[TicketStatusChangeRow]:
-    """Return a ticket's status changes, oldest first."""
-    query = (
-        select(TicketStatusChangeRow)
-        .where(TicketStatusChangeRow.ticket_id == ticket_id)
-        .order_by(TicketStatusChangeRow.id)
-    )
-    return list(session.scalars(query))

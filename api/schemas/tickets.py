@@ -1,26 +1,20 @@
-"""Ticket bodies: the contract integrators code against (``POST /v1/tickets`` and friends)."""
+"""Ticket bodies: the contract integrators code against (``POST /v1/tickets`` and friends).
 
-import base64
-import binascii
+Transitions and confirmations are in ``ticket_transitions``, pages of tickets in ``ticket_pages``.
+"""
+
 import itertools
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import HTTPException
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    EmailStr,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 from pydantic.config import JsonDict
 
 from api.db.tables import CustomerRow, TicketRow
 from api.lifecycle import TicketStatus
-from api.repositories.tickets import point_of, sla_flags
+from api.repositories.ticket_queries import sla_flags
+from api.repositories.tickets import NewTicket, point_of
 from api.schemas.common import CrsName, Latitude, Longitude, Strict
 
 TicketType = Literal["install", "repair", "maintenance", "inspection", "consult"]
@@ -28,11 +22,12 @@ Priority = Literal["normal", "urgent", "emergency"]
 SkillName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 SkillLevel = Annotated[int, Field(ge=1, le=10)]
 Window = tuple[AwareDatetime, AwareDatetime]
+# Difficulty flags and material codes are keys of the rate card's rules.
+CardTerm = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][\w.-]*$")]
 
 MAX_WINDOW = timedelta(days=31)
 MAX_WINDOWS = 20
 MAX_TICKET_BATCH = 10_000
-MAX_SIGNATURE_IMAGE_BYTES = 256 * 1024
 
 _EXAMPLE: JsonDict = {
     "external_id": "SO-2026-000123",
@@ -47,6 +42,10 @@ _EXAMPLE: JsonDict = {
     "sla_due_at": "2026-11-23T18:00:00+08:00",
     "customer": {"name": "王女士", "phone": "+86 138 0013 8000"},
     "notes": "Unit leaks water; parking in basement B2.",
+    "demand": 1,
+    "units": 2,
+    "difficulty": ["high_floor_no_lift"],
+    "materials": [{"code": "copper_pipe_m", "quantity": 3}],
 }
 
 
@@ -56,6 +55,19 @@ class CustomerIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=32)
     email: EmailStr | None = None
+
+
+class MaterialIn(Strict):
+    """A material the job uses, priced by the rate card's material deduction."""
+
+    code: CardTerm = Field(description="a material code of the rate card, e.g. copper_pipe_m")
+    quantity: int = Field(ge=1, le=100_000, description="units of the material used")
+
+
+def _unique(values: list[str], what: str) -> None:
+    repeated = sorted(v for v, n in Counter(values).items() if n > 1)
+    if repeated:
+        raise ValueError(f"{what} listed more than once: {', '.join(repeated)}")
 
 
 class TicketCreate(Strict):
@@ -89,6 +101,43 @@ class TicketCreate(Strict):
     sla_due_at: AwareDatetime | None = Field(default=None, description="service deadline")
     customer: CustomerIn | None = None
     notes: str | None = Field(default=None, max_length=2000)
+    demand: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="parts the technician carries to the job; counts against their capacity",
+    )
+    units: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="units of work (locks installed, units serviced); the rate card's unit "
+        "fee pays each unit beyond the first",
+    )
+    difficulty: list[CardTerm] = Field(
+        default_factory=list,
+        max_length=20,
+        description="difficulty flags of the rate card's difficulty rule (e.g. "
+        "high_floor_no_lift); a flag no rate card in force defines is 422",
+    )
+    materials: list[MaterialIn] = Field(
+        default_factory=list,
+        max_length=50,
+        description="materials used, each code at most once; deducted at the rate card's "
+        "price; a code no rate card in force defines is 422",
+    )
+
+    @field_validator("difficulty")
+    @classmethod
+    def _flags_once(cls, flags: list[str]) -> list[str]:
+        _unique(flags, "difficulty flags")
+        return flags
+
+    @field_validator("materials")
+    @classmethod
+    def _materials_once(cls, materials: list[MaterialIn]) -> list[MaterialIn]:
+        _unique([m.code for m in materials], "material codes")
+        return materials
 
     @field_validator("time_windows")
     @classmethod
@@ -109,75 +158,6 @@ class TicketBatchCreate(Strict):
     """Up to 10,000 tickets, stored all together or not at all."""
 
     tickets: list[TicketCreate] = Field(min_length=1, max_length=MAX_TICKET_BATCH)
-
-
-class SignatureIn(Strict):
-    """The customer's confirmation that the work is done."""
-
-    signer_name: str = Field(min_length=1, max_length=200)
-    signed_at: AwareDatetime
-    image_base64: str | None = Field(
-        default=None, description="PNG or JPEG of the signature, base64, at most 256 KiB decoded"
-    )
-    image_media_type: Literal["image/png", "image/jpeg"] | None = None
-
-    @field_validator("image_base64")
-    @classmethod
-    def _image_fits(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if len(value) > MAX_SIGNATURE_IMAGE_BYTES * 4 // 3 + 4:
-            raise ValueError(f"image exceeds {MAX_SIGNATURE_IMAGE_BYTES} bytes")
-        try:
-            base64.b64decode(value, validate=True)
-        except binascii.Error as err:
-            raise ValueError(f"not base64: {err}") from err
-        return value
-
-    @model_validator(mode="after")
-    def _media_type_with_image(self) -> "SignatureIn":
-        if (self.image_base64 is None) != (self.image_media_type is None):
-            raise ValueError("image_base64 and image_media_type go together")
-        return self
-
-    def image(self) -> bytes | None:
-        """Return the decoded image, if any."""
-        return None if self.image_base64 is None else base64.b64decode(self.image_base64)
-
-
-class TransitionCreate(Strict):
-    """Move a ticket to another status."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"to": "en_route", "note": "leaving the depot"},
-                {"to": "scheduled", "technician_id": "T-017"},
-                {
-                    "to": "confirmed",
-                    "signature": {
-                        "signer_name": "王女士",
-                        "signed_at": "2026-11-23T11:40:00+08:00",
-                    },
-                },
-            ]
-        }
-    )
-
-    to: TicketStatus
-    note: str | None = Field(default=None, max_length=1000)
-    technician_id: str | None = Field(
-        default=None, max_length=64, description="staff only, with `to: scheduled`: assign"
-    )
-    signature: SignatureIn | None = Field(default=None, description="required with `confirmed`")
-
-    @model_validator(mode="after")
-    def _extras_fit_target(self) -> "TransitionCreate":
-        if (self.to is TicketStatus.CONFIRMED) != (self.signature is not None):
-            raise ValueError("a signature is required with, and only with, to=confirmed")
-        if self.technician_id is not None and self.to is not TicketStatus.SCHEDULED:
-            raise ValueError("technician_id is only accepted with to=scheduled")
-        return self
 
 
 class SlaRead(BaseModel):
@@ -207,6 +187,10 @@ class TicketRead(BaseModel):
     technician_id: str | None
     customer: CustomerIn | None
     notes: str | None
+    demand: int
+    units: int
+    difficulty: list[str]
+    materials: list[MaterialIn]
     created_at: datetime
     updated_at: datetime
 
@@ -225,49 +209,6 @@ class TicketBatchRead(BaseModel):
 
     count: int
     tickets: list[TicketCreated]
-
-
-class TicketPage(BaseModel):
-    """One page of tickets; pass ``next_cursor`` as ``cursor`` for the next one."""
-
-    items: list[TicketRead]
-    next_cursor: str | None = Field(description="null on the last page")
-
-
-class StatusChangeRead(BaseModel):
-    """One entry of a ticket's history."""
-
-    id: int
-    from_status: TicketStatus | None
-    to_status: TicketStatus
-    at: datetime
-    actor_key_id: str | None
-    note: str | None
-
-
-def encode_cursor(after_id: int) -> str:
-    """Return the opaque cursor of the page after ticket ``after_id``."""
-    return base64.urlsafe_b64encode(f"t1:{after_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    """Return the ticket id a cursor continues after (422 naming ``cursor`` if it is not ours)."""
-    if cursor is None:
-        return None
-    try:
-        prefix, _, after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).partition(
-            b":"
-        )
-        if prefix != b"t1" or not after.isdigit():
-            raise ValueError(cursor)
-        return int(after)
-    except (ValueError, binascii.Error) as err:
-        detail = {
-            "code": "validation_error",
-            "message": "cursor: not a cursor this API returned",
-            "details": {"errors": [{"field": "cursor", "message": "invalid cursor"}]},
-        }
-        raise HTTPException(422, detail) from err
 
 
 def ticket_read(
@@ -299,6 +240,47 @@ def ticket_read(
         if customer is None
         else CustomerIn(name=customer.name, phone=customer.phone, email=customer.email),
         notes=row.notes,
+        demand=row.demand,
+        units=row.units,
+        difficulty=row.difficulty,
+        materials=[MaterialIn.model_validate(m) for m in row.materials],
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def created_read(
+    ticket_id: int, ticket: NewTicket, *, now: datetime, margin: timedelta
+) -> TicketRead:
+    """Shape a ticket just stored from what was stored, without reading it back."""
+    at_risk, overdue = sla_flags(
+        status=TicketStatus.NEW, sla_due_at=ticket.sla_due_at, now=now, at_risk_margin=margin
+    )
+    customer = ticket.customer
+    return TicketRead(
+        id=ticket_id,
+        source=ticket.source,
+        external_id=ticket.external_id,
+        type=ticket.type,
+        location=(ticket.lon, ticket.lat),
+        region_id=ticket.region_id,
+        address=ticket.address,
+        duration_min=ticket.duration_min,
+        skills=ticket.skills,
+        time_windows=ticket.windows,
+        priority=ticket.priority,
+        sla_due_at=ticket.sla_due_at,
+        sla=SlaRead(at_risk=at_risk, overdue=overdue),
+        status=TicketStatus.NEW,
+        technician_id=None,
+        customer=None
+        if customer is None
+        else CustomerIn(name=customer.name, phone=customer.phone, email=customer.email),
+        notes=ticket.notes,
+        demand=ticket.demand,
+        units=ticket.units,
+        difficulty=list(ticket.difficulty),
+        materials=[MaterialIn(code=code, quantity=n) for code, n in ticket.materials],
+        created_at=now,
+        updated_at=now,
     )

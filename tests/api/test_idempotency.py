@@ -106,9 +106,9 @@ def _stored_key(
         "method": "POST",
         "path": "/v1/tickets",
         "body_sha256": body_sha256(TicketCreate.model_validate(body)),
-        "status": "in_flight",
+        "response_status": 201,
+        "response_body": {"id": -1},
         "created_at": now,
-        "locked_until": now + timedelta(seconds=60),
         "expires_at": now + timedelta(hours=24),
         **row,
     }
@@ -116,29 +116,31 @@ def _stored_key(
     session.commit()
 
 
-def test_key_in_flight_is_409(client: TestClient, headers: Headers, session: Session) -> None:
-    _stored_key(session, "source:shop-a", "k-4", ticket())
+@pytest.mark.postgis
+def test_key_in_flight_is_409_until_its_holder_ends(
+    client: TestClient, headers: Headers, session: Session, engine: Engine
+) -> None:
+    # Another transaction holds the key, as a request still running (or dying) would.
+    held = repo.Fingerprint("source:shop-a", "k-4", "POST", "/v1/tickets", "").lock_id()
+    with engine.connect() as holder:
+        holder.execute(select(func.pg_advisory_xact_lock(held)))
+        response = client.post(
+            "/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-4")
+        )
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "idempotency_key_in_flight"
+        assert response.headers["Retry-After"] == "1"
+        assert count(session, TicketRow.id) == 0
+        holder.rollback()  # the holder ends without storing an answer: the key is free again
     response = client.post("/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-4"))
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "idempotency_key_in_flight"
-    assert response.headers["Retry-After"] == "1"
-    assert count(session, TicketRow.id) == 0
-
-
-def test_dead_holder_is_taken_over(client: TestClient, headers: Headers, session: Session) -> None:
-    gone = utc_now() - timedelta(seconds=1)
-    _stored_key(session, "source:shop-a", "k-5", ticket(), locked_until=gone)
-    response = client.post("/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-5"))
     assert response.status_code == 201
-    row = session.scalars(select(IdempotencyKeyRow).where(IdempotencyKeyRow.key == "k-5")).one()
-    assert row.status == "done" and row.response_body["id"] == response.json()["id"]
+    row = session.scalars(select(IdempotencyKeyRow).where(IdempotencyKeyRow.key == "k-4")).one()
+    assert row.response_body["id"] == response.json()["id"]
 
 
 def test_expired_key_is_new_again(client: TestClient, headers: Headers, session: Session) -> None:
     past = utc_now() - timedelta(seconds=1)
-    _stored_key(
-        session, "source:shop-a", "k-6", ticket(duration_min=1), status="done", expires_at=past
-    )
+    _stored_key(session, "source:shop-a", "k-6", ticket(duration_min=1), expires_at=past)
     response = client.post("/v1/tickets", json=ticket(), headers=keyed(headers, "shop_a", "k-6"))
     assert response.status_code == 201
     assert "Idempotent-Replayed" not in response.headers
@@ -230,13 +232,13 @@ def test_concurrent_duplicates_store_one_ticket(
     live: tuple[Any, dict[str, str], str], engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, auth, source = live
-    create = ticket_repo.create_tickets
+    create = ticket_repo.insert_ticket
 
-    def slow_create(*args: Any, **kwargs: Any) -> list[int]:
+    def slow_create(*args: Any, **kwargs: Any) -> int:
         time.sleep(0.5)  # hold the key in flight while the others arrive
         return create(*args, **kwargs)
 
-    monkeypatch.setattr(ticket_repo, "create_tickets", slow_create)
+    monkeypatch.setattr(ticket_repo, "insert_ticket", slow_create)
     responses = _race(app, {**auth, "Idempotency-Key": "race-1"}, ticket(), n=6)
     codes = sorted(r.status_code for r in responses)
     fresh = [

@@ -10,12 +10,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -74,6 +76,8 @@ class TicketRow(Base):
         UniqueConstraint("source", "external_id", name="uq_ticket_source_external_id"),
         Index("ix_ticket_status_sla", "status", "sla_due_at"),
         Index("ix_ticket_window", "window_start_at", "window_end_at"),
+        CheckConstraint("demand >= 0", name="demand"),
+        CheckConstraint("units >= 1", name="units"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -98,6 +102,12 @@ class TicketRow(Base):
     )
     customer_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("customer.id"), nullable=True)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Work facts: parts carried (the technician's capacity), units of work (unit fees), the
+    # rate card's difficulty flags and the materials used ([{"code", "quantity"}]).
+    demand: Mapped[int] = mapped_column(Integer, server_default="0")
+    units: Mapped[int] = mapped_column(Integer, server_default="1")
+    difficulty: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    materials: Mapped[list[dict[str, Any]]] = mapped_column(JSON, server_default="[]")
     created_by_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -118,21 +128,27 @@ class TicketStatusChangeRow(Base):
 
 
 class TicketSignatureRow(Base):
-    """The customer's confirmation of a completed ticket."""
+    """The customer's confirmation of a completed ticket, with their rating of the work."""
 
     __tablename__ = "ticket_signature"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),)
 
     ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("ticket.id"), primary_key=True)
     signer_name: Mapped[str] = mapped_column(String(200))
     signed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     image_media_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    rating: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     actor_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class IdempotencyKeyRow(Base):
-    """A client's ``Idempotency-Key``: in flight until its request commits, then the answer."""
+    """A client's ``Idempotency-Key`` and the answer of the request that first used it.
+
+    The row is written in that request's transaction, so it exists only for committed work;
+    a request in flight holds the key with a lock instead (``api.idempotency``).
+    """
 
     __tablename__ = "idempotency_key"
     __table_args__ = (
@@ -145,9 +161,7 @@ class IdempotencyKeyRow(Base):
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(500))
     body_sha256: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(12))
-    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    response_body: Mapped[Any] = mapped_column(JSON, nullable=True)
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    locked_until: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
