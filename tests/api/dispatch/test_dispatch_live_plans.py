@@ -1,5 +1,4 @@
-"""Applied plans a process keeps for insertion and availability: reused while the database says
-they are current, reloaded after any change, whichever process made it."""
+"""Applied plans kept per process: reused while current, reloaded after any change by anyone."""
 
 import threading
 from dataclasses import replace
