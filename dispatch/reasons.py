@@ -48,16 +48,15 @@ def _explain(
             "no skilled technician's territory, pin and shift can reach it within its windows",
         )
     vehicles = np.flatnonzero(arrays.allowed[order])
-    if (top_priority[vehicles] > arrays.priority[order]).any():
+    limits = _binding_limits(arrays, routes, vehicles, order)
+    outranking = int((top_priority[vehicles] > arrays.priority[order]).sum())
+    if outranking:
         return Unassigned(
             order_id,
             DropReason.OUTRANKED,
-            f"the {len(vehicles)} technician shift(s) that could serve it are taken by "
-            f"higher-priority orders",
+            f"{limits}; {outranking} of them carry higher-priority orders",
         )
-    return Unassigned(
-        order_id, DropReason.CAPACITY, _binding_limits(arrays, routes, vehicles, order)
-    )
+    return Unassigned(order_id, DropReason.CAPACITY, limits)
 
 
 def _binding_limits(

@@ -136,6 +136,8 @@ def test_higher_priority_wins_and_loser_is_outranked() -> None:
     plan = solve(problem, FAST)
     assert_consistent(problem, plan)
     assert reasons(plan) == {"low": DropReason.OUTRANKED}
+    message = plan.unassigned[0].message
+    assert "1 of them carry higher-priority orders" in message and "at time" in message
 
 
 def test_pinned_order_goes_to_its_technician() -> None:
