@@ -69,9 +69,6 @@ class Settings(BaseSettings):
         default=120, description="a ticket is at risk this close to its SLA deadline"
     )
     idempotency_ttl_h: PositiveInt = Field(default=48, description="keys are kept this long")
-    idempotency_lock_s: PositiveInt = Field(
-        default=60, description="an in-flight key whose request died is freed after this"
-    )
     lead_dedupe_window_days: PositiveInt = Field(
         default=30, description="a capture of the same person this soon after merges"
     )

@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request
@@ -59,6 +59,24 @@ def body_sha256(body: BaseModel) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def fingerprint(
+    *, request: Request, principal: Principal, key: str, body: BaseModel
+) -> repo.Fingerprint:
+    """Return what makes a retry of this request "the same" request."""
+    return repo.Fingerprint(
+        principal=principal_scope(principal),
+        key=key,
+        method=request.method,
+        path=request.url.path,
+        body_sha256=body_sha256(body),
+    )
+
+
+def key_expiry(now: datetime, settings: Settings) -> datetime:
+    """Return until when a key used ``now`` is kept."""
+    return now + timedelta(hours=settings.idempotency_ttl_h)
+
+
 def run_idempotent(
     session: Session,
     *,
@@ -73,21 +91,15 @@ def run_idempotent(
     """Run ``work`` (which writes but does not commit) once per key; commit; answer JSON."""
     if key is None:
         return _commit(session, status_code, work)
-    fp = repo.Fingerprint(
-        principal=principal_scope(principal),
-        key=key,
-        method=request.method,
-        path=request.url.path,
-        body_sha256=body_sha256(body),
-    )
+    fp = fingerprint(request=request, principal=principal, key=key, body=body)
     now = utc_now()
     if not repo.hold(session, fp=fp):
-        raise _in_flight(key)
+        raise in_flight(key)
     stored = repo.find(session, fp=fp, now=now)
     if stored is not None:  # nothing was written: the session's end rolls back and lets go
-        return _replay(stored, fp, key)
-    _maybe_purge(session, now_s=time.monotonic())
-    expires_at = now + timedelta(hours=settings.idempotency_ttl_h)
+        return replay(stored, fp, key)
+    maybe_purge(session)
+    expires_at = key_expiry(now, settings)
 
     def store_with(answer: dict[str, Any]) -> None:
         repo.store(
@@ -120,7 +132,8 @@ def _commit(
     return JSONResponse(status_code=status_code, content=answer)
 
 
-def _replay(stored: repo.StoredAnswer, fp: repo.Fingerprint, key: str) -> JSONResponse:
+def replay(stored: repo.StoredAnswer, fp: repo.Fingerprint, key: str) -> JSONResponse:
+    """Answer a retry with the stored answer; 422 if the key was used for another request."""
     if not stored.is_for(fp):
         detail = {
             "code": "idempotency_key_reused",
@@ -136,7 +149,8 @@ def _replay(stored: repo.StoredAnswer, fp: repo.Fingerprint, key: str) -> JSONRe
     )
 
 
-def _in_flight(key: str) -> HTTPException:
+def in_flight(key: str) -> HTTPException:
+    """Return the 409 for a key whose first request is still running."""
     detail = {
         "code": "idempotency_key_in_flight",
         "message": f"a request with Idempotency-Key {key!r} is still being processed; "
@@ -146,9 +160,10 @@ def _in_flight(key: str) -> HTTPException:
     return HTTPException(409, detail, headers={"Retry-After": "1"})
 
 
-def _maybe_purge(session: Session, *, now_s: float) -> None:
+def maybe_purge(session: Session) -> None:
     """Delete expired keys at most every ten minutes per process, in the request's transaction."""
     global _last_purge
+    now_s = time.monotonic()
     with _purge_lock:
         if now_s - _last_purge < _PURGE_EVERY_S:
             return

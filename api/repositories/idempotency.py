@@ -5,14 +5,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import BigInteger, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from api.db.base import Base
 from api.db.tables import IdempotencyKeyRow
 
-# The table itself: Core statements on the request path skip the ORM's bookkeeping.
+# Constant Core statements on the table: the request path skips the ORM, and each statement
+# is compiled once with its values bound per call.
 _KEYS: Table = Base.metadata.tables[IdempotencyKeyRow.__tablename__]
+_TRY_LOCK = select(func.pg_try_advisory_xact_lock(bindparam("lock_id", type_=BigInteger)))
+_FIND = select(
+    _KEYS.c.id,
+    _KEYS.c.method,
+    _KEYS.c.path,
+    _KEYS.c.body_sha256,
+    _KEYS.c.response_status,
+    _KEYS.c.response_body,
+    _KEYS.c.expires_at,
+).where(_KEYS.c.principal == bindparam("principal"), _KEYS.c.key == bindparam("key"))
+_DELETE = delete(_KEYS).where(_KEYS.c.id == bindparam("row_id"))
+_INSERT = insert(_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,29 +66,20 @@ def hold(session: Session, *, fp: Fingerprint) -> bool:
     waiting, so a concurrent duplicate learns at once that the key is in flight. SQLite: the
     transaction began ``IMMEDIATE`` and so already excludes every other writer.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
         return True
-    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(fp.lock_id()))))
+    return bool(conn.execute(_TRY_LOCK, {"lock_id": fp.lock_id()}).scalar_one())
 
 
 def find(session: Session, *, fp: Fingerprint, now: datetime) -> StoredAnswer | None:
     """Return the answer stored under ``fp``'s key, unless it has expired (then delete it)."""
-    c = _KEYS.c
-    row = session.execute(
-        select(
-            c.id,
-            c.method,
-            c.path,
-            c.body_sha256,
-            c.response_status,
-            c.response_body,
-            c.expires_at,
-        ).where(c.principal == fp.principal, c.key == fp.key)
-    ).first()
+    conn = session.connection()
+    row = conn.execute(_FIND, {"principal": fp.principal, "key": fp.key}).first()
     if row is None:
         return None
     if row.expires_at <= now:
-        session.execute(delete(_KEYS).where(c.id == row.id))
+        conn.execute(_DELETE, {"row_id": row.id})
         return None
     return StoredAnswer(
         row.method, row.path, row.body_sha256, row.response_status, row.response_body
@@ -92,19 +96,18 @@ def store(
     response_body: Any,
 ) -> None:
     """Store the answer to ``fp`` in the request's own transaction (the caller holds the key)."""
-    session.execute(
-        insert(_KEYS).values(
-            principal=fp.principal,
-            key=fp.key,
-            method=fp.method,
-            path=fp.path,
-            body_sha256=fp.body_sha256,
-            response_status=response_status,
-            response_body=response_body,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
+    values = {
+        "principal": fp.principal,
+        "key": fp.key,
+        "method": fp.method,
+        "path": fp.path,
+        "body_sha256": fp.body_sha256,
+        "response_status": response_status,
+        "response_body": response_body,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    session.connection().execute(_INSERT, values)
 
 
 def purge_expired(session: Session, *, now: datetime) -> int:

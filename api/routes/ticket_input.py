@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from api.auth import utc_now
 from api.config import Settings
+from api.repositories.ticket_creation import NewCustomer, NewTicket
 from api.repositories.ticket_terms import CardTerms, card_terms
-from api.repositories.tickets import NewCustomer, NewTicket
 from api.schemas.tickets import TicketCreate
 from geo.coords import to_wgs84
 

@@ -13,8 +13,9 @@ from pydantic.config import JsonDict
 
 from api.db.tables import CustomerRow, TicketRow
 from api.lifecycle import TicketStatus
+from api.repositories.ticket_creation import NewTicket
 from api.repositories.ticket_queries import sla_flags
-from api.repositories.tickets import NewTicket, point_of
+from api.repositories.tickets import point_of
 from api.schemas.common import CrsName, Latitude, Longitude, Strict
 
 TicketType = Literal["install", "repair", "maintenance", "inspection", "consult"]

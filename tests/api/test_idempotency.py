@@ -24,7 +24,7 @@ from api.db.tables import (
 from api.idempotency import body_sha256
 from api.main import create_app
 from api.repositories import idempotency as repo
-from api.repositories import tickets as ticket_repo
+from api.repositories import ticket_creation, ticket_keyed
 from api.schemas.tickets import TicketCreate
 
 Headers = dict[str, dict[str, str]]
@@ -228,17 +228,22 @@ def _race(app: Any, sent: dict[str, str], body: dict[str, Any], n: int) -> list[
     return results
 
 
+def _slowly(function: Any) -> Any:
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)
+        return function(*args, **kwargs)
+
+    return slow
+
+
 def test_concurrent_duplicates_store_one_ticket(
     live: tuple[Any, dict[str, str], str], engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, auth, source = live
-    create = ticket_repo.insert_ticket
-
-    def slow_create(*args: Any, **kwargs: Any) -> int:
-        time.sleep(0.5)  # hold the key in flight while the others arrive
-        return create(*args, **kwargs)
-
-    monkeypatch.setattr(ticket_repo, "insert_ticket", slow_create)
+    # Hold the key in flight while the others arrive, on either path (one statement on
+    # PostgreSQL, the general one on SQLite).
+    for module, name in ((ticket_creation, "insert_ticket"), (ticket_keyed, "insert_ticket_keyed")):
+        monkeypatch.setattr(module, name, _slowly(getattr(module, name)))
     responses = _race(app, {**auth, "Idempotency-Key": "race-1"}, ticket(), n=6)
     codes = sorted(r.status_code for r in responses)
     fresh = [
