@@ -60,7 +60,23 @@ def load(
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="server processes (about one per CPU core)",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the HTTP service (OpenAPI docs at /docs)."""
+    """Run the HTTP service (OpenAPI docs at /docs).
+
+    With ``--workers N`` uvicorn runs N processes on one socket, each building its own app from
+    the ``GEODISPATCH_*`` environment: one Python process uses one core at a time.
+    """
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    host, port = host or settings.host, port or settings.port
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port)
+    else:
+        uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
