@@ -165,16 +165,23 @@ def _principal_cache(request: Request) -> PrincipalCache:
 
 
 def _load_principal(session: Session, token_sha256: str) -> Principal | None:
+    """Look the token up; end the read so the connection goes back to the pool at once.
+
+    A request must not hold a connection while it waits for something else (a route's limit
+    on concurrent work, a thread): the holders of the few connections could be waiting for it.
+    """
     row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.token_sha256 == token_sha256))
-    if row is None or row.revoked_at is not None:
-        return None
-    return Principal(
-        key_id=row.id,
-        name=row.name,
-        role=Role(row.role),
-        technician_id=row.technician_id,
-        source=row.source,
-    )
+    principal = None
+    if row is not None and row.revoked_at is None:
+        principal = Principal(
+            key_id=row.id,
+            name=row.name,
+            role=Role(row.role),
+            technician_id=row.technician_id,
+            source=row.source,
+        )
+    session.commit()
+    return principal
 
 
 async def get_principal(request: Request, session: SessionDep) -> Principal:
