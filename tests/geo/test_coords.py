@@ -75,6 +75,19 @@ def test_round_trip_within_half_a_metre_across_china(forward: object, inverse: o
     assert haversine_m(back_lons, back_lats, lons, lats).max() < 0.5
 
 
+def test_one_position_converts_as_it_does_among_many() -> None:
+    # A single position takes a plain-float path (the API converts one ticket at a time).
+    rng = np.random.default_rng(7)
+    lons = np.concatenate([rng.uniform(72.0, 138.0, 300), [72.004, 2.35, -179.9, 137.8347]])
+    lats = np.concatenate([rng.uniform(0.8, 55.9, 300), [31.0, 48.86, -80.0, 55.8271]])
+    many_lons, many_lats = gcj02_to_wgs84(lons, lats)
+    for i in range(len(lons)):
+        one_lon, one_lat = gcj02_to_wgs84(lons[i], lats[i])
+        assert one_lon.shape == one_lat.shape == (1,)
+        assert one_lon[0] == pytest.approx(many_lons[i], abs=1e-12)
+        assert one_lat[0] == pytest.approx(many_lats[i], abs=1e-12)
+
+
 def test_gcj02_is_wgs84_outside_china() -> None:
     paris, sydney = (2.35, 48.86), (151.21, -33.87)
     lons, lats = wgs84_to_gcj02([paris[0], sydney[0]], [paris[1], sydney[1]])
