@@ -20,6 +20,11 @@ class Settings(BaseSettings):
         default=f"sqlite:///{PROJECT_ROOT / 'var' / 'geodispatch.sqlite'}",
         description="sqlite:///FILE (SpatiaLite) or postgresql+psycopg://… (PostGIS)",
     )
+    database_pre_ping: bool = Field(
+        default=False,
+        description="ping each pooled PostgreSQL connection before a request uses it: a round "
+        "trip per request; without it a connection the server dropped fails one request with 503",
+    )
     spatialite_library_path: str = Field(
         default="mod_spatialite",
         description="SpatiaLite module, as SQLite's load_extension takes it",

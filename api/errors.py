@@ -1,5 +1,6 @@
 """One error body for the whole API: ``{"error": {"code", "message", "details"}}``."""
 
+import logging
 import math
 from typing import Any
 
@@ -7,11 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.errors import DispatchError
 from geo.errors import GeoError
 from settlement.errors import SettlementError
+
+log = logging.getLogger(__name__)
 
 DOMAIN_ERROR_STATUS: dict[type[Exception], int] = {
     GeoError: 422,
@@ -92,6 +96,20 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content=body, headers=exc.headers)
 
 
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """Answer 503 when the database is unreachable, dropped the connection or stayed locked.
+
+    Nothing was committed (the transaction failed with the connection), so the client may
+    retry; with an ``Idempotency-Key`` a retry is safe whatever happened.
+    """
+    assert isinstance(exc, OperationalError)
+    log.warning("database unavailable: %s", exc.orig)
+    body = error_body(
+        "database_unavailable", "the database is unavailable for the moment; retry shortly"
+    )
+    return JSONResponse(status_code=503, content=body, headers={"Retry-After": "1"})
+
+
 def _http_code(status: int) -> str:
     return {
         400: "bad_request",
@@ -110,5 +128,6 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route validation, HTTP and domain errors through the one error body."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     for cls in DOMAIN_ERROR_STATUS:
         app.add_exception_handler(cls, _domain_error)

@@ -47,7 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(
-        settings.database_url, spatialite_library_path=settings.spatialite_library_path
+        settings.database_url,
+        spatialite_library_path=settings.spatialite_library_path,
+        pre_ping=settings.database_pre_ping,
     )
     app.state.region_cache = RegionCache()
     app.state.live_plans = LivePlanCache()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from api.auth import Role, create_key, utc_now
@@ -282,3 +282,34 @@ def test_concurrent_same_external_id_without_key(
     with Session(engine) as session:
         stored = session.scalar(select(func.count(TicketRow.id)).where(TicketRow.source == source))
     assert stored == 1
+
+
+@pytest.mark.postgis
+def test_a_dropped_connection_is_a_503_and_the_retry_succeeds(
+    live: tuple[Any, dict[str, str], str], engine: Engine
+) -> None:
+    """The pool does not ping connections: the request that finds one dead answers 503."""
+    app, auth, _ = live
+    client = TestClient(app)
+    sent = {**auth, "Idempotency-Key": "dropped-1"}
+    assert (
+        client.post(
+            "/v1/tickets",
+            json=ticket(external_id="DROP-0"),
+            headers=sent | {"Idempotency-Key": "dropped-0"},
+        ).status_code
+        == 201
+    )
+    with app.state.engine.connect() as conn:  # the one connection the requests above used
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    dropped = client.post("/v1/tickets", json=ticket(external_id="DROP-1"), headers=sent)
+    assert dropped.status_code == 503
+    assert dropped.headers["Retry-After"] == "1"
+    assert dropped.json()["error"]["code"] == "database_unavailable"
+    retried = client.post("/v1/tickets", json=ticket(external_id="DROP-1"), headers=sent)
+    assert retried.status_code == 201
+    with Session(engine) as session:
+        stored = select(func.count(TicketRow.id)).where(TicketRow.external_id == "DROP-1")
+        assert session.scalar(stored) == 1
