@@ -6,6 +6,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 
 from api.datafiles import DataFileError
 from dispatch.errors import DispatchError
@@ -33,5 +34,8 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except KNOWN_ERRORS as err:
             raise fail(str(err)) from err
+        except OperationalError as err:  # the server is down, unreachable or refused us
+            first_line = str(err.orig).strip().splitlines()[0]
+            raise fail(f"cannot use the database: {first_line}") from err
 
     return wrapper
