@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, delete, event, func, select, text
 from sqlalchemy.orm import Session
 
 from api.auth import Role, create_key, utc_now
@@ -236,14 +236,26 @@ def _slowly(function: Any) -> Any:
     return slow
 
 
+def _holding_the_key(function: Any) -> Any:
+    """Make the one-statement path slow while it holds its key, as a slow statement would."""
+
+    def slow(session: Session, *, fp: Any, **kwargs: Any) -> Any:
+        repo.hold(session, fp=fp)
+        time.sleep(0.5)
+        return function(session, fp=fp, **kwargs)
+
+    return slow
+
+
 def test_concurrent_duplicates_store_one_ticket(
     live: tuple[Any, dict[str, str], str], engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, auth, source = live
-    # Hold the key in flight while the others arrive, on either path (one statement on
-    # PostgreSQL, the general one on SQLite).
-    for module, name in ((ticket_creation, "insert_ticket"), (ticket_keyed, "insert_ticket_keyed")):
-        monkeypatch.setattr(module, name, _slowly(getattr(module, name)))
+    # Hold the key in flight while the others arrive: SQLite's general path holds it (the write
+    # lock) from its first statement, PostgreSQL's one statement while it runs.
+    monkeypatch.setattr(ticket_creation, "insert_ticket", _slowly(ticket_creation.insert_ticket))
+    keyed = ticket_keyed.insert_ticket_keyed
+    monkeypatch.setattr(ticket_keyed, "insert_ticket_keyed", _holding_the_key(keyed))
     responses = _race(app, {**auth, "Idempotency-Key": "race-1"}, ticket(), n=6)
     codes = sorted(r.status_code for r in responses)
     fresh = [
@@ -282,6 +294,44 @@ def test_concurrent_same_external_id_without_key(
     with Session(engine) as session:
         stored = session.scalar(select(func.count(TicketRow.id)).where(TicketRow.source == source))
     assert stored == 1
+
+
+def test_keyed_creation_commits_everything_at_once(
+    live: tuple[Any, dict[str, str], str], engine: Engine
+) -> None:
+    """On a session of its own (as in production) the one-statement path commits alone."""
+    app, auth, _ = live
+    client = TestClient(app)
+    # The first request reads the region index and purges expired keys: either begins the
+    # session's transaction. The next requests find nothing begun.
+    warm = {**auth, "Idempotency-Key": "solo-0"}
+    assert (
+        client.post("/v1/tickets", json=ticket(external_id="WARM"), headers=warm).status_code == 201
+    )
+    autocommits: list[bool] = []
+
+    @event.listens_for(app.state.engine, "before_cursor_execute")
+    def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "pg_try_advisory_xact_lock" in statement:
+            autocommits.append(conn.connection.driver_connection.autocommit)
+
+    sent = {**auth, "Idempotency-Key": "solo-1"}
+    first = client.post("/v1/tickets", json=ticket(external_id="SOLO-1"), headers=sent)
+    again = client.post("/v1/tickets", json=ticket(external_id="SOLO-1"), headers=sent)
+    assert first.status_code == again.status_code == 201
+    if engine.dialect.name == "postgresql":
+        assert autocommits == [True, True]  # one round trip each, no BEGIN or COMMIT
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    with Session(engine) as session:
+        stored = session.get(TicketRow, first.json()["id"])
+        assert stored is not None and stored.external_id == "SOLO-1"
+        assert stored.customer_id is not None
+        changes = select(func.count()).where(TicketStatusChangeRow.ticket_id == stored.id)
+        assert session.scalar(changes) == 1
+        key = session.scalars(
+            select(IdempotencyKeyRow).where(IdempotencyKeyRow.key == "solo-1")
+        ).one()
+        assert key.response_body == first.json()
 
 
 @pytest.mark.postgis
