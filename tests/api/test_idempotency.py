@@ -296,6 +296,11 @@ def test_concurrent_same_external_id_without_key(
     assert stored == 1
 
 
+def _create(client: TestClient, auth: dict[str, str], external_id: str, key: str) -> Any:
+    headers = {**auth, "Idempotency-Key": key}
+    return client.post("/v1/tickets", json=ticket(external_id=external_id), headers=headers)
+
+
 def test_keyed_creation_commits_everything_at_once(
     live: tuple[Any, dict[str, str], str], engine: Engine
 ) -> None:
@@ -304,10 +309,7 @@ def test_keyed_creation_commits_everything_at_once(
     client = TestClient(app)
     # The first request reads the region index and purges expired keys: either begins the
     # session's transaction. The next requests find nothing begun.
-    warm = {**auth, "Idempotency-Key": "solo-0"}
-    assert (
-        client.post("/v1/tickets", json=ticket(external_id="WARM"), headers=warm).status_code == 201
-    )
+    assert _create(client, auth, "WARM", "solo-0").status_code == 201
     autocommits: list[bool] = []
 
     @event.listens_for(app.state.engine, "before_cursor_execute")
@@ -315,9 +317,8 @@ def test_keyed_creation_commits_everything_at_once(
         if "pg_try_advisory_xact_lock" in statement:
             autocommits.append(conn.connection.driver_connection.autocommit)
 
-    sent = {**auth, "Idempotency-Key": "solo-1"}
-    first = client.post("/v1/tickets", json=ticket(external_id="SOLO-1"), headers=sent)
-    again = client.post("/v1/tickets", json=ticket(external_id="SOLO-1"), headers=sent)
+    first = _create(client, auth, "SOLO-1", "solo-1")
+    again = _create(client, auth, "SOLO-1", "solo-1")
     assert first.status_code == again.status_code == 201
     if engine.dialect.name == "postgresql":
         assert autocommits == [True, True]  # one round trip each, no BEGIN or COMMIT
@@ -341,24 +342,16 @@ def test_a_dropped_connection_is_a_503_and_the_retry_succeeds(
     """The pool does not ping connections: the request that finds one dead answers 503."""
     app, auth, _ = live
     client = TestClient(app)
-    sent = {**auth, "Idempotency-Key": "dropped-1"}
-    assert (
-        client.post(
-            "/v1/tickets",
-            json=ticket(external_id="DROP-0"),
-            headers=sent | {"Idempotency-Key": "dropped-0"},
-        ).status_code
-        == 201
-    )
+    assert _create(client, auth, "DROP-0", "dropped-0").status_code == 201
     with app.state.engine.connect() as conn:  # the one connection the requests above used
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
     with engine.connect() as conn:
         conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    dropped = client.post("/v1/tickets", json=ticket(external_id="DROP-1"), headers=sent)
+    dropped = _create(client, auth, "DROP-1", "dropped-1")
     assert dropped.status_code == 503
     assert dropped.headers["Retry-After"] == "1"
     assert dropped.json()["error"]["code"] == "database_unavailable"
-    retried = client.post("/v1/tickets", json=ticket(external_id="DROP-1"), headers=sent)
+    retried = _create(client, auth, "DROP-1", "dropped-1")
     assert retried.status_code == 201
     with Session(engine) as session:
         stored = select(func.count(TicketRow.id)).where(TicketRow.external_id == "DROP-1")
