@@ -15,7 +15,7 @@ from api.config import Settings
 from api.deps import SessionDep, SettingsDep
 from api.errors import _field_path
 from api.idempotency import IdempotencyKey, run_idempotent
-from api.leads.csv_rows import CsvFileError, decode, read_rows
+from api.leads.csv_rows import COLUMNS, CsvFileError, decode, read_rows
 from api.leads.dedupe import DedupeParams
 from api.leads.model import Channel
 from api.repositories import lead_capture as capture_repo
@@ -32,21 +32,41 @@ from api.schemas.leads import (
 
 router = APIRouter(prefix="/leads", tags=["leads"])
 MAX_CSV_ROWS = 10_000
+CSV_EXAMPLE = (
+    "external_id,channel,campaign,name,phone,email,product_line,address,lon,lat,crs,notes,"
+    "captured_at\n"
+    "F-1,web_form,double11-ac,王芳,13912345678,wang.fang@qq.com,central_ac,"
+    "上海市浦东新区张杨路 500 号,121.5254,31.2281,gcj02,3-bedroom flat,2026-11-22T10:15:00+08:00\n"
+    "F-2,offline_event,home-expo-2026,李雷,+86 138 1234 5678,,water_heater,"
+    "上海市徐汇区漕溪北路 88 号,121.4365,31.1880,gcj02,,2026-11-22T14:40:00+08:00\n"
+    'F-3,,,赵敏,,zhao.min@163.com,central_ac,,,,,"call after 18:00, weekdays",\n'
+)
+CSV_FILE_DESCRIPTION = (
+    "The CSV file: UTF-8 (Excel's BOM is fine) or GB18030, at most 10,000 data rows. The header "
+    f"line names the columns, any subset in any order, of: {', '.join(COLUMNS)}. A blank cell is "
+    "an absent field; `channel` and `campaign` default to the query parameters; `lon`/`lat` are "
+    "in the datum of `crs` (wgs84, gcj02 or bd09; default wgs84); `captured_at` is ISO 8601 with "
+    "an offset (default: now)."
+)
 CSV_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "text/csv": {
-                "schema": {"type": "string"},
-                "example": "external_id,name,phone,email,product_line,lon,lat,crs\n"
-                "F-1,王芳,13912345678,wang@qq.com,central_ac,121.5254,31.2281,gcj02\n",
-            },
+            "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": CSV_FILE_DESCRIPTION,
+                        }
+                    },
                     "required": ["file"],
-                }
+                },
+                "encoding": {"file": {"contentType": "text/csv"}},
+                "example": {"file": CSV_EXAMPLE},
             },
         },
     }

@@ -38,6 +38,28 @@ outside = "fallback"
 fallback_coefficient = "1.00"
 coefficients = { "310115" = "1.10", "zone-pudong-outer" = "1.20" }
 """
+# The same card as JSON: dates as "YYYY-MM-DD" strings, rates and amounts as quoted decimals.
+EXAMPLE_JSON = {
+    "id": "shanghai-2026",
+    "version": 4,
+    "currency": "CNY",
+    "effective_from": "2026-12-01",
+    "time_zone": "Asia/Shanghai",
+    "rules": [
+        {
+            "kind": "base_fee",
+            "id": "base",
+            "fees": {"repair": {"fee": "80.00", "label_zh": "维修", "label_en": "repair"}},
+        },
+        {
+            "kind": "region_coefficient",
+            "id": "region",
+            "outside": "fallback",
+            "fallback_coefficient": "1.00",
+            "coefficients": {"310115": "1.10", "zone-pudong-outer": "1.20"},
+        },
+    ],
+}
 
 
 def version_read(row: RateCardVersionRow, *, with_document: bool = False) -> RateCardVersionRead:
@@ -101,7 +123,7 @@ async def card_document(request: Request) -> tuple[str, card_repo.DocumentFormat
             "required": True,
             "content": {
                 "application/toml": {"schema": {"type": "string"}, "example": EXAMPLE_TOML},
-                "application/json": {"schema": {"type": "object"}},
+                "application/json": {"schema": {"type": "object"}, "example": EXAMPLE_JSON},
             },
         }
     },

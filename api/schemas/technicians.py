@@ -109,6 +109,21 @@ class TechnicianCreate(Strict):
 class TechnicianUpdate(Strict):
     """Fields to change; those left out keep their value."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "phone": "+86 139 8765 4321",
+                    "home_base": [121.4521, 31.2286],
+                    "crs": "gcj02",
+                    "skills": {"aircon": 4, "electrical": 2, "plumbing": 1},
+                    "territory": ["310101", "310104", "310105"],
+                    "max_orders": 10,
+                }
+            ]
+        }
+    )
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=32)
     home_base: tuple[Longitude, Latitude] | None = None
@@ -122,6 +137,34 @@ class TechnicianUpdate(Strict):
 
 class ShiftsPut(Strict):
     """Shifts to set, replacing any shift already on the same day."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "shifts": [
+                        {
+                            "day": "2026-11-24",
+                            "start_at": "2026-11-24T08:00:00+08:00",
+                            "end_at": "2026-11-24T17:30:00+08:00",
+                            "breaks": [
+                                {
+                                    "earliest_start_at": "2026-11-24T11:30:00+08:00",
+                                    "latest_start_at": "2026-11-24T13:00:00+08:00",
+                                    "duration_min": 45,
+                                }
+                            ],
+                        },
+                        {
+                            "day": "2026-11-25",
+                            "start_at": "2026-11-25T13:00:00+08:00",
+                            "end_at": "2026-11-25T21:00:00+08:00",
+                        },
+                    ]
+                }
+            ]
+        }
+    )
 
     shifts: list[ShiftIn] = Field(min_length=1, max_length=MAX_SHIFTS)
 

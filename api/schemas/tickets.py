@@ -155,8 +155,34 @@ class TicketCreate(Strict):
         return ordered
 
 
+_BATCH_EXAMPLE: JsonDict = {
+    "tickets": [
+        _EXAMPLE,
+        {
+            "external_id": "SO-2026-000124",
+            "type": "install",
+            "location": [121.5447, 31.2216],
+            "crs": "gcj02",
+            "address": "上海市浦东新区锦绣路 1001 弄 8 号 602 室",
+            "duration_min": 150,
+            "skills": {"aircon": 3, "electrical": 1},
+            "time_windows": [
+                ["2026-11-24T13:00:00+08:00", "2026-11-24T17:00:00+08:00"],
+                ["2026-11-25T09:00:00+08:00", "2026-11-25T12:00:00+08:00"],
+            ],
+            "sla_due_at": "2026-11-25T18:00:00+08:00",
+            "customer": {"name": "陈先生", "phone": "+86 137 6543 2109"},
+            "notes": "New split unit in the master bedroom; call 30 minutes ahead.",
+            "demand": 4,
+        },
+    ]
+}
+
+
 class TicketBatchCreate(Strict):
     """Up to 10,000 tickets, stored all together or not at all."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_BATCH_EXAMPLE]})
 
     tickets: list[TicketCreate] = Field(min_length=1, max_length=MAX_TICKET_BATCH)
 
