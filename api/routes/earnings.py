@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from api.auth import Principal, PrincipalDep, Role, require_roles, utc_now
+from api.auth import Principal, Role, require_roles, utc_now
 from api.db.tables import LedgerEntryRow
 from api.deps import SessionDep, SettingsDep
 from api.repositories import ledger as ledger_repo
@@ -192,20 +192,12 @@ def read_ledger(
     responses={409: {"description": "More than the available balance"}},
 )
 def withdraw(
+    # A dependency, so that a dispatcher is refused (403) before the body is validated.
+    principal: Annotated[Principal, require_roles(Role.ADMIN, Role.TECHNICIAN)],
     technician_id: OwnerDep,
     withdrawal_in: WithdrawalCreate,
     session: SessionDep,
-    principal: PrincipalDep,
 ) -> LedgerChangeRead:
-    if principal.role not in {Role.ADMIN, Role.TECHNICIAN}:
-        raise HTTPException(
-            403,
-            {
-                "code": "forbidden",
-                "message": "only the technician or an admin withdraws",
-                "details": {"role": principal.role.value},
-            },
-        )
     try:
         rows, balance = ledger_repo.withdraw(
             session,

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException
 
-from api.auth import PrincipalDep
+from api.auth import PrincipalDep, Role
 from api.db.tables import TechnicianRow
 from api.deps import SessionDep
 
@@ -14,6 +14,15 @@ MAX_RANGE_DAYS = 366
 
 def earnings_owner(technician_id: str, principal: PrincipalDep, session: SessionDep) -> str:
     """Let staff see anyone's earnings and a technician only their own (403 otherwise)."""
+    if principal.role is Role.INTEGRATOR:
+        raise HTTPException(
+            403,
+            {
+                "code": "forbidden",
+                "message": "integrators do not see earnings",
+                "details": {"role": principal.role.value},
+            },
+        )
     if not principal.is_staff and principal.technician_id != technician_id:
         raise HTTPException(
             403,

@@ -138,8 +138,9 @@ def upload_rate_card(
     request: Request,
     response: Response,
     session: SessionDep,
-    document: Annotated[tuple[str, card_repo.DocumentFormat], Depends(card_document)],
+    # Who asks comes first: an anonymous or non-admin caller is 401/403 whatever it sends.
     principal: Annotated[Principal, require_roles(Role.ADMIN)],
+    document: Annotated[tuple[str, card_repo.DocumentFormat], Depends(card_document)],
 ) -> RateCardSaved:
     text, document_format = document
     region_ids = {region.id for region in request.app.state.region_cache.index(session)}

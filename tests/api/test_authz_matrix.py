@@ -729,3 +729,23 @@ def test_what_an_integrator_creates_is_its_sources(world: World, route: RouteKey
 @pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
 def test_the_documentation_is_public(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 200
+
+
+def test_who_asks_is_checked_before_what_is_sent(world: World) -> None:
+    """A caller without the role is refused whatever its body: no 415 or 422 tells it more."""
+    plain = {"Content-Type": "text/plain"}
+    for caller, status in ((ANONYMOUS, 401), (TECH, 403)):
+        response = world.client.post(
+            "/v1/rate-cards", content=b"?", headers={**world.headers(caller), **plain}
+        )
+        assert_refused(response, status)
+    path = f"/v1/earnings/{world.technician('A')}/withdrawals"
+    invalid = {"amount": {"amount": "-1", "currency": "XXX"}, "extra": 1}
+    assert_refused(world.client.post(path, json=invalid, headers=world.headers("dispatcher")), 403)
+
+
+def test_an_integrator_is_told_it_sees_no_earnings(world: World) -> None:
+    path = f"/v1/earnings/{world.technician('A')}"
+    response = world.client.get(path, headers=world.headers(Role.INTEGRATOR.value))
+    assert_refused(response, 403)
+    assert response.json()["error"]["message"] == "integrators do not see earnings"
