@@ -1,10 +1,11 @@
 """``geodispatch bench api``: ticket creation latency and batch time against uvicorn + PostGIS.
 
 A fresh PostGIS database is created (and dropped afterwards), migrated and given the demo
-regions; uvicorn serves the app from a child process on 127.0.0.1, so the load generator
-does not share the server's interpreter. Single ``POST /v1/tickets`` (each with its own
-``Idempotency-Key``, as integrators send them) go out open-loop at a fixed rate, so a slow
-answer does not slow the arrivals down (no coordinated omission); then one batch is posted.
+regions; ``geodispatch serve`` runs the app under uvicorn in child processes on 127.0.0.1,
+so the load generator does not share the server's interpreter. Single ``POST /v1/tickets``
+(each with its own ``Idempotency-Key``, as integrators send them) go out open-loop at a fixed
+rate, so a slow answer does not slow the arrivals down (no coordinated omission); then one
+batch is posted.
 """
 
 import asyncio
@@ -84,12 +85,11 @@ def _free_port() -> int:
 
 @contextmanager
 def uvicorn_server(database_url: str, port: int, workers: int) -> Iterator[str]:
-    """Run the app under uvicorn (``workers`` processes) until the block ends; yield its URL."""
+    """Run ``geodispatch serve`` (``workers`` processes) until the block ends; yield its URL."""
     env = {**os.environ, "GEODISPATCH_DATABASE_URL": database_url}
     command = [
-        sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-        "--workers", str(workers),
+        sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--log-level", "warning", "--no-access-log", "--workers", str(workers),
     ]  # fmt: skip
     process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)
     base = f"http://127.0.0.1:{port}"

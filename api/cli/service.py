@@ -8,13 +8,14 @@ import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from api.cli.common import reports_errors
+from api.cli.common import fail, reports_errors
 from api.config import get_settings
 from api.datafiles import load_regions
 from api.db import migrate
 from api.db.spatial import is_sqlite, make_engine
 from api.main import create_app
 from api.repositories import regions as region_repo
+from api.server import ServerProcessFailed, serve_processes
 
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo = typer.Typer(help="The demo city (Shanghai + Suzhou).", no_args_is_help=True)
@@ -68,15 +69,27 @@ def serve(
             help="server processes (about one per CPU core)",
         ),
     ] = 1,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug")
+    ] = "info",
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
     """Run the HTTP service (OpenAPI docs at /docs).
 
-    With ``--workers N`` uvicorn runs N processes on one socket, each building its own app from
-    the ``GEODISPATCH_*`` environment: one Python process uses one core at a time.
+    With ``--workers N``, N processes each build the app from the ``GEODISPATCH_*``
+    environment and listen on their own socket (``api.server``): one Python process uses one
+    core at a time.
     """
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port)
-    else:
-        uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
+        uvicorn.run(
+            create_app(settings), host=host, port=port, log_level=log_level, access_log=access_log
+        )
+        return
+    try:
+        serve_processes(host, port, workers, log_level=log_level, access_log=access_log)
+    except OSError as err:
+        raise fail(f"cannot listen on {host}:{port}: {err.strerror}") from err
+    except (ValueError, ServerProcessFailed) as err:
+        raise fail(str(err)) from err
