@@ -1,13 +1,23 @@
-"""An HTTP client on the app, sharing the rolled-back test session."""
+"""An HTTP client on the app, sharing the rolled-back test session; or the app on its own."""
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from api.auth import Role, create_key
 from api.config import Settings
+from api.db.tables import (
+    ApiKeyRow,
+    CustomerRow,
+    IdempotencyKeyRow,
+    TicketRow,
+    TicketStatusChangeRow,
+)
 from api.deps import get_session
 from api.main import create_app
 
@@ -42,3 +52,30 @@ def headers(session: Session) -> dict[str, dict[str, str]]:
         _, token = create_key(session, name=name, **binding)  # type: ignore[arg-type]
         result[name] = {"Authorization": f"Bearer {token}"}
     return result
+
+
+@pytest.fixture
+def live(engine: Engine, settings: Settings) -> Iterator[tuple[FastAPI, dict[str, str], str]]:
+    """The app on the real test database, each request on its own session (no shared session),
+    so its commits and rollbacks are real, as in production.
+
+    Yields the app, an integrator's headers and its fresh source; deletes what that source
+    stored afterwards.
+    """
+    source = f"live-{uuid.uuid4().hex[:8]}"
+    with Session(engine) as session, session.begin():
+        _, token = create_key(session, role=Role.INTEGRATOR, name=source, source=source)
+    app = create_app(settings)
+    yield app, {"Authorization": f"Bearer {token}"}, source
+    app.state.engine.dispose()
+    with Session(engine) as session, session.begin():
+        ticket_ids = select(TicketRow.id).where(TicketRow.source == source)
+        session.execute(
+            delete(TicketStatusChangeRow).where(TicketStatusChangeRow.ticket_id.in_(ticket_ids))
+        )
+        session.execute(delete(TicketRow).where(TicketRow.source == source))
+        session.execute(delete(CustomerRow).where(CustomerRow.source == source))
+        session.execute(
+            delete(IdempotencyKeyRow).where(IdempotencyKeyRow.principal == f"source:{source}")
+        )
+        session.execute(delete(ApiKeyRow).where(ApiKeyRow.source == source))

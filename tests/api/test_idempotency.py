@@ -2,27 +2,22 @@
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, event, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
 from api.auth import Role, create_key, utc_now
-from api.config import Settings
 from api.db.tables import (
-    ApiKeyRow,
     CustomerRow,
     IdempotencyKeyRow,
     TicketRow,
     TicketStatusChangeRow,
 )
 from api.idempotency import body_sha256
-from api.main import create_app
 from api.repositories import idempotency as repo
 from api.repositories import ticket_creation, ticket_keyed
 from api.schemas.tickets import TicketCreate
@@ -184,31 +179,6 @@ def test_bad_keys_are_422(client: TestClient, headers: Headers, key: str) -> Non
     sent = {**headers["shop_a"], "Idempotency-Key": key}
     response = client.post("/v1/tickets", json=ticket(), headers=sent)
     assert response.status_code == 422
-
-
-@pytest.fixture
-def live(engine: Engine, settings: Settings) -> Iterator[tuple[Any, dict[str, str], str]]:
-    """The app on the real test database (no shared session): each request its own session.
-
-    Yields the app, an integrator's headers and its (fresh) source; cleans up afterwards.
-    """
-    source = f"race-{uuid.uuid4().hex[:8]}"
-    with Session(engine) as session, session.begin():
-        _, token = create_key(session, role=Role.INTEGRATOR, name=source, source=source)
-    app = create_app(settings)
-    yield app, {"Authorization": f"Bearer {token}"}, source
-    app.state.engine.dispose()
-    with Session(engine) as session, session.begin():
-        ticket_ids = select(TicketRow.id).where(TicketRow.source == source)
-        session.execute(
-            delete(TicketStatusChangeRow).where(TicketStatusChangeRow.ticket_id.in_(ticket_ids))
-        )
-        session.execute(delete(TicketRow).where(TicketRow.source == source))
-        session.execute(delete(CustomerRow).where(CustomerRow.source == source))
-        session.execute(
-            delete(IdempotencyKeyRow).where(IdempotencyKeyRow.principal == f"source:{source}")
-        )
-        session.execute(delete(ApiKeyRow).where(ApiKeyRow.source == source))
 
 
 def _race(app: Any, sent: dict[str, str], body: dict[str, Any], n: int) -> list[Any]:

@@ -10,29 +10,21 @@
   in one statement (``api.repositories.ticket_keyed``) that never calls the store function.
 """
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from api.auth import Role, create_key
-from api.config import Settings
 from api.db.tables import (
-    ApiKeyRow,
-    CustomerRow,
     IdempotencyKeyRow,
     LeadRow,
     LeadTouchRow,
     TicketRow,
-    TicketStatusChangeRow,
 )
-from api.main import create_app
 from api.repositories import idempotency as idempotency_repo
 
 Headers = dict[str, dict[str, str]]
@@ -125,31 +117,6 @@ def test_ticket_batch_refuses_another_batch_under_its_key(
     other = {"tickets": [ticket("TB-3")]}
     assert_key_reused(client.post("/v1/tickets/batch", json=other, headers=sent))
     assert set(session.scalars(select(TicketRow.external_id))) == {"TB-1", "TB-2"}
-
-
-@pytest.fixture
-def live(engine: Engine, settings: Settings) -> Iterator[tuple[FastAPI, dict[str, str], str]]:
-    """The app on the real test database, each request on its own session, so its commits and
-    rollbacks are real (as in ``test_idempotency``). Yields the app, an integrator's headers
-    and its fresh source; deletes what that source stored afterwards.
-    """
-    source = f"atomic-{uuid.uuid4().hex[:8]}"
-    with Session(engine) as session, session.begin():
-        _, token = create_key(session, role=Role.INTEGRATOR, name=source, source=source)
-    app = create_app(settings)
-    yield app, {"Authorization": f"Bearer {token}"}, source
-    app.state.engine.dispose()
-    with Session(engine) as session, session.begin():
-        ticket_ids = select(TicketRow.id).where(TicketRow.source == source)
-        session.execute(
-            delete(TicketStatusChangeRow).where(TicketStatusChangeRow.ticket_id.in_(ticket_ids))
-        )
-        session.execute(delete(TicketRow).where(TicketRow.source == source))
-        session.execute(delete(CustomerRow).where(CustomerRow.source == source))
-        session.execute(
-            delete(IdempotencyKeyRow).where(IdempotencyKeyRow.principal == f"source:{source}")
-        )
-        session.execute(delete(ApiKeyRow).where(ApiKeyRow.source == source))
 
 
 def stored_rows(engine: Engine, source: str) -> tuple[int, int]:
