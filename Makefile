@@ -6,8 +6,9 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 VENV := .venv
 BIN := $(VENV)/bin
+ASSETS := assets
 RUN_DEBS := libsqlite3-mod-spatialite
-TEST_DEBS := $(RUN_DEBS) postgresql-15-postgis-3 chromium
+TEST_DEBS := $(RUN_DEBS) postgresql-15-postgis-3 chromium fonts-wqy-microhei
 TEST_POSTGIS_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 .PHONY: run test lint pytest deps test-deps
@@ -19,7 +20,7 @@ run: deps
 
 test: test-deps lint pytest
 
-deps: $(VENV)/.synced
+deps: $(VENV)/.synced $(ASSETS)/node_modules/.installed
 	@scripts/system-deps.sh $(RUN_DEBS)
 	@# Compile the solver's kernels once here (cached; about 40 s the first time), not in a solve.
 	@$(BIN)/python -c "import dispatch; dispatch.warm_up()"
@@ -31,6 +32,14 @@ test-deps: deps
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --python python3
+	@touch $@
+
+# The map's front-end files (Leaflet, its plugins, jQuery, Bootstrap, icon fonts) from the npm
+# registry at the versions assets/package-lock.json pins; the service serves them itself
+# (api/map/assets.py). npm ci runs again only when the manifest or the lock changes.
+$(ASSETS)/node_modules/.installed: $(ASSETS)/package.json $(ASSETS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || scripts/system-deps.sh nodejs npm
+	npm ci --prefix $(ASSETS) --no-audit --no-fund --ignore-scripts
 	@touch $@
 
 lint:

@@ -25,6 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.browser_session import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    request_session,
+    session_signer,
+)
 from api.config import Settings, get_settings
 from api.db.tables import ApiKeyRow
 from api.deps import SessionDep
@@ -170,7 +177,20 @@ def _load_principal(session: Session, token_sha256: str) -> Principal | None:
     A request must not hold a connection while it waits for something else (a route's limit
     on concurrent work, a thread): the holders of the few connections could be waiting for it.
     """
-    row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.token_sha256 == token_sha256))
+    return _principal_of(session, ApiKeyRow.token_sha256 == token_sha256)
+
+
+def load_principal_by_token(session: Session, token: str) -> Principal | None:
+    """Return the principal of an active key's token, or None (the sign-in page uses it)."""
+    return _load_principal(session, hash_token(token.strip()))
+
+
+def _load_principal_by_key(session: Session, key_id: str) -> Principal | None:
+    return _principal_of(session, ApiKeyRow.id == key_id)
+
+
+def _principal_of(session: Session, condition: Any) -> Principal | None:
+    row = session.scalar(select(ApiKeyRow).where(condition))
     principal = None
     if row is not None and row.revoked_at is None:
         principal = Principal(
@@ -187,9 +207,13 @@ def _load_principal(session: Session, token_sha256: str) -> Principal | None:
 async def get_principal(request: Request, session: SessionDep) -> Principal:
     """Authenticate the request's ``Authorization: Bearer <token>`` header (401 otherwise).
 
+    Without the header, a browser's session cookie (``/login``) stands for the key it signed in
+    with; a state-changing request by cookie must carry the session's CSRF token (403 without).
     Async so that a cached token costs no trip to the thread pool; a lookup goes there.
     """
     header = request.headers.get("authorization", "")
+    if not header and SESSION_COOKIE in request.cookies:
+        return await _cookie_principal(request, session)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
@@ -201,6 +225,31 @@ async def get_principal(request: Request, session: SessionDep) -> Principal:
         if principal is None:
             raise _unauthorized("invalid or revoked token")
         cache.put(token_sha256, principal)
+    return principal
+
+
+async def _cookie_principal(request: Request, session: Session) -> Principal:
+    """Authenticate a browser session cookie; check the CSRF token of a state change."""
+    browser = request_session(request)
+    if browser is None:
+        raise _unauthorized("session expired or invalid: sign in again at /login")
+    if request.method not in SAFE_METHODS:
+        token = request.headers.get(CSRF_HEADER)
+        if not session_signer(request).is_valid_csrf(browser, token):
+            detail = {
+                "code": "csrf_failed",
+                "message": f"a change made with a session cookie needs its {CSRF_HEADER} header",
+                "details": {},
+            }
+            raise HTTPException(403, detail)
+    cache = _principal_cache(request)
+    cache_key = f"key:{browser.key_id}"
+    principal = cache.get(cache_key)
+    if principal is None:
+        principal = await run_in_threadpool(_load_principal_by_key, session, browser.key_id)
+        if principal is None:
+            raise _unauthorized("the key of this session was revoked: sign in again at /login")
+        cache.put(cache_key, principal)
     return principal
 
 

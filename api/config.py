@@ -2,8 +2,9 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +104,36 @@ class Settings(BaseSettings):
         le=300,
         description="a process trusts a token it authenticated this long without a query; a "
         "revoked key is refused at most this long after the revocation (0: always query)",
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="key that signs browser session cookies; unset: a random key kept in "
+        "var/session-secret (every process of one installation must share it)",
+    )
+    session_ttl_h: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="a browser session expires this long after sign-in",
+    )
+    session_cookie_secure: bool = Field(
+        default=False, description="mark the session cookie Secure (set it when served over HTTPS)"
+    )
+    map_tiles: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="base-map tile URL template ({z}/{x}/{y}), or 'none' for no base map",
+    )
+    map_tiles_attribution: str = Field(
+        default="&copy; OpenStreetMap contributors",
+        description="attribution shown for the tiles (required by most tile providers)",
+    )
+    map_tiles_crs: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84",
+        description="datum the tiles are drawn in: gcj02 for AMap/Tencent tiles shifts every "
+        "layer for display (stored data stay WGS84)",
+    )
+    map_refresh_s: float = Field(
+        default=5.0, ge=1, le=300, description="how often an open map refreshes its layers"
     )
 
 

@@ -1,5 +1,6 @@
 """Request limits enforced before a body is parsed."""
 
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,3 +62,24 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+class CompressPaths:
+    """Gzip the responses of some path prefixes only (the map's GeoJSON layers, static files).
+
+    Compressing every response would put its cost on the ticket POSTs too, whose small bodies
+    gain nothing from it.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, prefixes: tuple[str, ...], minimum_size: int = 1024
+    ) -> None:
+        self._app = app
+        self._gzip = GZipMiddleware(app, minimum_size=minimum_size)
+        self._prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self._prefixes):
+            await self._gzip(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)

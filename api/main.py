@@ -3,14 +3,21 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.config import Settings, get_settings
 from api.db.spatial import make_engine
 from api.errors import install_error_handlers
-from api.limits import BodySizeLimit
+from api.limits import BodySizeLimit, CompressPaths
 from api.live_plans import LivePlanCache
+from api.map import router as map_router
+from api.map.assets import mount_assets
+from api.me import router as me_router
+from api.pages import router as pages
+from api.pages.access import install_page_handlers
 from api.region_cache import RegionCache
 from api.routes import (
     dispatch,
@@ -28,6 +35,8 @@ from api.runs import run_executor_lifespan
 from api.webhooks import webhook_worker_lifespan
 
 API_PREFIX = "/v1"
+PAGES_STATIC = Path(__file__).parent / "pages" / "static"
+MAP_STATIC = Path(__file__).parent / "map" / "static"
 
 
 @asynccontextmanager
@@ -68,10 +77,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.region_cache = RegionCache()
     app.state.live_plans = LivePlanCache()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CompressPaths, prefixes=("/v1/map/", "/map", "/static/"))
     install_error_handlers(app)
     app.include_router(health.router)
     resources = (regions, tickets, technicians, leads, dispatch, rate_cards, settlement, earnings)
     for module in (*resources, webhooks):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(settlement.tickets_router, prefix=API_PREFIX)
+    install_page_handlers(app)
+    app.include_router(pages.router)
+    app.include_router(map_router.router)
+    app.include_router(me_router.router)
+    app.mount("/static/app", StaticFiles(directory=PAGES_STATIC), name="app-static")
+    app.mount("/static/map", StaticFiles(directory=MAP_STATIC), name="map-static")
+    mount_assets(app)
     return app

@@ -49,6 +49,7 @@ T = TypeVar("T")
 ANONYMOUS = "anonymous"
 CALLERS = [ANONYMOUS, *(role.value for role in Role)]
 STAFF = frozenset({Role.ADMIN, Role.DISPATCHER})
+MAP_LAYERS = ("regions", "technicians", "tickets", "unassigned", "routes", "kpis")
 BOUND_ROLES = frozenset({Role.TECHNICIAN, Role.INTEGRATOR})  # keys bound to one object owner
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 REFUSAL_CODES = {"unauthorized", "forbidden", "not_found"}
@@ -452,6 +453,8 @@ POLICY: dict[RouteKey, Policy] = {
     ("GET", "/v1/dispatch/availability"): staff(
         fixed_url("/v1/dispatch/availability"), is_placeholder=True
     ),
+    # The dispatcher's map layers: staff only.
+    **{("GET", f"/v1/map/{layer}"): staff(fixed_url(f"/v1/map/{layer}")) for layer in MAP_LAYERS},
     # Rate cards and settlement: admin uploads, staff read and settle.
     ("POST", "/v1/rate-cards"): admin_only(send_json("/v1/rate-cards", {**CARD, "id": "new-card"})),
     ("GET", "/v1/rate-cards"): staff(fixed_url("/v1/rate-cards")),

@@ -1,0 +1,1 @@
+"""The dispatcher's live map: the page and the GeoJSON layers it refreshes from."""

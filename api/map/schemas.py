@@ -1,0 +1,82 @@
+"""The map's query parameters: checked strictly, so a typo is a 422 naming it, not a guess."""
+
+import math
+from datetime import date
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, HTTPException, Query, Request
+
+from api.auth import utc_now
+from api.deps import SettingsDep
+from api.map.service import MapQuery
+
+BBOX_HELP = "min_lon,min_lat,max_lon,max_lat (WGS84)"
+FILTERS = frozenset({"day", "bbox", "region", "technician", "zoom", "lang"})
+
+
+def invalid(field: str, message: str) -> HTTPException:
+    """Return the 422 of one bad query parameter, in the API's error shape."""
+    errors = [{"field": field, "in": "query", "message": message}]
+    detail = {
+        "code": "validation_error",
+        "message": f"{field}: {message}",
+        "details": {"errors": errors},
+    }
+    return HTTPException(422, detail)
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """Parse ``min_lon,min_lat,max_lon,max_lat`` (WGS84); refuse anything else with a 422.
+
+    >>> parse_bbox("121.2,31.0,121.8,31.5")
+    (121.2, 31.0, 121.8, 31.5)
+    """
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise invalid("bbox", "must be four numbers: min_lon,min_lat,max_lon,max_lat")
+    try:
+        x0, y0, x1, y1 = (float(p) for p in parts)
+    except ValueError:
+        raise invalid("bbox", "must be four numbers: min_lon,min_lat,max_lon,max_lat") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise invalid("bbox", "must be finite numbers")
+    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
+        raise invalid("bbox", "longitudes must be within -180..180 and latitudes within -90..90")
+    if x0 >= x1 or y0 >= y1:
+        raise invalid("bbox", "min_lon must be below max_lon and min_lat below max_lat")
+    return x0, y0, x1, y1
+
+
+def map_query(
+    request: Request,
+    settings: SettingsDep,
+    day: Annotated[date | None, Query(description="local day, YYYY-MM-DD; default today")] = None,
+    bbox: Annotated[
+        str | None, Query(max_length=200, description="min_lon,min_lat,max_lon,max_lat")
+    ] = None,
+    region: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    technician: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    zoom: Annotated[int, Query(ge=0, le=22, description="map zoom; sets region detail")] = 11,
+) -> MapQuery:
+    """Read the view's filters; an unknown parameter is refused (422) rather than ignored."""
+    unknown = sorted(set(request.query_params) - FILTERS)
+    if unknown:
+        raise invalid(unknown[0], f"unknown filter (known: {', '.join(sorted(FILTERS))})")
+    zone = ZoneInfo(settings.timezone)
+    return MapQuery(
+        day=day or today(zone),
+        zone=zone,
+        bbox=None if bbox is None else parse_bbox(bbox),
+        region_id=region,
+        technician_id=technician,
+        zoom=zoom,
+    )
+
+
+def today(zone: ZoneInfo) -> date:
+    """Return today's date in ``zone``."""
+    return utc_now().astimezone(zone).date()
+
+
+MapQueryDep = Annotated[MapQuery, Depends(map_query)]

@@ -1,0 +1,1 @@
+"""Browser pages shared by every role: sign-in, the page layout, page errors and languages."""
