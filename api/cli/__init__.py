@@ -52,4 +52,7 @@ settle.settle.command("pending")(settle_pending.settle_pending_command)
 from api.cli import bench_api  # noqa: E402
 
 bench.command("api")(bench_api.bench_api)
+from api.cli import bench_map  # noqa: E402
+
+bench.command("map")(bench_map.bench_map)
 from api.cli import bench_city_peers  # noqa: E402, F401  (registers `bench city-peers`)

@@ -75,11 +75,15 @@ window.GD = (function () {
     }
     return out;
   }
+  /* The view's box in WGS84 for the server's filter, padded by a quarter; on GCJ-02 tiles also by
+   * 0.01 degree (about 1 km), more than the datum shift, so nothing at the edge goes missing. */
   function viewBox() {
     const b = map().getBounds().pad(0.25);
+    const extra = cfg().tiles_crs === "gcj02" ? 0.01 : 0;
     const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
-    return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90),
-      clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)].map((v) => v.toFixed(5)).join(",");
+    return [clamp(b.getWest() - extra, -180, 180), clamp(b.getSouth() - extra, -90, 90),
+      clamp(b.getEast() + extra, -180, 180), clamp(b.getNorth() + extra, -90, 90)]
+      .map((v) => v.toFixed(5)).join(",");
   }
   function layerUrl(name) {
     const query = filters();
