@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from api.config import Settings, get_settings
@@ -59,6 +60,31 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def operation_id(route: APIRoute) -> str:
+    """Return the public ``operationId`` of ``route``: its resource, then its action.
+
+    The resource is the route's first tag, else the path segment after ``/v1`` (the map layers;
+    a page at ``/`` has neither and keeps its handler's name).
+    The handler's name follows without the resource noun, so ``create_ticket`` under ``tickets``
+    is ``tickets_create`` and ``upload_rate_card`` under ``rate cards`` is ``rate_cards_upload``.
+    Generated clients name their functions and body models after these ids:
+    ``tests/api/test_openapi_client.py`` lists them all, so a renamed handler cannot change one
+    unnoticed.
+    """
+    segments = [s for s in route.path_format.split("/") if s and s != API_PREFIX.strip("/")]
+    resource = str(route.tags[0]) if route.tags else next(iter(segments), "")
+    if not resource:
+        return route.name
+    words = resource.replace("-", " ").split()
+    plural = "_".join(words)
+    singular = "_".join([*words[:-1], words[-1].removesuffix("s")])
+    action = f"_{route.name}_"
+    for noun in (plural, singular):
+        action = action.replace(f"_{noun}_", "_")
+    action = action.strip("_")
+    return f"{plural}_{action}" if action else plural
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: the environment's ``GEODISPATCH_*``)."""
     settings = settings or get_settings()
@@ -67,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Geospatial dispatch and settlement for field-service companies.",
         lifespan=_lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.engine = make_engine(

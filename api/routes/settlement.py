@@ -85,7 +85,7 @@ def settle(
     return SettledRead(**read.model_dump(), created=settled.created, ledger_entry_ids=entry_ids)
 
 
-class AttemptRead(BaseModel):
+class SettlementAttemptRead(BaseModel):
     """One confirmed ticket of the backlog: settled (with its total) or why not."""
 
     ticket_id: int
@@ -96,7 +96,7 @@ class AttemptRead(BaseModel):
 
 @router.post(
     "/pending",
-    response_model=list[AttemptRead],
+    response_model=list[SettlementAttemptRead],
     summary="Settle the backlog of confirmed tickets",
     description=(
         "Staff only. Settles up to `limit` tickets that are still `confirmed` (oldest first), "
@@ -110,12 +110,12 @@ def settle_backlog(
     request: Request,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PENDING)] = 100,
-) -> list[AttemptRead]:
+) -> list[SettlementAttemptRead]:
     regions = request.app.state.region_cache.index(session)
     attempts = settle_pending(session, now=utc_now(), regions=regions, limit=limit)
     session.commit()
     return [
-        AttemptRead(
+        SettlementAttemptRead(
             ticket_id=a.ticket_id,
             settlement_id=a.settled.settlement.id if a.settled else None,
             total=MoneyRead.of(a.settled.breakdown.total) if a.settled else None,

@@ -19,7 +19,7 @@ from api.routes.technician_access import (
     invalid,
 )
 from api.routes.technician_locations import ping_read
-from api.schemas.technicians import RouteRead, RouteStop, ShiftIn, ShiftRead, ShiftsPut
+from api.schemas.technicians import RouteStop, ShiftIn, ShiftRead, ShiftsPut, TechnicianRouteRead
 
 router = APIRouter()  # included by ``api.routes.technicians`` (prefix and tag)
 
@@ -77,7 +77,7 @@ def read_shifts(
 
 @router.get(
     "/{technician_id}/route",
-    response_model=RouteRead,
+    response_model=TechnicianRouteRead,
     summary="The technician's route for a day",
     description="Open tickets (scheduled to on site) assigned to the technician whose time "
     "windows meet the day (its shift, or local midnight to midnight). Stops of the applied "
@@ -91,7 +91,7 @@ def read_route(
     session: SessionDep,
     settings: SettingsDep,
     day: Annotated[date | None, Query(description="local date; default today")] = None,
-) -> RouteRead:
+) -> TechnicianRouteRead:
     zone = ZoneInfo(settings.timezone)
     today = utc_now().astimezone(zone).date()
     day = day or today
@@ -126,7 +126,7 @@ def read_route(
     ]
     # Planned stops in the plan's order first; the rest (not in the applied plan) keep window order.
     stops.sort(key=lambda stop: (stop.sequence is None, stop.sequence or 0))
-    return RouteRead(
+    return TechnicianRouteRead(
         technician_id=technician.id,
         day=day,
         shift=shift_read(shifts[0]) if shifts else None,

@@ -12,7 +12,7 @@ from api.db.tables import WebhookAttemptRow, WebhookDeliveryRow, WebhookSubscrip
 from api.deps import SessionDep, SettingsDep
 from api.repositories import webhooks as repo
 from api.schemas.webhooks import (
-    AttemptRead,
+    DeliveryAttemptRead,
     DeliveryPage,
     DeliveryRead,
     SubscriptionCreate,
@@ -182,7 +182,9 @@ def _delivery(row: WebhookDeliveryRow, attempts: list[WebhookAttemptRow]) -> Del
         {
             **{k: getattr(row, k) for k in DeliveryRead.model_fields if k != "attempts"},
             "attempts": [
-                AttemptRead.model_validate({k: getattr(a, k) for k in AttemptRead.model_fields})
+                DeliveryAttemptRead.model_validate(
+                    {k: getattr(a, k) for k in DeliveryAttemptRead.model_fields}
+                )
                 for a in attempts
             ],
         }

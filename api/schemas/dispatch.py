@@ -72,7 +72,7 @@ class StopRead(BaseModel):
     travel_s: int = Field(description="from the previous stop or the base")
 
 
-class RouteRead(BaseModel):
+class PlanRouteRead(BaseModel):
     """A technician's stops in visiting order."""
 
     model_config = ConfigDict(populate_by_name=True)
@@ -100,7 +100,7 @@ class PlanRead(BaseModel):
 
     format: str
     origin: datetime
-    routes: list[RouteRead]
+    routes: list[PlanRouteRead]
     unassigned: list[UnassignedRead]
     kpis: dict[str, Any]
 

@@ -285,7 +285,7 @@ class RouteStop(BaseModel):
     is_pinned: bool = False
 
 
-class RouteRead(BaseModel):
+class TechnicianRouteRead(BaseModel):
     """A technician's assigned tickets for a day: planned stops in plan order, then the rest."""
 
     technician_id: str

@@ -78,7 +78,7 @@ class SubscriptionCreated(SubscriptionRead):
     secret: str = Field(description="shown only here: store it to verify signatures")
 
 
-class AttemptRead(BaseModel):
+class DeliveryAttemptRead(BaseModel):
     attempt_no: int
     started_at: datetime
     latency_ms: int
@@ -99,7 +99,7 @@ class DeliveryRead(BaseModel):
     created_at: datetime
     completed_at: datetime | None
     body: str = Field(description="the exact JSON that is signed and sent")
-    attempts: list[AttemptRead]
+    attempts: list[DeliveryAttemptRead]
 
 
 class DeliveryPage(BaseModel):
