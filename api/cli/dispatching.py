@@ -142,7 +142,11 @@ def _phases() -> Iterator[Callable[[str, Callable[[Step], T]], T]]:
             progress.update(task, completed=steps[0], total=steps[0])
             return result
 
-        yield phase
+        try:
+            yield phase
+        except BaseException:
+            progress.live.transient = True  # the error alone is shown, on one line
+            raise
 
 
 @reports_errors

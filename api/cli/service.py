@@ -1,24 +1,23 @@
-"""``geodispatch db …``, ``demo …`` and ``serve``: the database and the running service."""
+"""``geodispatch db …``, ``demo load`` and ``serve``: the database and the running service.
 
+The web stack (uvicorn, the FastAPI app) is imported by ``serve`` alone, so ``keys`` and
+``db`` commands, which import this module for :func:`configured_engine`, start quickly.
+"""
+
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.cli.common import fail, reports_errors
 from api.config import get_settings
-from api.datafiles import load_regions
 from api.db import migrate
 from api.db.spatial import is_sqlite, make_engine
-from api.main import create_app
-from api.repositories import regions as region_repo
-from api.server import ServerProcessFailed, serve_processes
 
-db = typer.Typer(help="Database schema.", no_args_is_help=True)
-demo = typer.Typer(help="The demo city (Shanghai + Suzhou).", no_args_is_help=True)
+db = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
 
 def configured_engine() -> Engine:
@@ -42,7 +41,6 @@ def upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     typer.echo(f"database at {revision}: {engine.url.render_as_string(hide_password=True)}")
 
 
-@demo.command("load")
 @reports_errors
 def load(
     regions: Annotated[
@@ -50,6 +48,9 @@ def load(
     ] = None,
 ) -> None:
     """Load the demo city's regions (replacing the stored ones) in one transaction."""
+    from api.datafiles import load_regions
+    from api.repositories import regions as region_repo
+
     settings = get_settings()
     path = regions or settings.regions_file
     loaded = load_regions(path, max_vertices=settings.max_region_vertices)
@@ -58,9 +59,20 @@ def load(
     typer.echo(f"loaded {len(loaded)} regions from {path}")
 
 
+class LogLevel(StrEnum):
+    """``serve --log-level`` values (uvicorn's)."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
+
+
+@reports_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="TCP port")] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -69,9 +81,7 @@ def serve(
             help="server processes (about one per CPU core)",
         ),
     ] = 1,
-    log_level: Annotated[
-        str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug")
-    ] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="uvicorn's log level")] = LogLevel.INFO,
     access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
     """Run the HTTP service (OpenAPI docs at /docs).
@@ -80,15 +90,24 @@ def serve(
     environment and listen on their own socket (``api.server``): one Python process uses one
     core at a time.
     """
+    import uvicorn
+
+    from api.main import create_app
+    from api.server import ServerProcessFailed, serve_processes
+
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
     if workers == 1:
         uvicorn.run(
-            create_app(settings), host=host, port=port, log_level=log_level, access_log=access_log
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=log_level.value,
+            access_log=access_log,
         )
         return
     try:
-        serve_processes(host, port, workers, log_level=log_level, access_log=access_log)
+        serve_processes(host, port, workers, log_level=log_level.value, access_log=access_log)
     except OSError as err:
         raise fail(f"cannot listen on {host}:{port}: {err.strerror}") from err
     except (ValueError, ServerProcessFailed) as err:

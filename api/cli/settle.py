@@ -27,6 +27,7 @@ from api.cli.settle_files import (
     write_json,
     write_payouts,
 )
+from api.cli.settle_pending import settle_pending_command
 from api.config import get_settings
 from api.datafiles import load_regions
 from geo.regions import RegionIndex
@@ -102,6 +103,9 @@ def run(
     }
     write_payouts(out, header, (payout_json(b) for b in breakdowns))
     typer.echo(f"settled {len(settled):,} orders under {card.version_label}: {total}; wrote {out}")
+
+
+settle.command("pending")(settle_pending_command)
 
 
 @settle.command("simulate")

@@ -31,24 +31,40 @@ def _to_region(row: RegionRow) -> Region:
     )
 
 
+def _row(region: Region) -> RegionRow:
+    return RegionRow(
+        id=region.id,
+        name_zh=region.name_zh,
+        name_en=region.name_en,
+        level=region.level,
+        priority=region.priority,
+        parent_id=region.parent_id,
+        attributes=dict(region.attributes),
+        area_m2=region.area_m2,
+        geometry=to_wkb(_as_multipolygon(region.geometry)),
+    )
+
+
 def replace_all(session: Session, *, regions: Sequence[Region]) -> None:
     """Replace every stored region with ``regions`` (validated by the caller), in one flush."""
     session.execute(delete(RegionRow))
-    session.add_all(
-        RegionRow(
-            id=region.id,
-            name_zh=region.name_zh,
-            name_en=region.name_en,
-            level=region.level,
-            priority=region.priority,
-            parent_id=region.parent_id,
-            attributes=dict(region.attributes),
-            area_m2=region.area_m2,
-            geometry=to_wkb(_as_multipolygon(region.geometry)),
-        )
-        for region in regions
-    )
+    session.add_all(_row(region) for region in regions)
     session.flush()
+
+
+def upsert(session: Session, *, regions: Sequence[Region]) -> int:
+    """Store ``regions``, replacing stored ones with the same id and keeping the others.
+
+    Returns how many stored regions were replaced. Rows are deleted and inserted again rather
+    than updated, so each gets a new ``updated_at`` and :func:`signature` changes.
+    """
+    ids = [region.id for region in regions]
+    stored = RegionRow.id.in_(ids)
+    replaced = session.scalar(select(func.count(RegionRow.id)).where(stored)) or 0
+    session.execute(delete(RegionRow).where(stored))
+    session.add_all(_row(region) for region in regions)
+    session.flush()
+    return replaced
 
 
 def list_regions(
