@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from api.db.tables import TechnicianRow, TechnicianShiftRow, TicketRow
-from api.problem_builder import descendants
 from geo.regions import RegionIndex
 
 
@@ -79,7 +78,7 @@ def _territory(
 ) -> list[ConstraintWarning]:
     if technician.territory is None:
         return []
-    covered = frozenset().union(*(descendants(index, r) for r in technician.territory))
+    covered = frozenset().union(*(index.descendants(r) for r in technician.territory))
     if ticket.region_id in covered:
         return []
     message = (

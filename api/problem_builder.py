@@ -65,20 +65,6 @@ def day_origin(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone)
 
 
-def descendants(index: RegionIndex, region_id: str) -> frozenset[str]:
-    """Return ``region_id`` and every region below it in the hierarchy."""
-    children: dict[str | None, list[str]] = {}
-    for region in index:
-        children.setdefault(region.parent_id, []).append(region.id)
-    found, todo = {region_id}, [region_id]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return frozenset(found)
-
-
 def build_problem(
     *,
     index: RegionIndex,
@@ -203,7 +189,7 @@ def _technician(
 
 
 def _known_descendants(index: RegionIndex, region_id: str) -> frozenset[str]:
-    return descendants(index, region_id) if region_id else frozenset()
+    return index.descendants(region_id) if region_id else frozenset()
 
 
 def _break(value: Mapping[str, object], origin: datetime) -> Break:

@@ -204,6 +204,9 @@ class RegionIndex:
     def __iter__(self) -> Iterator[Region]:
         return iter(self._regions)
 
+    def __contains__(self, region_id: object) -> bool:
+        return region_id in self._by_id
+
     def get(self, region_id: str) -> Region:
         """Return the region with this id.
 
@@ -236,3 +239,41 @@ class RegionIndex:
         lon_arr, lat_arr = validate_lonlat(lon, lat)
         hits = self._tree.query(shapely.points(lon_arr[0], lat_arr[0]), predicate="intersects")
         return [self._regions[i] for i in sorted(int(i) for i in hits)]
+
+    def ancestors(self, region_id: str) -> list[str]:
+        """Return ``region_id`` and the ids above it by ``parent_id``, nearest first.
+
+        A parent that is not in the index ends the chain (a district loaded without its city).
+        Raises :class:`~geo.errors.UnknownRegion` if ``region_id`` itself is not.
+
+        >>> from shapely.geometry import box
+        >>> city = Region("sh", "上海", "Shanghai", "city", box(121.0, 31.0, 122.0, 32.0))
+        >>> district = Region("d1", "区", "District", "district", box(121.0, 31.0, 121.5, 31.5),
+        ...                   parent_id="sh")
+        >>> RegionIndex([city, district]).ancestors("d1")
+        ['d1', 'sh']
+        """
+        chain = [self.get(region_id).id]
+        parent = self._regions[self._by_id[region_id]].parent_id
+        while parent is not None and parent in self._by_id and parent not in chain:
+            chain.append(parent)
+            parent = self._regions[self._by_id[parent]].parent_id
+        return chain
+
+    def descendants(self, region_id: str) -> frozenset[str]:
+        """Return ``region_id`` and the ids of every region below it by ``parent_id``.
+
+        An id the index does not hold has nothing below it (a territory naming a region not
+        loaded yet still names itself).
+        """
+        children: dict[str, list[str]] = {}
+        for region in self._regions:
+            if region.parent_id is not None:
+                children.setdefault(region.parent_id, []).append(region.id)
+        found, todo = {region_id}, [region_id]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+        return frozenset(found)

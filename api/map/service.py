@@ -31,7 +31,6 @@ from api.map.rules import (
     to_display,
 )
 from api.repositories.ticket_queries import sla_flags
-from geo.errors import UnknownRegion
 from geo.regions import Region, RegionIndex
 
 FeatureCollection = dict[str, Any]
@@ -91,30 +90,15 @@ def _window(ticket: repo.TicketSpot, zone: ZoneInfo) -> str | None:
     return f"{_clock(ticket.window_start_at, zone)}-{_clock(ticket.window_end_at, zone)}"
 
 
-def descendants(index: RegionIndex, region_id: str) -> set[str]:
-    """Return ``region_id`` and the ids of every region inside it (by ``parent_id``)."""
-    index.get(region_id)  # UnknownRegion (422) for an id nobody stored
-    children: dict[str | None, list[str]] = defaultdict(list)
-    for region in index.regions:
-        children[region.parent_id].append(region.id)
-    found, todo = set(), [region_id]
-    while todo:
-        current = todo.pop()
-        found.add(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
 def _chain(index: RegionIndex, region_id: str | None) -> list[str]:
-    """Return ``region_id`` and its ancestors."""
-    chain: list[str] = []
-    while region_id is not None and region_id not in chain:
-        chain.append(region_id)
-        try:
-            region_id = index.get(region_id).parent_id
-        except UnknownRegion:  # a ticket's region deleted since: the chain stops there
-            break
-    return chain
+    """Return ``region_id`` and its ancestors; none for a region no longer stored."""
+    return index.ancestors(region_id) if region_id is not None and region_id in index else []
+
+
+def _in_region(index: RegionIndex, region_id: str) -> frozenset[str]:
+    """Return the region and those inside it; an id nobody stored is a 422 (UnknownRegion)."""
+    index.get(region_id)
+    return index.descendants(region_id)
 
 
 # --- regions -------------------------------------------------------------------------------
@@ -135,7 +119,7 @@ def region_layer(
     """Regions coloured by coefficient, with the surge ratio of the day's open demand."""
     regions = list(index.regions)
     if query.region_id is not None:
-        wanted = descendants(index, query.region_id)
+        wanted = _in_region(index, query.region_id)
         regions = [r for r in regions if r.id in wanted]
     if query.bbox is not None:
         view = box(*query.bbox)
@@ -261,7 +245,7 @@ def _day_tickets(
     is_planned: bool = False,
     ticket_ids: Collection[int] | None = None,
 ) -> list[repo.TicketSpot]:
-    region_ids = None if query.region_id is None else descendants(index, query.region_id)
+    region_ids = None if query.region_id is None else _in_region(index, query.region_id)
     return repo.tickets(
         session,
         start=query.start,
@@ -401,7 +385,7 @@ def route_layer(
 
 def day_kpis(session: Session, index: RegionIndex, query: MapQuery, *, now: datetime) -> Any:
     """Return the day at a glance: assigned, unassigned by reason, on time, km, spread."""
-    region_ids = None if query.region_id is None else descendants(index, query.region_id)
+    region_ids = None if query.region_id is None else _in_region(index, query.region_id)
     day_loads = repo.loads(
         session, start=query.start, end=query.end, region_ids=region_ids,
         technician_id=query.technician_id,

@@ -4,7 +4,7 @@ Technicians start where they are now (a recent ping, or the job they are doing) 
 that job ends. Functions take a session and keyword arguments and only read.
 """
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import ClassVar
@@ -21,7 +21,6 @@ from api.problem_builder import (
     Fleet,
     build_problem,
     day_bounds,
-    descendants,
     lonlat,
 )
 from api.repositories.dispatch_scope import (
@@ -59,7 +58,7 @@ def region_day_problem(
 ) -> tuple[DayProblem, list[TicketRow]]:
     """Load and build the problem of a region (and the regions inside it) on ``day``."""
     zone = ZoneInfo(index.get(region_id).time_zone)
-    region_ids = descendants(index, region_id)
+    region_ids = index.descendants(region_id)
     start, end = day_bounds(day, zone)
     tickets = region_tickets(session, region_ids=region_ids, day=day, start=start, end=end)
     crew = fleet(session, day=day, index=index, region_ids=region_ids)
@@ -97,19 +96,9 @@ def ticket_list_problem(
             "none of the tickets has a time window: give scope.date", field="scope.date"
         )
     day = day or min(starts).astimezone(zone).date()
-    region_ids = {t.region_id for t in tickets if t.region_id}
-    crew = fleet(session, day=day, index=index, region_ids=_with_ancestors(index, region_ids))
+    covering = {a for t in tickets if t.region_id for a in index.ancestors(t.region_id)}
+    crew = fleet(session, day=day, index=index, region_ids=covering)
     return _build(session, index, tickets, crew, day, zone, limits, catalog, now), tickets
-
-
-def _with_ancestors(index: RegionIndex, region_ids: Iterable[str]) -> set[str]:
-    found: set[str] = set()
-    for region_id in region_ids:
-        current: str | None = region_id
-        while current is not None and current not in found:
-            found.add(current)
-            current = index.get(current).parent_id
-    return found
 
 
 def _check_size(n_orders: int, n_technicians: int, limits: Limits) -> None:

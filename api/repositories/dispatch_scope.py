@@ -22,7 +22,6 @@ from api.db.tables import (
 from api.lifecycle import TicketStatus
 from api.problem_builder import (
     Fleet,
-    descendants,
     lonlat,
 )
 from geo.regions import RegionIndex
@@ -93,7 +92,7 @@ def fleet(
 
 def _works_in(row: TechnicianRow, region_ids: set[str], index: RegionIndex) -> bool:
     if row.territory is not None:
-        return any(region_ids & descendants(index, t) for t in row.territory)
+        return any(region_ids & index.descendants(t) for t in row.territory)
     lon, lat = lonlat(row.home_base)
     return any(r.id in region_ids for r in index.containing(lon, lat))
 

@@ -213,3 +213,18 @@ def test_region_accepts_iana_time_zones() -> None:
         "r1", "区", "R", "zone", box(0, 0, 1, 1), attributes={"time_zone": "Europe/Berlin"}
     )
     assert region.time_zone == "Europe/Berlin"
+
+
+def test_hierarchy_walks_up_and_down_by_parent_id() -> None:
+    index = RegionIndex(regions_from_geojson(json.loads(DEMO_REGIONS.read_text())))
+    assert index.ancestors("zone-pudong-outer") == ["zone-pudong-outer", "310115", "310000"]
+    assert index.ancestors("310000") == ["310000"]
+    pudong = index.descendants("310115")
+    assert pudong == {"310115", "zone-pudong-outer"}
+    shanghai = index.descendants("310000")
+    assert {"310101", "310115", "zone-pudong-outer", "zone-hongqiao"} <= shanghai
+    assert not shanghai & {"320500", "320508", "zone-sip"}
+    assert index.descendants("not-loaded") == {"not-loaded"}  # a territory naming itself
+    assert "310101" in index and "not-loaded" not in index
+    with pytest.raises(UnknownRegion):
+        index.ancestors("not-loaded")
