@@ -13,10 +13,16 @@ TEST_POSTGIS_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 .PHONY: run test lint pytest deps test-deps
 
+# `make run`: migrate, load the demo regions, and serve on :8000 with today's demo day
+# (technicians, leads, orders, a dispatch plan, a settled morning), played at DEMO_SPEED
+# simulated seconds per second until Ctrl-C. A second `make run` reuses the day. DEMO_ARGS:
+# --no-simulate (a still day), --reset (delete the SQLite file and start afresh), --size fast,
+# --seed N (see `geodispatch demo live --help`).
+DEMO_SPEED ?= 60
+DEMO_ARGS ?=
+
 run: deps
-	$(BIN)/geodispatch db upgrade
-	$(BIN)/geodispatch demo load
-	$(BIN)/geodispatch serve
+	$(BIN)/geodispatch demo live --speed $(DEMO_SPEED) $(DEMO_ARGS)
 
 test: test-deps lint pytest
 
