@@ -23,6 +23,7 @@ from geo.heat import heat_by_region
 from geo.regions import RegionIndex
 from settlement import CompletedOrder, RateCard, demand_supply_ratio
 from settlement.localtime import zone
+from settlement.periods import order_key
 
 #: Statuses of a job whose work is done: it counts for volume tiers and as a previous stop.
 DONE = (TicketStatus.COMPLETED.value, TicketStatus.CONFIRMED.value, TicketStatus.SETTLED.value)
@@ -52,8 +53,8 @@ class JobFacts:
         first, after = period_bounds(local_date, period or "day")
         start, end = (_local_midnight(d, card.time_zone) for d in (first, after))
         arrivals = _arrivals(session, technician_id=self.technician_id, start=start, end=end)
-        me = (self.service_at, str(self.ticket_id))
-        return 1 + sum(1 for ticket_id, at in arrivals if (at, str(ticket_id)) < me)
+        me = order_key(self.service_at, str(self.ticket_id))
+        return 1 + sum(1 for ticket_id, at in arrivals if order_key(at, str(ticket_id)) < me)
 
 
 def service_at(session: Session, *, ticket: TicketRow) -> datetime:

@@ -6,7 +6,7 @@ order id, so the numbering does not depend on the order the input arrives in.
 """
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,6 +15,21 @@ from settlement.localtime import epoch_seconds, zone
 from settlement.order import CompletedOrder
 
 IntArray = NDArray[np.int64]
+
+
+def order_key(service_at: datetime, order_id: str) -> tuple[int, str]:
+    """Return what orders are numbered by within a period: whole seconds of service, then id.
+
+    Every path that ranks orders (this module's, and the service's when it settles one order)
+    uses it, so two orders in the same second get the same tiers everywhere.
+
+    >>> from datetime import UTC
+    >>> early = order_key(datetime(2026, 12, 3, 9, 0, 0, 900_000, tzinfo=UTC), "7")
+    >>> late = order_key(datetime(2026, 12, 3, 9, 0, 0, 100_000, tzinfo=UTC), "12")
+    >>> sorted([early, late]) == [late, early]  # same second: the id decides, as text
+    True
+    """
+    return epoch_seconds(service_at), order_id
 
 
 def period_key(local_date: date, period: str) -> str:
@@ -74,8 +89,7 @@ def number_orders(
         key=lambda o: (
             o.technician_id,
             period_key(o.service_at.astimezone(zone(time_zone)).date(), period),
-            epoch_seconds(o.service_at),
-            o.order_id,
+            *order_key(o.service_at, o.order_id),
         ),
     )
     numbers: dict[str, int] = {}

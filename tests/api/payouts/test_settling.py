@@ -17,6 +17,8 @@ from api.db.tables import LedgerEntryRow, SettlementRow, TechnicianLocationRow, 
 from api.lifecycle import TicketStatus
 from api.settling import try_settle
 from geo.distance import haversine_m
+from settlement import CompletedOrder
+from settlement.periods import number_orders
 from tests.api.payouts.support import (
     CENTURY_AVENUE,
     MONDAY_10H,
@@ -216,3 +218,26 @@ def test_the_backlog_settles_what_it_can_and_says_why_not(
     again = client.post("/v1/settlement/pending", headers=headers["admin"]).json()
     assert [a["ticket_id"] for a in again] == [odd]
     assert client.post("/v1/settlement/pending", headers=headers["tech_a"]).status_code == 403
+
+
+def test_two_jobs_in_the_same_second_rank_as_the_settlement_package_ranks_them(
+    client: TestClient, headers: Headers, finish_job: FinishJob, card_v1: None
+) -> None:
+    # Only whole seconds of service count, then the id as text: the first job (the smaller id)
+    # comes first although it arrived 0.8 s later, in the service as in the settlement
+    # package (`geodispatch settle`).
+    at = [
+        MONDAY_10H + timedelta(microseconds=900_000),
+        MONDAY_10H + timedelta(microseconds=100_000),
+    ]
+    first, second = (finish_job(on_site_at=when) for when in at)
+    assert str(first) < str(second)  # consecutive ids (no 9 -> 10 between them)
+    service = {t: settle(client, headers, t).json()["nth_in_period"] for t in (second, first)}
+    orders = [
+        CompletedOrder(order_id=str(t), technician_id="T-A", service_type="repair",
+                       service_at=when, lon=121.5, lat=31.2)
+        for t, when in zip((first, second), at, strict=True)
+    ]  # fmt: skip
+    package = number_orders(orders, "month", "Asia/Shanghai")
+    assert service == {first: 1, second: 2}
+    assert package == {str(first): 1, str(second): 2}
