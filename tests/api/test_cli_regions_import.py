@@ -9,19 +9,19 @@ real commits never touch the shared test database.
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy.orm import Session
-from typer.testing import CliRunner
 
 import geopandas
 import shapely
 from shapely.geometry import Polygon, box
 
-from api.cli import app
 from api.config import PROJECT_ROOT, get_settings
 from api.datafiles import load_regions, read_region_mapping
 from api.db import migrate
@@ -31,7 +31,15 @@ from geo.coords import wgs84_to_gcj02
 from geo.region_table import FeatureTable, regions_from_table
 from geo.regions import Region
 
-runner = CliRunner()
+# GDAL (GeoPackage files, PROJ's database) brings its own SQLite, and the SpatiaLite this
+# process loads for its checks is loaded globally: the two in one process crash. So the files
+# are written, and the CLI runs, in processes of their own, as a user's would.
+WRITE_FILE = """
+import json, sys
+import geopandas
+frame = geopandas.GeoDataFrame.from_features(json.load(sys.stdin)["features"], crs=sys.argv[1])
+frame.to_file(sys.argv[2], **json.loads(sys.argv[3]))
+"""
 DEMO_REGIONS = PROJECT_ROOT / "data" / "regions.geojson"
 EXAMPLE_MAPPING = PROJECT_ROOT / "data" / "region-mapping.example.toml"
 MAPPING = """
@@ -117,10 +125,19 @@ def stored(url: str) -> dict[str, Region]:
     return regions
 
 
+def write(frame: geopandas.GeoDataFrame, path: Path, **options: str) -> None:
+    """Write ``frame`` (in its own CRS) to a GIS file, in another process."""
+    command = [sys.executable, "-c", WRITE_FILE, str(frame.crs), str(path), json.dumps(options)]
+    done = subprocess.run(command, input=frame.to_json(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def import_(*args: object) -> tuple[int, str]:
-    result = runner.invoke(app, ["regions", "import", *(str(a) for a in args)])
-    assert "Traceback" not in result.output
-    return result.exit_code, result.output
+    command = [sys.executable, "-m", "api.cli", "regions", "import", *(str(a) for a in args)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    return done.returncode, output
 
 
 def test_gcj02_geojson_is_shifted_to_wgs84_and_merged(
@@ -130,7 +147,7 @@ def test_gcj02_geojson_is_shifted_to_wgs84_and_merged(
     on_amap = shapely.transform(SQUARE, lambda xy: np.column_stack(wgs84_to_gcj02(*xy.T)))
     frame.geometry = [on_amap, BOWTIE]
     path = tmp_path / "districts.geojson"
-    frame.to_file(path, engine="pyogrio")
+    write(frame, path, engine="pyogrio")
 
     code, output = import_(path, "--crs", "gcj02", "--mapping", mapping)
 
@@ -158,8 +175,8 @@ def test_geopackage_in_web_mercator_needs_its_layer(
     database: str, mapping: Path, tmp_path: Path
 ) -> None:
     path = tmp_path / "areas.gpkg"
-    districts().to_crs(3857).to_file(path, layer="districts", engine="pyogrio")
-    districts(SQUARE).to_file(path, layer="other", engine="pyogrio")
+    write(districts().to_crs(3857), path, layer="districts", engine="pyogrio")
+    write(districts(SQUARE), path, layer="other", engine="pyogrio")
 
     code, output = import_(path, "--mapping", mapping)
     assert code == 1
@@ -176,7 +193,7 @@ def test_shapefile_in_cgcs2000_with_the_default_mapping(database: str, tmp_path:
     frame = districts(SQUARE).rename(columns={"adcode": "id", "name": "name_zh"})
     frame["level"] = "zone"
     path = tmp_path / "zones.shp"
-    frame.to_crs(4490).to_file(path, engine="pyogrio")
+    write(frame.to_crs(4490), path, engine="pyogrio")
 
     code, output = import_(path)
 
@@ -190,7 +207,7 @@ def test_shapefile_in_cgcs2000_with_the_default_mapping(database: str, tmp_path:
 def test_one_refused_feature_stores_nothing(database: str, mapping: Path, tmp_path: Path) -> None:
     before = stored(database)
     path = tmp_path / "districts.geojson"
-    districts(SQUARE, BOWTIE, Polygon()).to_file(path, engine="pyogrio")
+    write(districts(SQUARE, BOWTIE, Polygon()), path, engine="pyogrio")
 
     code, output = import_(path, "--mapping", mapping, "--replace")
 
@@ -209,7 +226,7 @@ def test_one_refused_feature_stores_nothing(database: str, mapping: Path, tmp_pa
 
 def test_dry_run_stores_nothing(database: str, mapping: Path, tmp_path: Path) -> None:
     path = tmp_path / "districts.geojson"
-    districts().to_file(path, engine="pyogrio")
+    write(districts(), path, engine="pyogrio")
     code, output = import_(path, "--mapping", mapping, "--dry-run")
     assert code == 0, output
     assert "dry run: 2 regions (2 district) would be imported" in output
@@ -231,7 +248,7 @@ def test_bad_mappings_end_with_one_line(
     database: str, tmp_path: Path, mapping_text: str, message: str
 ) -> None:
     path = tmp_path / "districts.geojson"
-    districts().to_file(path, engine="pyogrio")
+    write(districts(), path, engine="pyogrio")
     (tmp_path / "bad.toml").write_text(mapping_text, encoding="utf-8")
 
     code, output = import_(path, "--mapping", tmp_path / "bad.toml")
