@@ -104,6 +104,10 @@ def build_map_page(query: MapQuery, *, settings: Settings, lang: str, csrf_token
         control_scale=True,
         zoom_control=True,
     )
+    # Only Leaflet itself: the page uses no folium icons, so jQuery, Bootstrap, Font Awesome and
+    # the awesome-markers files (a third of a megabyte) would load for nothing.
+    fmap.default_js = [(name, url) for name, url in fmap.default_js if name == "leaflet"]
+    fmap.default_css = [(name, url) for name, url in fmap.default_css if name == "leaflet_css"]
     if tiles is not None:
         folium.TileLayer(
             tiles=tiles, attr=settings.map_tiles_attribution, name="base map", control=False
