@@ -35,7 +35,8 @@ class AnnealingParams:
 
     Where the first routes average at least ``long_route`` orders (the long-horizon
     instances, 30-100 stops a route), ruin removes ``long_mean_removed`` orders on average in
-    strings of up to ``long_max_string``: strings of five barely reorder such routes.
+    strings of up to ``long_max_string``: strings of five barely reorder such routes. A share
+    ``split_share`` of the strings are split strings (a run inside them stays).
     """
 
     mean_removed: int = 5
@@ -46,6 +47,7 @@ class AnnealingParams:
     long_route: int = 20
     long_mean_removed: int = 10
     long_max_string: int = 10
+    split_share: float = 0.5
 
     def __post_init__(self) -> None:
         sizes = ("mean_removed", "max_string", "long_route", "long_mean_removed",
@@ -53,6 +55,8 @@ class AnnealingParams:
         for name in sizes:
             if getattr(self, name) < 1:
                 raise InvalidSolveParams(f"{name} must be >= 1", field=name)
+        if not 0.0 <= self.split_share <= 1.0:
+            raise InvalidSolveParams("split_share must be in [0, 1]", field="split_share")
         if not 0.0 <= self.blink < 1.0:
             raise InvalidSolveParams("blink must be in [0, 1)", field="blink")
         if not 0.0 < self.end_temperature <= self.start_temperature:
@@ -143,7 +147,8 @@ class LocalSearch:
             chunk_started = time.perf_counter()
             anneal(
                 self.instance, self.current, self.trial, self.best, self.costs, self.dirty,
-                chunk, t_from, t_to, mean_removed, max_string, params.blink,
+                chunk, t_from, t_to, mean_removed, max_string, params.split_share,
+                params.blink,
             )  # fmt: skip
             done += chunk
             self.moves += chunk

@@ -9,8 +9,9 @@ from dispatch import Break, InvalidSolveParams, Shift, WorkOrderId
 from dispatch.local_search import AnnealingParams, LocalSearch
 from dispatch.routing_arrays import RoutingArrays, build_routing_arrays
 from dispatch.schedule import schedule_route
-from dispatch.search_anneal import total_cost
-from dispatch.search_instance import build_instance
+from dispatch.search_anneal import seed_random, total_cost
+from dispatch.search_instance import build_instance, copy_state
+from dispatch.search_moves import ruin
 from dispatch.search_timing import schedule_breaks
 
 from .conftest import make_order, make_problem, make_technician, window
@@ -145,6 +146,33 @@ def test_long_routes_stay_feasible_and_improve(seed: int) -> None:
     search.run(60.0, 2000)
     assert search.best_cost < constructed
     assert_feasible(arrays, search.best_routes)
+
+
+def removed_blocks(split_share: float, seed: int) -> int:
+    """Ruin one 30-order route once; return how many runs of consecutive stops it removed."""
+    orders = [make_order(f"o{i}", 1 + i % 5, duration_s=60) for i in range(30)]
+    arrays = build_routing_arrays(make_problem([make_technician()], orders))
+    search = LocalSearch(arrays, np.full(30, 10**6, dtype=np.int64), (1, 0, 0), seed)
+    before = list(search.best_routes[0])
+    state = copy_state(search.current)
+    in_pool = np.zeros(30, dtype=np.bool_)
+    touched, touched_list = np.zeros(1, dtype=np.bool_), np.zeros(1, dtype=np.int64)
+    seed_random(seed)
+    pool = np.zeros(31, dtype=np.int64)
+    n_pool, _, feasible = ruin(search.instance, state, 5, 5, split_share, pool, in_pool,
+                              touched, touched_list, 0)  # fmt: skip
+    assert feasible and n_pool >= 1
+    removed = [order in set(pool[:n_pool].tolist()) for order in before]
+    assert state.route[0, : state.length[0]].tolist() == [
+        o for o, gone in zip(before, removed, strict=True) if not gone
+    ]
+    return sum(1 for a, b in itertools.pairwise([False, *removed]) if b and not a)
+
+
+def test_split_strings_keep_a_run_inside_the_removed_span() -> None:
+    assert {removed_blocks(0.0, seed) for seed in range(20)} == {1}
+    assert {removed_blocks(1.0, seed) for seed in range(20)} <= {1, 2}
+    assert 2 in {removed_blocks(1.0, seed) for seed in range(20)}
 
 
 def test_same_seed_same_routes() -> None:
