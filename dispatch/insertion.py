@@ -213,6 +213,7 @@ class LivePlan:
         kpis = kpis_of(
             [t.id for t in self.problem.technicians], routes, len(self.problem.orders),
             objective=self._plan.kpis.objective + delta, solve_s=self._plan.kpis.solve_s,
+            first_feasible_s=self._plan.kpis.first_feasible_s,
         )  # fmt: skip
         self._plan = Plan(self._plan.origin, tuple(routes), unassigned, kpis)
 

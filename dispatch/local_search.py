@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from dispatch.errors import InvalidSolveParams
 from dispatch.model import Break, Problem, Shift, Technician, TechnicianId, WorkOrder, WorkOrderId
 from dispatch.routing_arrays import IntArray, RoutingArrays, build_routing_arrays
 from dispatch.search_anneal import anneal, construct, place_route, seed_random, total_cost
@@ -30,13 +31,42 @@ Progress = Callable[[float, int], None]  # (share of the budget done, best cost)
 
 @dataclass(frozen=True, slots=True)
 class AnnealingParams:
-    """Ruin sizes, blink rate and temperatures (fractions of the travel cost per order)."""
+    """Ruin sizes, blink rate and temperatures (fractions of the travel cost per order).
+
+    Where the first routes average at least ``long_route`` orders (the long-horizon
+    instances, 30-100 stops a route), ruin removes ``long_mean_removed`` orders on average in
+    strings of up to ``long_max_string``: strings of five barely reorder such routes. A share
+    ``split_share`` of the strings are split strings (a run inside them stays).
+    """
 
     mean_removed: int = 5
     max_string: int = 5
     blink: float = 0.01
     start_temperature: float = 1.0
     end_temperature: float = 0.01
+    long_route: int = 20
+    long_mean_removed: int = 10
+    long_max_string: int = 10
+    split_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        sizes = ("mean_removed", "max_string", "long_route", "long_mean_removed",
+                 "long_max_string")  # fmt: skip
+        for name in sizes:
+            if getattr(self, name) < 1:
+                raise InvalidSolveParams(f"{name} must be >= 1", field=name)
+        if not 0.0 <= self.split_share <= 1.0:
+            raise InvalidSolveParams("split_share must be in [0, 1]", field="split_share")
+        if not 0.0 <= self.blink < 1.0:
+            raise InvalidSolveParams("blink must be in [0, 1)", field="blink")
+        if not 0.0 < self.end_temperature <= self.start_temperature:
+            raise InvalidSolveParams("need 0 < end_temperature <= start_temperature")
+
+    def ruin_sizes(self, orders_per_route: float) -> tuple[int, int]:
+        """Return ``(mean removed, longest string)`` for routes of this average length."""
+        if orders_per_route >= self.long_route:
+            return self.long_mean_removed, self.long_max_string
+        return self.mean_removed, self.max_string
 
 
 class LocalSearch:
@@ -99,6 +129,8 @@ class LocalSearch:
         started = time.perf_counter()
         served = max(int((self.current.vehicle_of >= 0).sum()), 1)
         scale = float(self.current.cost.sum()) / served
+        used = max(int((self.current.length > 0).sum()), 1)
+        mean_removed, max_string = params.ruin_sizes(served / used)
         t0, t1 = params.start_temperature * scale, params.end_temperature * scale
         done, chunk = 0, FIRST_CHUNK
         while True:
@@ -115,7 +147,8 @@ class LocalSearch:
             chunk_started = time.perf_counter()
             anneal(
                 self.instance, self.current, self.trial, self.best, self.costs, self.dirty,
-                chunk, t_from, t_to, params.mean_removed, params.max_string, params.blink,
+                chunk, t_from, t_to, mean_removed, max_string, params.split_share,
+                params.blink,
             )  # fmt: skip
             done += chunk
             self.moves += chunk

@@ -70,7 +70,10 @@ class Kpis:
 
     ``load_s_by_technician`` is working time (travel + service) over all shifts;
     ``load_spread_s`` is its max minus min over technicians; ``objective`` is the solver's
-    cost (travel, lateness, drop and balance terms with the weights used).
+    cost (travel, lateness, drop and balance terms with the weights used);
+    ``first_feasible_s`` is how long after ``solve`` was called the first feasible plan (the
+    construction, before any search) was ready, ``None`` where it is not known (a plan merged
+    from parts solved in other processes).
     """
 
     assigned: int
@@ -82,6 +85,7 @@ class Kpis:
     load_spread_s: int
     solve_s: float
     objective: int
+    first_feasible_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ def plan_to_dict(plan: Plan) -> Json:
             "travel_km": k.travel_km, "travel_min": k.travel_min,
             "load_s_by_technician": dict(k.load_s_by_technician),
             "load_spread_s": k.load_spread_s, "solve_s": k.solve_s, "objective": k.objective,
+            "first_feasible_s": k.first_feasible_s,
         },
     }  # fmt: skip
 
@@ -69,6 +70,7 @@ def plan_from_dict(data: object) -> Plan:
             load_spread_s=kpis.typed("load_spread_s", int),
             solve_s=float(kpis.typed("solve_s", (int, float))),
             objective=kpis.typed("objective", int),
+            first_feasible_s=_optional_float(kpis, "first_feasible_s"),
         ),
     )  # fmt: skip
 

@@ -17,6 +17,7 @@ def kpis_of(
     *,
     objective: int,
     solve_s: float,
+    first_feasible_s: float | None = None,
 ) -> Kpis:
     """Return the KPIs of ``routes`` for a problem of ``n_orders`` orders."""
     stops = [s for r in routes for s in r.stops]
@@ -35,4 +36,5 @@ def kpis_of(
         load_spread_s=max(loads) - min(loads),
         solve_s=solve_s,
         objective=objective,
+        first_feasible_s=first_feasible_s,
     )

@@ -44,7 +44,7 @@ def construct(inst: SearchInstance, st: SearchState, how: int) -> None:
 def anneal(
     inst: SearchInstance, current: SearchState, trial: SearchState, best: SearchState,
     costs: np.ndarray, dirty: np.ndarray, iterations: int, t_from: float, t_to: float,
-    mean_removed: int, max_string: int, blink: float,
+    mean_removed: int, max_string: int, split_share: float, blink: float,
 ) -> int:  # fmt: skip
     """Run ``iterations`` moves, cooling from ``t_from`` to ``t_to``; return moves accepted.
 
@@ -61,8 +61,9 @@ def anneal(
     for it in range(iterations):
         temperature = t_from * (t_to / t_from) ** (it / iterations) if t_from > 0 else 0.0
         n_pool, n_touched, feasible = ruin(
-            inst, trial, mean_removed, max_string, pool, in_pool, touched, touched_list, 0
-        )
+            inst, trial, mean_removed, max_string, split_share, pool, in_pool, touched,
+            touched_list, 0,
+        )  # fmt: skip
         n_touched, rebuilt = recreate(
             inst, trial, pool, in_pool, n_pool, np.random.randint(4), blink, scratch,
             touched, touched_list, n_touched,

@@ -13,6 +13,7 @@ from dispatch.search_instance import SearchInstance, SearchState
 from dispatch.search_timing import INF, earliest_start, schedule_breaks, time_route
 
 BY_RANDOM, BY_DEMAND, BY_WINDOW_WIDTH, BY_WINDOW_END = range(4)
+SPLIT_BETA = 0.01  # a split string's kept run grows by one while a draw exceeds this
 
 
 @jit
@@ -89,13 +90,16 @@ def remove(inst: SearchInstance, st: SearchState, v: int, first: int, count: int
 @jit
 def ruin(
     inst: SearchInstance, st: SearchState, mean_removed: int, max_string: int,
-    pool: np.ndarray, in_pool: np.ndarray, touched: np.ndarray, touched_list: np.ndarray,
-    n_touched: int,
+    split_share: float, pool: np.ndarray, in_pool: np.ndarray, touched: np.ndarray,
+    touched_list: np.ndarray, n_touched: int,
 ) -> tuple[int, int, bool]:  # fmt: skip
     """Remove strings around a random seed; return (pool size, routes touched, feasible).
 
     At most one string per route; unserved orders near the seed join the pool as well.
-    ``in_pool`` marks pooled orders so none is pooled twice; ``recreate`` clears it.
+    With probability ``split_share`` a string is split: a longer span is chosen and a run of
+    consecutive orders inside it stays (SISR's split string), so orders on both sides of
+    the run can be rearranged around it. ``in_pool`` marks pooled orders so none is pooled
+    twice; ``recreate`` clears it.
     """
     seed = np.random.randint(len(st.vehicle_of))
     target = np.random.randint(1, 2 * mean_removed + 1)
@@ -120,14 +124,25 @@ def ruin(
         if at < head:  # a locked stop stays
             continue
         size = np.random.randint(1, min(max_string, length - head) + 1)
-        first = np.random.randint(max(head, at - size + 1), min(at, length - size) + 1)
-        for j in range(first, first + size):
-            pool[n_pool], in_pool[st.route[v, j]] = st.route[v, j], True
-            n_pool += 1
+        kept = 0
+        if size < length - head and np.random.random() < split_share:
+            kept = 1
+            while size + kept < length - head and np.random.random() > SPLIT_BETA:
+                kept += 1
+        span = size + kept
+        first = np.random.randint(max(head, at - span + 1), min(at, length - span) + 1)
+        stay = first + np.random.randint(0, size + 1)  # the kept run is [stay, stay + kept)
+        for j in range(first, first + span):
+            if j < stay or j >= stay + kept:
+                pool[n_pool], in_pool[st.route[v, j]] = st.route[v, j], True
+                n_pool += 1
         touched[v] = True
         touched_list[n_touched] = v
         n_touched += 1
-        feasible &= remove(inst, st, v, first, size)
+        if stay + kept < first + span:  # the part after the kept run first: indices hold
+            feasible &= remove(inst, st, v, stay + kept, first + span - stay - kept)
+        if stay > first:
+            feasible &= remove(inst, st, v, first, stay - first)
         removed += size
         if removed >= target:
             break

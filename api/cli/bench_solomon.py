@@ -10,6 +10,7 @@ with the distance-only best-known solutions (``bks.csv`` beside the instance fil
 import csv
 import json
 import os
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from dispatch import SolveParams, solve
 from dispatch.solomon import (
     SOLOMON_WEIGHTS,
     TIME_SCALE,
+    InfeasibleSolution,
     SolomonInstance,
     check_solution,
     gap_percent,
@@ -37,13 +39,34 @@ from dispatch.solomon import (
 
 Solver = Callable[[SolomonInstance, float], list[list[int]]]
 console = Console()
+SOLOMON_NAME = re.compile(r"(rc|r|c)([12])\d\d")  # r101: family R1
+HOMBERGER_NAME = re.compile(r"(rc|r|c)([12])_(\d+)_\d+")  # r2_2_6: family R2 at 200 customers
+
+
+def family(instance: str) -> str:
+    """Return the family of an instance: ``R1`` for r101, ``RC2_2`` for rc2_2_6.
+
+    Gehring & Homberger's files keep their size (``_2`` for 200 customers, ``_4`` for 400)
+    so they are never averaged with Solomon's 100-customer instances of the same family.
+
+    Examples
+    --------
+    >>> [family(n) for n in ("c101", "r205", "rc108", "c1_2_6", "r2_2_10", "rc1_4_1", "tiny")]
+    ['C1', 'R2', 'RC1', 'C1_2', 'R2_2', 'RC1_4', 'TINY']
+    """
+    name = instance.lower()
+    if match := SOLOMON_NAME.fullmatch(name):
+        return f"{match[1]}{match[2]}".upper()
+    if match := HOMBERGER_NAME.fullmatch(name):
+        return f"{match[1]}{match[2]}_{match[3]}".upper()
+    return name.rstrip("0123456789_").upper() or name.upper()
 
 
 def solve_geodispatch(instance: SolomonInstance, time_limit_s: float) -> list[list[int]]:
     """Solve with our solver; return routes as customer numbers."""
     plan = solve(solomon_problem(instance), SolveParams(time_limit_s, weights=SOLOMON_WEIGHTS))
     if plan.unassigned:
-        raise fail(f"{instance.name}: {len(plan.unassigned)} customers left unassigned")
+        raise InfeasibleSolution(f"{len(plan.unassigned)} customers left unassigned")
     return [[int(stop.order_id) for stop in route.stops] for route in plan.routes]
 
 
@@ -123,16 +146,31 @@ def _run(
         task = progress.add_task(f"{name}", total=len(instances))
         for instance in instances:
             progress.update(task, description=f"{name} {instance.name}")
-            started = time.perf_counter()
-            routes = [r for r in solver(instance, limit_s) if r]
-            wall_s = time.perf_counter() - started
-            distance = check_solution(instance, routes)  # raises if infeasible
-            results.append({
-                "instance": instance.name, "routes": routes, "distance": round(distance, 4),
-                "vehicles": len(routes), "wall_s": round(wall_s, 3),
-            })  # fmt: skip
+            results.append(_attempt(solver, instance, limit_s))
             progress.advance(task)
     return results
+
+
+def _attempt(solver: Solver, instance: SolomonInstance, limit_s: float) -> dict[str, Any]:
+    """Solve and check one instance; a failure or an infeasible answer is a row, not an abort.
+
+    ``ImportError`` (a peer that is not installed) is left to the caller.
+    """
+    started = time.perf_counter()
+    row: dict[str, Any] = {"instance": instance.name, "status": "ok", "routes": [],
+                           "distance": None, "vehicles": None}  # fmt: skip
+    try:
+        row["routes"] = [r for r in solver(instance, limit_s) if r]
+        row["vehicles"] = len(row["routes"])
+        row["distance"] = round(check_solution(instance, row["routes"]), 4)
+    except ImportError:
+        raise
+    except InfeasibleSolution as err:
+        row |= {"status": "infeasible", "error": str(err)}
+    except Exception as err:  # one solver crash must not end the batch
+        row |= {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+    row["wall_s"] = round(time.perf_counter() - started, 3)
+    return row
 
 
 def _report(name: str, results: list[dict[str, Any]], bks: dict[str, float]) -> dict[str, Any]:
@@ -140,11 +178,19 @@ def _report(name: str, results: list[dict[str, Any]], bks: dict[str, float]) -> 
     for column in ("instance", "vehicles", "distance", "bks", "gap %", "wall s"):
         table.add_column(column, justify="left" if column == "instance" else "right")
     by_family: dict[str, list[float]] = {}
+    failed: dict[str, int] = {}
     for r in results:
         best = bks.get(r["instance"])
+        key = family(r["instance"])
+        if r["status"] != "ok":
+            failed[key] = failed.get(key, 0) + 1
+            table.add_row(r["instance"], "-", r["status"], f"{best:.2f}" if best else "-",
+                          "-", f"{r['wall_s']:.1f}")  # fmt: skip
+            console.print(f"[yellow]{name} {r['instance']}: {r['error']}[/]", highlight=False)
+            continue
         gap = gap_percent(r["distance"], best) if best else None
         if gap is not None:
-            by_family.setdefault(r["instance"].rstrip("0123456789").upper() + "1", []).append(gap)
+            by_family.setdefault(key, []).append(gap)
         table.add_row(
             r["instance"], str(r["vehicles"]), f"{r['distance']:.2f}",
             f"{best:.2f}" if best else "-", f"{gap:.2f}" if gap is not None else "-",
@@ -152,17 +198,27 @@ def _report(name: str, results: list[dict[str, Any]], bks: dict[str, float]) -> 
         )  # fmt: skip
     console.print(table)
     summary: dict[str, Any] = {}
-    for family, gaps in sorted(by_family.items()):
-        summary[family] = {"n": len(gaps), "mean_gap_pct": round(statistics.fmean(gaps), 3),
-                           "median_gap_pct": round(statistics.median(gaps), 3)}  # fmt: skip
+    for key in sorted(set(by_family) | set(failed)):
+        summary[key] = _figures(by_family.get(key, []), failed.get(key, 0))
     all_gaps = [g for gaps in by_family.values() for g in gaps]
-    if all_gaps:
-        summary["all"] = {"n": len(all_gaps), "mean_gap_pct": round(statistics.fmean(all_gaps), 3),
-                          "median_gap_pct": round(statistics.median(all_gaps), 3)}  # fmt: skip
+    summary["all"] = _figures(all_gaps, sum(failed.values()))
     for key, figures in summary.items():
-        console.print(f"{name} {key}: mean gap {figures['mean_gap_pct']:.2f} %, "
-                      f"median {figures['median_gap_pct']:.2f} % over {figures['n']}")  # fmt: skip
+        mean, median = figures["mean_gap_pct"], figures["median_gap_pct"]
+        console.print(
+            f"{name} {key}: mean gap {'-' if mean is None else f'{mean:.2f} %'}, median "
+            f"{'-' if median is None else f'{median:.2f} %'} over {figures['n']}"
+            + (f", {figures['failed']} failed or infeasible" if figures["failed"] else "")
+        )
     return summary
+
+
+def _figures(gaps: list[float], failed: int) -> dict[str, Any]:
+    """Mean and median gap over the solved instances; how many failed (not in the gaps)."""
+    return {
+        "n": len(gaps), "failed": failed,
+        "mean_gap_pct": round(statistics.fmean(gaps), 3) if gaps else None,
+        "median_gap_pct": round(statistics.median(gaps), 3) if gaps else None,
+    }  # fmt: skip
 
 
 @reports_errors

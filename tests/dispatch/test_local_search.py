@@ -5,12 +5,13 @@ import itertools
 import numpy as np
 import pytest
 
-from dispatch import Break, Shift, WorkOrderId
+from dispatch import Break, InvalidSolveParams, Shift, WorkOrderId
 from dispatch.local_search import AnnealingParams, LocalSearch
 from dispatch.routing_arrays import RoutingArrays, build_routing_arrays
 from dispatch.schedule import schedule_route
-from dispatch.search_anneal import total_cost
-from dispatch.search_instance import build_instance
+from dispatch.search_anneal import seed_random, total_cost
+from dispatch.search_instance import build_instance, copy_state
+from dispatch.search_moves import ruin
 from dispatch.search_timing import schedule_breaks
 
 from .conftest import make_order, make_problem, make_technician, window
@@ -106,6 +107,72 @@ def _within_limits(arrays: RoutingArrays, v: int, route: np.ndarray) -> bool:
         and len(route) <= spec.max_orders
         and working <= spec.max_working_s
     )
+
+
+def long_route_day(seed: int) -> RoutingArrays:
+    """Two technicians for 50 orders (25 a route): the search ruins with long strings."""
+    rng = np.random.default_rng(seed)
+    orders = [
+        make_order(
+            f"o{i}", float(rng.integers(-3, 4)), duration_s=int(rng.integers(1, 6)) * 60,
+            windows=() if i % 2 else (window(8 + i % 8, 10 + i % 8),), demand=1,
+        )
+        for i in range(50)
+    ]  # fmt: skip
+    techs = [
+        make_technician("t0", shifts=(Shift(8 * 3600, 18 * 3600, LUNCH),), capacity=30),
+        make_technician("t1", locked_stops=(WorkOrderId("o0"),)),
+    ]
+    return build_routing_arrays(make_problem(techs, orders))
+
+
+def test_ruin_sizes_follow_the_route_length() -> None:
+    params = AnnealingParams()
+    assert params.ruin_sizes(8.0) == (5, 5)
+    assert params.ruin_sizes(25.0) == (10, 10)
+    with pytest.raises(InvalidSolveParams, match="max_string"):
+        AnnealingParams(max_string=0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_long_routes_stay_feasible_and_improve(seed: int) -> None:
+    arrays = long_route_day(seed)
+    penalties = np.full(arrays.n_orders, 10**6, dtype=np.int64)
+    search = LocalSearch(
+        arrays, penalties, (1, 0, 0), seed, [list(v.locked) for v in arrays.vehicles]
+    )
+    constructed = search.best_cost
+    assert sum(map(len, search.best_routes)) / 2 >= AnnealingParams().long_route
+    search.run(60.0, 2000)
+    assert search.best_cost < constructed
+    assert_feasible(arrays, search.best_routes)
+
+
+def removed_blocks(split_share: float, seed: int) -> int:
+    """Ruin one 30-order route once; return how many runs of consecutive stops it removed."""
+    orders = [make_order(f"o{i}", 1 + i % 5, duration_s=60) for i in range(30)]
+    arrays = build_routing_arrays(make_problem([make_technician()], orders))
+    search = LocalSearch(arrays, np.full(30, 10**6, dtype=np.int64), (1, 0, 0), seed)
+    before = list(search.best_routes[0])
+    state = copy_state(search.current)
+    in_pool = np.zeros(30, dtype=np.bool_)
+    touched, touched_list = np.zeros(1, dtype=np.bool_), np.zeros(1, dtype=np.int64)
+    seed_random(seed)
+    pool = np.zeros(31, dtype=np.int64)
+    n_pool, _, feasible = ruin(search.instance, state, 5, 5, split_share, pool, in_pool,
+                              touched, touched_list, 0)  # fmt: skip
+    assert feasible and n_pool >= 1
+    removed = [order in set(pool[:n_pool].tolist()) for order in before]
+    assert state.route[0, : state.length[0]].tolist() == [
+        o for o, gone in zip(before, removed, strict=True) if not gone
+    ]
+    return sum(1 for a, b in itertools.pairwise([False, *removed]) if b and not a)
+
+
+def test_split_strings_keep_a_run_inside_the_removed_span() -> None:
+    assert {removed_blocks(0.0, seed) for seed in range(20)} == {1}
+    assert {removed_blocks(1.0, seed) for seed in range(20)} <= {1, 2}
+    assert 2 in {removed_blocks(1.0, seed) for seed in range(20)}
 
 
 def test_same_seed_same_routes() -> None:

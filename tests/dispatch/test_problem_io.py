@@ -118,6 +118,14 @@ def test_plan_round_trip_through_json() -> None:
     assert datetime.fromisoformat(first["start"]) == plan.at(plan.routes[0].stops[0].start_s)
 
 
+def test_plan_document_without_first_feasible_time_reads() -> None:
+    plan = solve(small_problem(), SolveParams(1.0, is_deterministic=True, solution_limit=1))
+    assert plan.kpis.first_feasible_s is not None
+    document = plan_to_dict(plan)
+    del document["kpis"]["first_feasible_s"]  # written before the figure existed
+    assert plan_from_dict(document).kpis.first_feasible_s is None
+
+
 def test_plan_with_an_unknown_reason_is_rejected() -> None:
     plan = solve(small_problem(), SolveParams(1.0, is_deterministic=True, solution_limit=1))
     document = plan_to_dict(plan)

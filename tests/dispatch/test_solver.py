@@ -14,6 +14,7 @@ from dispatch import (
     TechnicianId,
     WorkOrderId,
     solve,
+    warm_up,
 )
 
 from .conftest import DAY, at, make_order, make_problem, make_technician, window
@@ -74,6 +75,14 @@ def test_kpis_add_up(two_tech_problem: Problem) -> None:
         kpis.load_s_by_technician.values()
     )
     assert kpis.on_time_rate == 1.0 and kpis.travel_km is None and kpis.objective > 0
+
+
+def test_reports_the_time_to_the_first_feasible_plan(two_tech_problem: Problem) -> None:
+    warm_up()  # in a fresh process the first solve loads the kernels before its first plan
+    plan = solve(two_tech_problem, SolveParams(time_limit_s=0.5))  # searches the whole 0.5 s
+    first = plan.kpis.first_feasible_s
+    assert first is not None and 0.0 < first < plan.kpis.solve_s
+    assert plan.kpis.solve_s - first >= 0.3  # the search ran after the first plan
 
 
 def test_multiple_windows_use_the_later_one() -> None:
