@@ -1,7 +1,9 @@
 """What a dispatcher's manual assignment breaks: each broken constraint becomes a warning.
 
 The solver never breaks these; a dispatcher may (the customer insists on a technician, a
-senior covers a junior's skill), but must see what they override before forcing it.
+senior covers a junior's skill), but must see what they override before forcing it. Who may
+serve whom (skills at their levels, territory) is ``dispatch.eligibility.refusals``, the rule
+the solver's ``allowed`` matrix uses; the day's checks (active, shift, load) are here.
 """
 
 from collections.abc import Sequence
@@ -9,6 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from api.db.tables import TechnicianRow, TechnicianShiftRow, TicketRow
+from api.problem_builder import lonlat
+from dispatch import Technician, TechnicianId, WorkOrder, WorkOrderId
+from dispatch.eligibility import Refusal, RefusalCode, refusals
 from geo.regions import RegionIndex
 
 
@@ -33,7 +38,8 @@ def assignment_warnings(
     ``shift`` is the technician's shift that day (``None``: off duty) and ``booked`` the
     other tickets already assigned to them that day.
     """
-    warnings = _skills(ticket, technician) + _territory(ticket, technician, index)
+    found = refusals(as_technician(technician, index), as_order(ticket))
+    warnings = [_warning(r, ticket, technician) for r in found]
     if not technician.is_active:
         warnings.append(ConstraintWarning("technician_inactive", f"{technician.id} is inactive"))
     if shift is None:
@@ -60,32 +66,40 @@ def assignment_warnings(
     return warnings
 
 
-def _skills(ticket: TicketRow, technician: TechnicianRow) -> list[ConstraintWarning]:
-    warnings = []
-    for skill, level in sorted(ticket.skills.items()):
-        held = technician.skills.get(skill)
-        if held is None:
-            message = f"{technician.id} lacks skill {skill!r} (level {level} needed)"
-            warnings.append(ConstraintWarning("skill_missing", message))
-        elif held < level:
-            message = f"{technician.id} has {skill!r} at level {held}, {level} needed"
-            warnings.append(ConstraintWarning("skill_level_too_low", message))
-    return warnings
-
-
-def _territory(
-    ticket: TicketRow, technician: TechnicianRow, index: RegionIndex
-) -> list[ConstraintWarning]:
-    if technician.territory is None:
-        return []
-    covered = frozenset().union(*(index.descendants(r) for r in technician.territory))
-    if ticket.region_id in covered:
-        return []
-    message = (
-        f"ticket is in region {ticket.region_id}, outside {technician.id}'s territory "
-        f"{sorted(technician.territory)}"
+def as_technician(row: TechnicianRow, index: RegionIndex) -> Technician:
+    """Return the technician as ``refusals`` reads it; a territory includes the regions below."""
+    territory = None
+    if row.territory is not None:
+        territory = frozenset[str]().union(*(index.descendants(r) for r in row.territory))
+    return Technician(
+        TechnicianId(row.id), lonlat(row.home_base), (), dict(row.skills), territory=territory
     )
-    return [ConstraintWarning("outside_territory", message)]
+
+
+def as_order(ticket: TicketRow) -> WorkOrder:
+    """Return the ticket as ``refusals`` reads it: unpinned (this assignment is its pin)."""
+    return WorkOrder(
+        WorkOrderId(str(ticket.id)), lonlat(ticket.location), ticket.duration_min * 60,
+        required_skills=dict(ticket.skills), region_id=ticket.region_id,
+    )  # fmt: skip
+
+
+def _warning(refusal: Refusal, ticket: TicketRow, technician: TechnicianRow) -> ConstraintWarning:
+    """Name the values behind one refusal in a sentence for the dispatcher."""
+    skill, needed, held = refusal.skill, refusal.needed_level, refusal.held_level
+    match refusal.code:
+        case RefusalCode.SKILL_MISSING:
+            message = f"{technician.id} lacks skill {skill!r} (level {needed} needed)"
+        case RefusalCode.SKILL_LEVEL_TOO_LOW:
+            message = f"{technician.id} has {skill!r} at level {held}, {needed} needed"
+        case RefusalCode.OUTSIDE_TERRITORY:
+            message = (
+                f"ticket is in region {ticket.region_id}, outside {technician.id}'s territory "
+                f"{sorted(technician.territory or ())}"
+            )
+        case RefusalCode.PINNED_ELSEWHERE:
+            message = f"ticket is pinned to another technician than {technician.id}"
+    return ConstraintWarning(refusal.code.value, message)
 
 
 def _windows(ticket: TicketRow, shift: TechnicianShiftRow) -> list[ConstraintWarning]:

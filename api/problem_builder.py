@@ -29,10 +29,11 @@ from dispatch import (
     WorkOrder,
     WorkOrderId,
 )
+from dispatch.model import PRIORITY_SCALE
 from geo.distance import HaversineTravelTime
 from geo.regions import RegionIndex
 
-PRIORITY = {"normal": 0, "urgent": 1, "emergency": 2}
+PRIORITY = PRIORITY_SCALE  # a ticket's priority name -> ``WorkOrder.priority``
 DAY_S = 24 * 3600
 
 

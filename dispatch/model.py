@@ -10,7 +10,8 @@ re-planning; the base when there is none), with ``n = len(orders)``.
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, NewType
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final, NewType
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +26,9 @@ WorkOrderId = NewType("WorkOrderId", str)
 LonLatPair = tuple[float, float]
 
 NODES_PER_TECHNICIAN = 3
+PRIORITY_SCALE: Final[Mapping[str, int]] = MappingProxyType(
+    {"normal": 0, "urgent": 1, "emergency": 2}
+)  # ``WorkOrder.priority`` of each named priority; the service, demo and docs use these
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from dispatch.eligibility import eligibility_matrix
 from dispatch.model import Break, Problem, Shift, Technician
 
 UNLIMITED = 2**31 - 1  # stands for "no limit" in integer dimensions
@@ -51,8 +52,8 @@ class RoutingArrays:
     demand: IntArray
     priority: IntArray
     sla_s: IntArray  # soft deadline on the start of service, UNLIMITED for none
-    has_skills: BoolArray  # (orders, technicians): skills and levels suffice
-    in_territory: BoolArray  # (orders, technicians): territory and pin allow it
+    has_skills: BoolArray  # (orders, technicians): skills and levels suffice (eligibility)
+    in_territory: BoolArray  # (orders, technicians): territory and pin allow it (eligibility)
     allowed: BoolArray  # (orders, vehicles): may serve, and can reach it within the shift
     horizon_s: int
 
@@ -73,7 +74,9 @@ class RoutingArrays:
 def build_routing_arrays(problem: Problem) -> RoutingArrays:
     """Flatten ``problem`` into ``RoutingArrays``; pure and vectorised over orders."""
     n = len(problem.orders)
-    has_skills, bottleneck = _skill_levels(problem)
+    eligibility = eligibility_matrix(problem.technicians, problem.orders)
+    has_skills, in_territory = eligibility.has_skills, eligibility.in_territory
+    bottleneck = _bottleneck_levels(problem)
     service_by_tech = _service_by_technician(problem, bottleneck)
     classes, class_of_tech = np.unique(service_by_tech, axis=0, return_inverse=True)
     locked_orders = {o: t for t, tech in enumerate(problem.technicians) for o in tech.locked_stops}
@@ -97,7 +100,6 @@ def build_routing_arrays(problem: Problem) -> RoutingArrays:
     travel = problem.travel_s[np.ix_(node_of, node_of)].astype(np.int64)
     win_start, win_end = _windows(problem, set(locked_orders))
     horizon = max((v.end_s for v in vehicles), default=0)
-    in_territory = _territory(problem)
     arrays = RoutingArrays(
         n_orders=n, vehicles=tuple(vehicles), node_of=node_of, travel=travel,
         service=classes.astype(np.int64), win_start=win_start, win_end=win_end,
@@ -133,21 +135,19 @@ def _vehicle(
     )  # fmt: skip
 
 
-def _skill_levels(problem: Problem) -> tuple[BoolArray, IntArray]:
-    """Return (orders x technicians) "has every skill" and the bottleneck level (0 if none)."""
+def _bottleneck_levels(problem: Problem) -> IntArray:
+    """(orders x technicians): lowest level held among the order's skills (0 if it needs none)."""
     skills = sorted({s for o in problem.orders for s in o.required_skills})
     n, m = len(problem.orders), len(problem.technicians)
     if not skills:
-        return np.ones((n, m), dtype=bool), np.zeros((n, m), dtype=np.int64)
+        return np.zeros((n, m), dtype=np.int64)
     required = np.asarray([[o.required_skills.get(s, 0) for s in skills] for o in problem.orders])
     held = np.asarray([[t.skills.get(s, 0) for s in skills] for t in problem.technicians])
     required, held = required.reshape(n, len(skills)), held.reshape(m, len(skills))
-    ok: BoolArray = np.asarray((held[None, :, :] >= required[:, None, :]).all(axis=2))
     masked = np.where(required[:, None, :] > 0, held[None, :, :], np.iinfo(np.int64).max)
     bottleneck = masked.min(axis=2, initial=np.iinfo(np.int64).max)
     needs_any = np.asarray(required.any(axis=1))
-    bottleneck = np.where(needs_any[:, None], bottleneck, 0)
-    return ok, bottleneck.astype(np.int64)
+    return np.where(needs_any[:, None], bottleneck, 0).astype(np.int64)
 
 
 def _service_by_technician(problem: Problem, bottleneck: IntArray) -> IntArray:
@@ -174,21 +174,6 @@ def _windows(problem: Problem, locked: set[str]) -> tuple[IntArray, IntArray]:
         starts[i, : len(windows)] = [w[0] for w in windows]
         ends[i, : len(windows)] = [w[1] for w in windows]
     return starts, ends
-
-
-def _territory(problem: Problem) -> BoolArray:
-    """(orders x technicians): the pin and the technician's territory allow the pair."""
-    ok = np.ones((len(problem.orders), len(problem.technicians)), dtype=bool)
-    tech_index = {t.id: k for k, t in enumerate(problem.technicians)}
-    for k, tech in enumerate(problem.technicians):
-        if tech.territory is not None:
-            ok[:, k] = [o.region_id in tech.territory for o in problem.orders]
-    for i, order in enumerate(problem.orders):
-        if order.pinned_to is not None:
-            pinned = tech_index[order.pinned_to]
-            ok[i, :pinned] = False
-            ok[i, pinned + 1 :] = False
-    return ok
 
 
 def _reachable(arrays: RoutingArrays) -> BoolArray:

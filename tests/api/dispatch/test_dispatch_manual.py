@@ -1,13 +1,27 @@
 """Manual overrides with constraint warnings, pins honoured by runs, urgent insertion."""
 
-from typing import Any
+from typing import Any, get_args
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db.tables import AssignmentRow, DispatchPlanRow, TechnicianRow, TicketRow
+from api.assignment_checks import assignment_warnings
+from api.db.tables import (
+    AssignmentRow,
+    DispatchPlanRow,
+    TechnicianRow,
+    TechnicianShiftRow,
+    TicketRow,
+)
+from api.problem_builder import Fleet, build_problem, day_origin, ticket_order
+from api.repositories import regions as region_repo
+from api.schemas.tickets import Priority as TicketPriority
+from dispatch.model import PRIORITY_SCALE
+from dispatch.routing_arrays import build_routing_arrays
+from geo.regions import RegionIndex
 from tests.api.dispatch.support import (
     DAY,
     add_technician,
@@ -244,3 +258,68 @@ def test_overrides_that_cannot_apply_are_refused_and_unassign_warns_of_nothing(
     done = add_ticket(session, (121.48, 31.22), status="completed", technician_id="T-A")
     closed = assign(api, auth, ticket_id=done, action="assign", technician_id="T-B")
     assert closed.status_code == 409 and closed.json()["error"]["code"] == "not_assignable"
+
+
+ELIGIBILITY_CODES = {"skill_missing", "skill_level_too_low", "outside_territory"}
+
+
+def test_solver_allowed_matrix_and_warnings_agree_on_who_may_serve_whom(
+    session: Session,
+) -> None:
+    """Each pair the solver may not route is one the manual assignment warns about, and back.
+
+    Skills at several levels and territories by district and by city (the regions below it);
+    every ticket sits near the bases with a wide window, so only eligibility decides.
+    """
+    fleet_spec: dict[str, dict[str, Any]] = {
+        "T-JUNIOR": {"skills": {"aircon": 1}},
+        "T-SENIOR": {"skills": {"aircon": 3, "plumbing": 2}},
+        "T-HUANGPU": {"skills": {"aircon": 2, "plumbing": 1}, "territory": ["310101"]},
+        "T-SHANGHAI": {"skills": {"aircon": 2}, "territory": ["310000"]},
+        "T-SUZHOU": {"skills": {"aircon": 3, "plumbing": 3}, "territory": ["320500"]},
+    }
+    for tech_id, extra in fleet_spec.items():
+        add_technician(session, tech_id, (121.4737, 31.2304), **extra)
+    ticket_ids = [
+        add_ticket(session, (121.48, 31.22), skills=skills, region_id=region)
+        for skills in ({"aircon": 1}, {"aircon": 2}, {"aircon": 3, "plumbing": 1}, {})
+        for region in ("310101", "310104")
+    ]
+    index = RegionIndex(region_repo.list_regions(session))
+    technicians = [session.get_one(TechnicianRow, t) for t in fleet_spec]
+    tickets = [session.get_one(TicketRow, t) for t in ticket_ids]
+    shifts = {
+        s.technician_id: [s]
+        for s in session.scalars(
+            select(TechnicianShiftRow).where(TechnicianShiftRow.technician_id.in_(fleet_spec))
+        )
+    }
+    day = build_problem(
+        index=index, tickets=tickets, fleet=Fleet(technicians, shifts), pins={}, day=DAY,
+        zone=ZoneInfo("Asia/Shanghai"), skill_catalog=["aircon", "plumbing"], now=None,
+    )  # fmt: skip
+    assert day.excluded == ()
+    arrays = build_routing_arrays(day.problem)
+    tech_ids = [str(day.problem.technicians[v.technician_index].id) for v in arrays.vehicles]
+
+    agreed = set()
+    for o, ticket in enumerate(tickets):
+        for tech in technicians:
+            found = assignment_warnings(
+                ticket=ticket, technician=tech, shift=shifts[tech.id][0], booked=[], index=index
+            )
+            is_warned = bool({w.code for w in found} & ELIGIBILITY_CODES)
+            is_allowed = bool(arrays.allowed[o, tech_ids.index(tech.id)])
+            assert is_allowed is not is_warned, (ticket.skills, ticket.region_id, tech.id)
+            agreed.add(is_warned)
+    assert agreed == {True, False}
+
+
+@pytest.mark.parametrize(("name", "value"), [("normal", 0), ("urgent", 1), ("emergency", 2)])
+def test_ticket_priorities_are_the_dispatch_scale(session: Session, name: str, value: int) -> None:
+    assert tuple(PRIORITY_SCALE) == get_args(TicketPriority)
+    ticket = session.get_one(TicketRow, add_ticket(session, (121.48, 31.22), priority=name))
+    order, _ = ticket_order(
+        ticket, day_origin(DAY, ZoneInfo("Asia/Shanghai")), now_s=0, pinned_to=None
+    )
+    assert order.priority == PRIORITY_SCALE[name] == value
