@@ -6,10 +6,11 @@ start of a solve on an event queue; the parent writes that (``running``) and, wh
 completes, the plan or the error, so what a run did survives in ``dispatch_run`` whatever
 process asks later. Every database write happens in the parent, on one recorder thread.
 
-The parent also holds a lease on each run it owns (queued or running): a heartbeat thread
-renews ``heartbeat_at`` every quarter of the lease. If the process dies, nobody renews it, and
-whoever reads the run after the lease has expired, or the next start of the service, records
-it as failed (``worker_lost``) instead of leaving it running forever.
+The parent also holds a lease on each run it owns (queued or running, see ``RunLeases``): a
+heartbeat thread renews ``heartbeat_at`` every quarter of the lease. If the process dies,
+nobody renews it, and whoever reads the run after the lease has expired, or the next start of
+the service, records it as failed (``worker_lost``) instead of leaving it running forever.
+The times written come from a clock passed in (``api.clock``); the beat itself keeps real time.
 """
 
 import logging
@@ -28,6 +29,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from api.auth import utc_now
+from api.clock import Clock
 from api.repositories import dispatch as dispatch_repo
 from api.run_worker import StartedEvent, init_worker, solve_in_worker
 from dispatch import DispatchError, Plan, Problem, SolveParams, Unassigned
@@ -56,16 +59,65 @@ def error_of(exc: BaseException) -> dict[str, Any]:
     return {"code": "solver_failed", "message": f"{type(exc).__name__}: {exc}", "details": {}}
 
 
+class RunLeases:
+    """The leases this process holds on its unfinished runs, renewed at ``clock`` time.
+
+    ``sessions`` makes the session of each renewal. Holding and releasing are safe from any
+    thread; :meth:`renew` writes, so the executor calls it on its recorder thread only.
+    """
+
+    def __init__(self, *, sessions: SessionFactory, clock: Clock = utc_now) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+
+    def hold(self, run_id: int) -> None:
+        """Keep renewing ``run_id`` until it is released."""
+        with self._lock:
+            self._held.add(run_id)
+
+    def release(self, run_id: int) -> None:
+        """Stop renewing ``run_id`` (its outcome is recorded)."""
+        with self._lock:
+            self._held.discard(run_id)
+
+    def held(self) -> list[int]:
+        """Return the ids of the runs held, in order."""
+        with self._lock:
+            return sorted(self._held)
+
+    def renew(self, run_ids: list[int] | None = None) -> None:
+        """Set ``heartbeat_at`` of the runs held (or of ``run_ids``) that are still unfinished.
+
+        A failure is logged, not raised: a missed beat is retried at the next one, and the
+        lease allows three.
+        """
+        run_ids = self.held() if run_ids is None else run_ids
+        if not run_ids:
+            return
+        try:
+            with self.sessions() as session:
+                dispatch_repo.refresh_heartbeats(session, run_ids=run_ids, at=self.clock())
+                session.commit()
+        except Exception:
+            log.exception("could not renew the lease of dispatch runs %s", run_ids)
+
+
 class RunExecutor:
     """Solves runs in ``workers`` processes and records their outcome through ``sessions``.
 
-    ``sessions`` makes a session for each write (tests swap it for their own). The lease of
-    every run submitted here and not yet recorded as finished is renewed every
-    ``lease_s / 4`` seconds.
+    ``sessions`` makes a session for each write (tests swap it for their own); ``clock`` dates
+    the outcomes and the heartbeats. The lease of every run submitted here and not yet
+    recorded as finished is renewed every ``lease_s / 4`` seconds (real time).
     """
 
-    def __init__(self, *, workers: int, sessions: SessionFactory, lease_s: float) -> None:
+    def __init__(
+        self, *, workers: int, sessions: SessionFactory, lease_s: float, clock: Clock = utc_now
+    ) -> None:
         self.sessions = sessions
+        self.clock = clock
+        self.leases = RunLeases(sessions=lambda: self.sessions(), clock=lambda: self.clock())
         self._workers = workers
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
         self._events: SimpleQueue[StartedEvent | None] = self._context.SimpleQueue()
@@ -73,8 +125,6 @@ class RunExecutor:
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="dispatch-recorder")
         self._listener = threading.Thread(target=self._listen, name="dispatch-events", daemon=True)
         self._listener.start()
-        self._owned: set[int] = set()
-        self._owned_lock = threading.Lock()
         self._stopping = threading.Event()
         self._beat_s = lease_s / 4
         self._heart = threading.Thread(target=self._beat, name="dispatch-heartbeat", daemon=True)
@@ -84,8 +134,7 @@ class RunExecutor:
         self, run_id: int, problem: Problem, params: SolveParams, excluded: tuple[Unassigned, ...]
     ) -> None:
         """Queue a stored run; its status follows in the database."""
-        with self._owned_lock:
-            self._owned.add(run_id)
+        self.leases.hold(run_id)
         try:
             future = self._pool.submit(solve_in_worker, run_id, problem, params)
         except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh
@@ -111,21 +160,11 @@ class RunExecutor:
 
     def _beat(self) -> None:
         while not self._stopping.wait(self._beat_s):
-            with self._owned_lock:
-                owned = sorted(self._owned)
-            if owned:
+            if owned := self.leases.held():
                 try:
-                    self._recorder.submit(self._renew, owned)
+                    self._recorder.submit(self.leases.renew, owned)
                 except RuntimeError:  # the recorder has shut down: nothing left to renew
                     return
-
-    def _renew(self, run_ids: list[int]) -> None:
-        try:
-            with self.sessions() as session:
-                dispatch_repo.refresh_heartbeats(session, run_ids=run_ids, at=datetime.now(UTC))
-                session.commit()
-        except Exception:  # a missed beat is retried at the next one; the lease allows three
-            log.exception("could not renew the lease of dispatch runs %s", run_ids)
 
     def _listen(self) -> None:
         while (event := self._events.get()) is not None:
@@ -140,7 +179,7 @@ class RunExecutor:
     def _finish(
         self, run_id: int, future: "Future[Plan]", excluded: tuple[Unassigned, ...]
     ) -> None:
-        now = datetime.now(UTC)
+        now = self.clock()
         try:
             with self.sessions() as session:
                 if future.cancelled():
@@ -153,8 +192,7 @@ class RunExecutor:
                 session.commit()
         except Exception:  # a lost result must not kill the recorder thread
             log.exception("could not record the outcome of dispatch run %s", run_id)
-        with self._owned_lock:
-            self._owned.discard(run_id)
+        self.leases.release(run_id)
 
 
 @asynccontextmanager
@@ -184,11 +222,11 @@ async def run_executor_lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(executor.shutdown)
 
 
-def fail_lost_runs(engine: Engine, lease_s: float) -> None:
+def fail_lost_runs(engine: Engine, lease_s: float, clock: Clock = utc_now) -> None:
     """Record the runs left queued or running by a process that died as failed."""
     try:
         with Session(engine) as session:
-            lost = dispatch_repo.fail_lost_runs(session, now=datetime.now(UTC), lease_s=lease_s)
+            lost = dispatch_repo.fail_lost_runs(session, now=clock(), lease_s=lease_s)
             session.commit()
     except Exception:  # reading a run fails it all the same; startup goes on
         log.exception("could not check for dispatch runs left by a stopped process")

@@ -35,6 +35,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from api.auth import utc_now
+from api.clock import Clock
 from api.config import Settings
 from api.repositories import webhooks as repo
 
@@ -138,29 +139,34 @@ def post(client: httpx.Client, due: repo.DueDelivery, *, now: datetime) -> repo.
 
 
 def _post_in_order(
-    client: httpx.Client, deliveries: list[repo.DueDelivery]
+    client: httpx.Client, deliveries: list[repo.DueDelivery], clock: Clock
 ) -> list[tuple[repo.DueDelivery, repo.AttemptResult]]:
-    return [(d, post(client, d, now=utc_now())) for d in deliveries]
+    return [(d, post(client, d, now=clock())) for d in deliveries]
 
 
 @dataclass
 class WebhookWorker:
-    """Reads the outbox, makes deliveries, POSTs the due ones and logs each attempt."""
+    """Reads the outbox, makes deliveries, POSTs the due ones and logs each attempt.
+
+    ``clock`` dates every attempt and decides what is due; tests pass a
+    :class:`~api.clock.ManualClock`. Only the idle poll between passes waits in real time.
+    """
 
     sessions: Callable[[], Session]
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     poll_s: float = 2.0
     rng: random.Random = field(default_factory=random.Random)
+    clock: Clock = utc_now
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
     def run_once(self) -> int:
         """Enqueue new changes and attempt every due delivery once; return attempts made."""
         with self.sessions() as session:
-            repo.enqueue_changes(session, now=utc_now())
+            repo.enqueue_changes(session, now=self.clock())
             session.commit()
             due = repo.claim_due(
-                session, now=utc_now(), limit=self.policy.batch, lease=self.policy.lease
+                session, now=self.clock(), limit=self.policy.batch, lease=self.policy.lease
             )
             session.commit()
         # Subscriptions are served in parallel, so one slow endpoint holds up no other; each
@@ -172,7 +178,10 @@ class WebhookWorker:
             httpx.Client(timeout=self.policy.timeout_s, follow_redirects=False) as client,
             ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="webhook") as pool,
         ):
-            sends = [pool.submit(_post_in_order, client, ds) for ds in by_subscription.values()]
+            sends = [
+                pool.submit(_post_in_order, client, ds, self.clock)
+                for ds in by_subscription.values()
+            ]
             for done in as_completed(sends):
                 for delivery, result in done.result():
                     self._record(delivery, result)
@@ -182,11 +191,11 @@ class WebhookWorker:
         retry_at = None
         if not result.is_success and due.attempt_no < self.policy.max_attempts:
             delay = self.policy.retry_delay_s(due.attempt_no, self.rng)
-            retry_at = utc_now() + timedelta(seconds=delay)
+            retry_at = self.clock() + timedelta(seconds=delay)
         with self.sessions() as session:
             repo.record_attempt(
                 session, delivery_id=due.id, attempt_no=due.attempt_no, result=result,
-                retry_at=retry_at, now=utc_now(),
+                retry_at=retry_at, now=self.clock(),
             )  # fmt: skip
             session.commit()
 

@@ -45,7 +45,8 @@ def received() -> Iterator[tuple[str, list[bytes]]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve = {"poll_interval": 0.02}  # shutdown() waits up to one poll (default 0.5 s)
+    threading.Thread(target=server.serve_forever, kwargs=serve, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
     server.shutdown()
     server.server_close()

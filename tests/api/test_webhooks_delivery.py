@@ -1,4 +1,8 @@
-"""Webhook delivery against a real HTTP receiver on 127.0.0.1: signatures, retries, backoff."""
+"""Webhook delivery against a real HTTP receiver on 127.0.0.1: signatures, retries, backoff.
+
+The worker reads a :class:`~api.clock.ManualClock`: a test moves it past a backoff instead of
+sleeping through it.
+"""
 
 import hashlib
 import hmac
@@ -16,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from api.clock import ManualClock
 from api.config import Settings
 from api.db.tables import TicketStatusChangeRow
 from api.main import create_app
@@ -23,6 +28,7 @@ from api.repositories.webhooks import _advance
 from api.webhooks import SIGNATURE_HEADER, DeliveryPolicy, WebhookWorker, sign, verify
 
 Headers = dict[str, dict[str, str]]
+HOLD_MAX_S = 10.0  # a held receiver answers by then at the latest
 TICKET = {"type": "repair", "location": [121.544, 31.221], "address": "浦东新区张杨路 500 号",
           "duration_min": 60}  # fmt: skip
 
@@ -35,12 +41,18 @@ def settings(settings: Settings) -> Settings:
 
 @dataclass
 class Receiver:
-    """An HTTP endpoint that answers with scripted status codes and records every request."""
+    """An HTTP endpoint that answers with scripted status codes and records every request.
+
+    ``arrived`` is set at the first request. With ``hold`` given, it answers only once
+    ``hold`` is set (or after ``HOLD_MAX_S``); ``was_released`` says whether that was in time.
+    """
 
     statuses: list[int]
-    delay_s: float = 0.0
+    hold: threading.Event | None = None
     requests: list[tuple[float, dict[str, str], bytes]] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
     url: str = ""
+    was_released: bool | None = None
 
     def status_for(self, n: int) -> int:
         return self.statuses[min(n, len(self.statuses) - 1)]
@@ -49,18 +61,20 @@ class Receiver:
 @pytest.fixture
 def receiver() -> Iterator[Callable[..., Receiver]]:
     """Start receivers on free ports; each answers ``statuses`` in turn (the last one repeats),
-    after ``delay_s``."""
+    once ``hold`` (when given) is set."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(statuses: list[int], delay_s: float = 0.0) -> Receiver:
-        rec = Receiver(statuses, delay_s)
+    def start(statuses: list[int], hold: threading.Event | None = None) -> Receiver:
+        rec = Receiver(statuses, hold)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status = rec.status_for(len(rec.requests))
                 rec.requests.append((time.monotonic(), dict(self.headers), body))
-                time.sleep(rec.delay_s)
+                rec.arrived.set()
+                if rec.hold is not None:
+                    rec.was_released = rec.hold.wait(HOLD_MAX_S)
                 self.send_response(status)
                 self.end_headers()
                 self.wfile.write(b"ok" if status < 300 else b"boom")
@@ -69,7 +83,8 @@ def receiver() -> Iterator[Callable[..., Receiver]]:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        serve = {"poll_interval": 0.02}  # shutdown() waits up to one poll (default 0.5 s)
+        threading.Thread(target=server.serve_forever, kwargs=serve, daemon=True).start()
         servers.append(server)
         rec.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
         return rec
@@ -80,7 +95,13 @@ def receiver() -> Iterator[Callable[..., Receiver]]:
         server.server_close()
 
 
-def worker_on(session: Session, **policy: Any) -> WebhookWorker:
+@pytest.fixture
+def clock() -> ManualClock:
+    """The workers' clock: now, standing still until a test advances it."""
+    return ManualClock(datetime.now(UTC))
+
+
+def worker_on(session: Session, clock: ManualClock, **policy: Any) -> WebhookWorker:
     """A worker whose sessions share the test's connection (so the test still rolls back)."""
     connection = session.connection()
     params = {"max_attempts": 3, "backoff_base_s": 0.2, "backoff_max_s": 1.0, "timeout_s": 2.0}
@@ -88,6 +109,7 @@ def worker_on(session: Session, **policy: Any) -> WebhookWorker:
         sessions=lambda: Session(bind=connection, join_transaction_mode="create_savepoint"),
         policy=DeliveryPolicy(**{**params, **policy}),
         rng=random.Random(7),
+        clock=clock,
     )
 
 
@@ -113,19 +135,20 @@ def deliveries(client: TestClient, headers: Headers, session: Session, sub_id: i
 
 
 def test_signed_delivery_retried_after_500_with_backoff(
-    client: TestClient, headers: Headers, session: Session, receiver: Any
+    client: TestClient, headers: Headers, session: Session, receiver: Any, clock: ManualClock
 ) -> None:
     rec = receiver([500, 200])
     sub = subscribe(client, headers, rec.url)
     ticket_id = make_ticket(client, headers, "shop_a", "SO-1")
     make_ticket(client, headers, "shop_b", "SO-B")  # another source: never sent to shop-a
-    worker = worker_on(session)
+    worker = worker_on(session, clock)
 
     assert worker.run_once() == 1
     [(_, first_headers, first_body)] = rec.requests
-    assert verify(sub["secret"], first_headers[SIGNATURE_HEADER], first_body, now_s=time.time())
+    now_s = clock().timestamp()
+    assert verify(sub["secret"], first_headers[SIGNATURE_HEADER], first_body, now_s=now_s)
     assert not verify("wrong-secret-123", first_headers[SIGNATURE_HEADER], first_body,
-                      now_s=time.time())  # fmt: skip
+                      now_s=now_s)  # fmt: skip
     event = json.loads(first_body)
     assert event["type"] == "ticket.new" and event["data"]["ticket_id"] == ticket_id
     assert first_headers["X-Geodispatch-Event"] == "ticket.new"
@@ -133,25 +156,26 @@ def test_signed_delivery_retried_after_500_with_backoff(
     assert pending["status"] == "pending" and pending["attempt_count"] == 1
     assert pending["attempts"][0]["status_code"] == 500
     assert "HTTP 500" in pending["attempts"][0]["error"]
-    wait = datetime.fromisoformat(pending["next_attempt_at"]) - datetime.now(UTC)
-    assert timedelta(0) < wait <= timedelta(seconds=0.2)  # base 0.2 s, drawn in [0.1, 0.2]
+    wait = datetime.fromisoformat(pending["next_attempt_at"]) - clock()
+    assert timedelta(seconds=0.1) <= wait <= timedelta(seconds=0.2)  # base 0.2 s: [0.1, 0.2]
 
+    clock.advance(0.09)
     assert worker.run_once() == 0  # not due yet: no early retry
-    time.sleep(0.25)
+    clock.advance(0.16)
     assert worker.run_once() == 1
     assert len(rec.requests) == 2
-    gap = rec.requests[1][0] - rec.requests[0][0]
-    assert gap >= 0.1
     assert rec.requests[1][2] == first_body  # the same event, byte for byte
     assert rec.requests[1][1]["X-Geodispatch-Delivery"] == first_headers["X-Geodispatch-Delivery"]
     [done] = deliveries(client, headers, session, sub["id"])
     assert done["status"] == "succeeded" and done["completed_at"] is not None
     assert [a["status_code"] for a in done["attempts"]] == [500, 200]
     assert all(a["latency_ms"] >= 0 for a in done["attempts"])
+    first_at, retry_at = (datetime.fromisoformat(a["started_at"]) for a in done["attempts"])
+    assert retry_at - first_at == timedelta(seconds=0.25)  # sent at the worker's clock time
 
 
 def test_a_status_change_is_delivered_to_the_tickets_own_source_only(
-    client: TestClient, headers: Headers, session: Session, receiver: Any
+    client: TestClient, headers: Headers, session: Session, receiver: Any, clock: ManualClock
 ) -> None:
     mine, theirs = receiver([200]), receiver([200])
     subscribe(client, headers, mine.url, "shop_a")
@@ -160,38 +184,40 @@ def test_a_status_change_is_delivered_to_the_tickets_own_source_only(
     cancel = client.post(f"/v1/tickets/{ticket_id}/transitions", json={"to": "cancelled"},
                          headers=headers["shop_a"])  # fmt: skip
     assert cancel.status_code == 200, cancel.text
-    worker_on(session).run_once()
+    worker_on(session, clock).run_once()
     assert [json.loads(body)["type"] for _, _, body in mine.requests] == [
         "ticket.new", "ticket.cancelled"
     ]  # fmt: skip
     cancelled = json.loads(mine.requests[1][2])["data"]
     assert (cancelled["from_status"], cancelled["status"]) == ("new", "cancelled")
     assert theirs.requests == []
-    assert worker_on(session).run_once() == 0  # the cursor moved on: nothing is sent twice
+    assert worker_on(session, clock).run_once() == 0  # the cursor moved on: nothing is sent twice
     assert len(mine.requests) == 2
 
 
 def test_a_slow_endpoint_does_not_hold_up_the_others(
-    client: TestClient, headers: Headers, session: Session, receiver: Any
+    client: TestClient, headers: Headers, session: Session, receiver: Any, clock: ManualClock
 ) -> None:
-    slow, fast = receiver([200], delay_s=1.0), receiver([200])
+    fast = receiver([200])
+    slow = receiver([200], hold=fast.arrived)  # holds its answer until the fast one arrives
     subscribe(client, headers, slow.url)  # claimed first
     subscribe(client, headers, fast.url)
     make_ticket(client, headers, "shop_a", "SO-6")
-    worker_on(session, concurrency=2).run_once()
-    [(slow_at, _, _)], [(fast_at, _, _)] = slow.requests, fast.requests
-    assert fast_at - slow_at < 0.5  # sent while the slow one was still answering
+    worker = worker_on(session, clock, concurrency=2, timeout_s=HOLD_MAX_S + 5)
+    assert worker.run_once() == 2
+    assert slow.was_released is True  # the fast one went out while the slow one was answering
+    assert len(slow.requests) == len(fast.requests) == 1
 
 
 def test_gives_up_after_max_attempts_and_logs_connection_errors(
-    client: TestClient, headers: Headers, session: Session, receiver: Any
+    client: TestClient, headers: Headers, session: Session, receiver: Any, clock: ManualClock
 ) -> None:
     rec = receiver([503])
     sub = subscribe(client, headers, rec.url)
     make_ticket(client, headers, "shop_a", "SO-3")
-    worker = worker_on(session, max_attempts=2, backoff_base_s=0.05, backoff_max_s=0.05)
+    worker = worker_on(session, clock, max_attempts=2, backoff_base_s=0.05, backoff_max_s=0.05)
     worker.run_once()
-    time.sleep(0.06)
+    clock.advance(0.06)
     worker.run_once()
     [failed] = deliveries(client, headers, session, sub["id"])
     assert failed["status"] == "failed" and failed["next_attempt_at"] is None

@@ -1,17 +1,22 @@
 """Runs whose service process died: their lease expires and they are failed, not left running."""
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
+from api.clock import ManualClock
 from api.config import Settings
 from api.db.tables import DispatchRunRow
 from api.main import create_app
-from tests.api.dispatch.support import DAY, submit, wait_for
+from api.repositories import dispatch as dispatch_repo
+from api.runs import RunExecutor
+from tests.api.dispatch.support import DAY
 
 Headers = dict[str, dict[str, str]]
 LEASE_S = 2.0
@@ -23,9 +28,11 @@ def dispatch_settings(dispatch_settings: Settings) -> Settings:
     return dispatch_settings.model_copy(update={"dispatch_run_lease_s": LEASE_S})
 
 
-def add_run(session: Session, status: str, *, silent_for: timedelta | None) -> int:
+def add_run(
+    session: Session, status: str, *, silent_for: timedelta | None, now: datetime | None = None
+) -> int:
     """A run row as a process left it; ``silent_for`` is the age of its heartbeat (None: none)."""
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     run = DispatchRunRow(
         scope={"region_id": "310101", "date": DAY.isoformat()}, region_id="310101", day=DAY,
         params={"time_limit_s": 5.0}, status=status, phase="solving", progress=0.1, n_orders=3,
@@ -85,13 +92,56 @@ def test_startup_fails_the_runs_a_dead_process_left(engine: Engine, settings: Se
 
 
 def test_heartbeats_keep_a_run_longer_than_its_lease_alive(
-    api: TestClient, headers: Headers, world: dict[str, Any]
+    api: TestClient, session: Session, lock: threading.Lock
 ) -> None:
-    auth = headers["dispatcher"]
-    run_id = submit(api, auth, time_limit_s=4).json()["id"]
-    body = wait_for(api, run_id, auth)  # every poll would fail the run if its lease lapsed
-    assert body["status"] == "succeeded", body["error"]
-    renewed = datetime.fromisoformat(body["heartbeat_at"]) - datetime.fromisoformat(
-        body["created_at"]
-    )
-    assert renewed >= timedelta(seconds=LEASE_S / 2)
+    executor = api.app.state.run_executor  # type: ignore[attr-defined]
+    assert isinstance(executor, RunExecutor)
+    clock = ManualClock(datetime.now(UTC))
+    executor.clock = clock
+    run_id = add_run(session, "running", silent_for=timedelta(0), now=clock())
+
+    def lost() -> list[int]:  # what reading the run at the clock's time would fail
+        with lock:
+            return dispatch_repo.fail_lost_runs(
+                session, now=clock(), lease_s=LEASE_S, run_id=run_id
+            )
+
+    executor.leases.hold(run_id)  # as submit() does
+    for _ in range(12):  # three leases, renewed every quarter of one
+        clock.advance(LEASE_S / 4)
+        executor.leases.renew()
+        assert lost() == []
+    executor.leases.release(run_id)  # as recording the outcome does: no more renewals
+    clock.advance(LEASE_S * 0.9)
+    executor.leases.renew()
+    assert lost() == []  # the last renewal still holds
+    clock.advance(LEASE_S * 0.2)
+    assert lost() == [run_id]
+    with lock:
+        run = session.get(DispatchRunRow, run_id)
+        assert run is not None and run.status == "failed"
+        assert run.error is not None and run.error["details"]["lease_s"] == LEASE_S
+        assert run.error["code"] == "worker_lost"
+
+
+def test_the_heartbeat_thread_renews_at_the_executors_clock(session: Session) -> None:
+    clock = ManualClock(datetime.now(UTC) + timedelta(hours=1))  # the lease has long lapsed
+    run_id = add_run(session, "running", silent_for=timedelta(0))
+    renewed = threading.Event()
+
+    @contextmanager
+    def sessions() -> Iterator[Session]:
+        yield session
+        renewed.set()
+
+    executor = RunExecutor(workers=1, sessions=sessions, lease_s=0.02, clock=clock)
+    try:
+        executor.leases.hold(run_id)
+        assert renewed.wait(10), "no heartbeat within 10 s"  # the first comes after 5 ms
+    finally:
+        executor.shutdown()  # no process was started: nothing was submitted
+    assert dispatch_repo.fail_lost_runs(session, now=clock(), lease_s=0.02, run_id=run_id) == []
+    clock.advance(0.03)
+    assert dispatch_repo.fail_lost_runs(session, now=clock(), lease_s=0.02, run_id=run_id) == [
+        run_id
+    ]
