@@ -10,13 +10,16 @@ copy with what it wrote itself, never with what it reads back, so a change anoth
 makes meanwhile still shows up as a difference.
 
 A ``dispatch.insertion.LivePlan`` cannot take an order outside its problem, and every insertion
-or availability question brings a new one, so each request still builds the problem with that
-order (the travel matrix) and a ``LivePlan`` over the copy.
+or availability question brings a new one. So each copy also keeps its day's problem and
+routing arrays built once (``api.live_problem.DayBase``, per skill catalogue), and a request
+extends them by its one order (a travel row and column, that order's arrays) instead of
+building them again; an accepted insertion extends the copy's the same way. An order the copy
+already holds (a ticket the plan left out) still goes through a full build.
 """
 
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from threading import Lock
 from typing import TypeVar
@@ -27,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from api.db.base import Base
 from api.db.tables import TicketRow
-from api.problem_builder import Fleet, build_problem, day_origin, ticket_order
+from api.live_problem import DayBase
+from api.problem_builder import EmptyScope, Fleet, build_problem, day_origin, ticket_order
 from api.repositories import dispatch as dispatch_repo
 from api.repositories import dispatch_scope as scope_repo
 from api.repositories.dispatch import PlanHead
@@ -46,7 +50,8 @@ class LiveDay:
     """An applied plan and what its live problem is built from, as of ``revision`` and ``state``.
 
     ``orders`` are the plan's tickets over the whole day (the plan's times stay reproducible);
-    ``fleet`` holds copies of the rows, outside any session.
+    ``fleet`` holds copies of the rows, outside any session. ``bases`` holds the day's problem
+    built once per skill catalogue (``None``: it cannot be extended), filled on first use.
     """
 
     run_id: int
@@ -58,9 +63,40 @@ class LiveDay:
     orders: tuple[WorkOrder, ...]
     fleet: Fleet
     state: ScopeState
+    bases: dict[frozenset[str], DayBase | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def live_plan(self, order: WorkOrder, catalog: Collection[str]) -> LivePlan | Unassigned:
         """Return the plan ready to take ``order``, or why ``order`` cannot be served at all."""
+        base = self.base(catalog)
+        if base is not None and all(o.id != order.id for o in self.orders):
+            left_out = base.left_out(order)
+            if left_out is not None:
+                return left_out
+            grown = base.with_order(order)
+            if grown is not None:
+                return LivePlan(grown.problem, self.plan, arrays=grown.arrays)
+        return self._rebuilt_live_plan(order, catalog)
+
+    def base(self, catalog: Collection[str]) -> DayBase | None:
+        """Return the day's problem over ``orders`` for ``catalog``, built on first use."""
+        key = frozenset(catalog)
+        if key not in self.bases:
+            try:
+                built = build_problem(
+                    index=self.index, tickets=[], fleet=self.fleet, pins={}, day=self.day,
+                    zone=self.zone, skill_catalog=catalog, now=None, extra=self.orders,
+                )  # fmt: skip
+            except EmptyScope:
+                self.bases[key] = None
+            else:
+                self.bases[key] = DayBase.of(built, self.index)
+        return self.bases[key]
+
+    def _rebuilt_live_plan(
+        self, order: WorkOrder, catalog: Collection[str]
+    ) -> LivePlan | Unassigned:
         orders = [o for o in self.orders if o.id != order.id]  # a ticket the plan left out
         built = build_problem(
             index=self.index, tickets=[], fleet=self.fleet, pins={}, day=self.day, zone=self.zone,
@@ -77,8 +113,20 @@ class LiveDay:
         state = self.state.with_ticket(ticket.id, ticket.updated_at)
         if pinned_to is not None:
             state = replace(state, pins=state.pins | {(ticket.id, pinned_to)})
+        is_new = all(o.id != order.id for o in self.orders)
         orders = (*(o for o in self.orders if o.id != order.id), order)
-        return replace(self, revision=self.revision + 1, plan=plan, orders=orders, state=state)
+        bases = {k: _with(b, order) for k, b in self.bases.items()} if is_new else {}
+        return replace(
+            self, revision=self.revision + 1, plan=plan, orders=orders, state=state,
+            bases={k: b for k, b in bases.items() if b is not None},
+        )  # fmt: skip
+
+
+def _with(base: DayBase | None, order: WorkOrder) -> DayBase | None:
+    """Return ``base`` with ``order`` appended as a full build would have it, else ``None``."""
+    if base is None or base.left_out(order) is not None:
+        return None
+    return base.with_order(order)
 
 
 class LivePlanCache:

@@ -73,13 +73,19 @@ class LivePlan:
         The current plan for ``problem`` (for example the solver's).
     weights
         Objective weights; travel and lateness weights price an insertion.
+    arrays
+        ``build_routing_arrays(problem)`` when the caller has them already.
     """
 
     def __init__(
-        self, problem: Problem, plan: Plan, weights: ObjectiveWeights = DEFAULT_WEIGHTS
+        self,
+        problem: Problem,
+        plan: Plan,
+        weights: ObjectiveWeights = DEFAULT_WEIGHTS,
+        arrays: RoutingArrays | None = None,
     ) -> None:
         self.problem, self.weights = problem, weights
-        self.arrays: RoutingArrays = build_routing_arrays(problem)
+        self.arrays: RoutingArrays = build_routing_arrays(problem) if arrays is None else arrays
         self.index_of = {o.id: i for i, o in enumerate(problem.orders)}
         self._plan = plan
         self._assigned = set(plan.assigned_ids())

@@ -225,8 +225,18 @@ def bench_insertion(
     base: Annotated[BasePlan, typer.Option(help="How the base plan is made.")] = BasePlan.SOLVER,
     json_out: Annotated[Path, typer.Option("--json", help="Result file.")] = RESULTS
     / "insertion.json",
+    http: Annotated[
+        bool, typer.Option("--http", help="Through the API: a demo day served by uvicorn.")
+    ] = False,
+    database_url: Annotated[
+        str | None, typer.Option(help="With --http: an empty PostGIS database; else SpatiaLite.")
+    ] = None,
+    runs: Annotated[int, typer.Option(help="With --http: runs of --insertions calls.")] = 3,
 ) -> None:
-    """Time urgent insertions, one by one, into a solved plan."""
+    """Time urgent insertions, one by one, into a solved plan (or through the API: --http)."""
+    if http:
+        _bench_http(database_url, runs, insertions, seed, time_limit, json_out)
+        return
     places = load_places(PLACES_FILE)
     day = demo_problem(
         places,
@@ -282,6 +292,20 @@ def bench_insertion(
             **figures,
         },
     )
+    console.print(f"wrote {json_out}")
+
+
+def _bench_http(
+    database_url: str | None, runs: int, calls: int, seed: int, time_limit: float, json_out: Path
+) -> None:
+    from api.cli.bench_insertion_http import bench_http  # the service loads only for --http
+
+    figures = bench_http(
+        database_url=database_url, runs=runs, calls=calls, seed=seed, time_limit_s=time_limit
+    )
+    figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    console.print(json.dumps(figures, indent=1))
+    write_json(json_out, {**provenance(), "seed": seed, **figures})
     console.print(f"wrote {json_out}")
 
 

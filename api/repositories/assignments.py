@@ -63,14 +63,32 @@ def upsert_assignment(
     if row is None:
         row = AssignmentRow(ticket_id=ticket_id, is_pinned=False)
         session.add(row)
-    row.technician_id, row.day, row.sequence = technician_id, day, sequence
-    row.eta_at, row.start_at, row.end_at = times or (None, None, None)
-    row.source, row.run_id = ("manual", None) if run_id is None else ("run", run_id)
+    _fill(row, technician_id, day, sequence, times, run_id)
     row.assigned_at, row.assigned_by = at, actor_key_id
     if is_pinned is not None:
         row.is_pinned = is_pinned
     session.flush()
     return row
+
+
+def _fill(
+    row: AssignmentRow,
+    technician_id: str,
+    day: date,
+    sequence: int | None,
+    times: tuple[datetime, datetime, datetime] | None,
+    run_id: int | None,
+) -> None:
+    row.technician_id, row.day, row.sequence = technician_id, day, sequence
+    row.eta_at, row.start_at, row.end_at = times or (None, None, None)
+    row.source, row.run_id = ("manual", None) if run_id is None else ("run", run_id)
+
+
+def _as_filled(row: AssignmentRow) -> tuple[object, ...]:
+    return (
+        row.technician_id, row.day, row.sequence, row.eta_at, row.start_at, row.end_at,
+        row.source, row.run_id,
+    )  # fmt: skip
 
 
 def unassign(
@@ -142,11 +160,23 @@ def store_route(
     actor_key_id: str,
     at: datetime,
 ) -> None:
-    """Write a changed route's sequence and times to its tickets' assignments."""
-    for sequence, stop in enumerate(route.stops, start=1):
-        upsert_assignment(
-            session, ticket_id=int(stop.order_id), technician_id=route.technician_id,
-            day=run.day, sequence=sequence,
-            times=(plan.at(stop.arrival_s), plan.at(stop.start_s), plan.at(stop.end_s)),
-            run_id=run.id, actor_key_id=actor_key_id, at=at,
-        )  # fmt: skip
+    """Write a changed route's sequence and times to its tickets' assignments.
+
+    Only the assignments that differ are written (and stamped ``at``): one query reads the
+    route's rows, and a stop already stored with this technician, sequence, times and run
+    stays as it is. A pin survives, as with ``upsert_assignment``.
+    """
+    ids = [int(stop.order_id) for stop in route.stops]
+    query = select(AssignmentRow).where(AssignmentRow.ticket_id.in_(ids))
+    rows = {row.ticket_id: row for row in session.scalars(query)}
+    for sequence, (ticket_id, stop) in enumerate(zip(ids, route.stops, strict=True), start=1):
+        row = rows.get(ticket_id)
+        if row is None:
+            row = AssignmentRow(ticket_id=ticket_id, is_pinned=False)
+            session.add(row)
+        before = None if row.id is None else _as_filled(row)
+        times = (plan.at(stop.arrival_s), plan.at(stop.start_s), plan.at(stop.end_s))
+        _fill(row, route.technician_id, run.day, sequence, times, run.id)
+        if _as_filled(row) != before:
+            row.assigned_at, row.assigned_by = at, actor_key_id
+    session.flush()
