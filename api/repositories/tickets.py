@@ -27,9 +27,15 @@ def begin_write(session: Session) -> None:
 
 
 def get_ticket(session: Session, *, ticket_id: int, for_update: bool = False) -> TicketRow | None:
-    """Return one ticket, optionally locked against concurrent changes (PostgreSQL)."""
+    """Return one ticket, optionally locked against concurrent changes (PostgreSQL).
+
+    A locked read refreshes a row the session already holds: the status a change is checked
+    against must be the one read under the lock, not one loaded before waiting for it.
+    """
     query = select(TicketRow).where(TicketRow.id == ticket_id)
-    return session.scalar(query.with_for_update() if for_update else query)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
 
 
 def point_of(row: TicketRow) -> tuple[float, float]:
