@@ -1,8 +1,8 @@
 """Today's demo day as API bodies, drawn by ``dispatch.demo``'s generator on the real places.
 
 The generator counts seconds from a local "midnight"; the demo puts that origin on today's
-local midnight when the clock is within working hours (10:00-15:00), and otherwise moves the
-whole day by whole hours (at most 8 earlier, 10 later) so that "now" falls at about noon of the
+local midnight when the clock reads 10:00-12:59, and otherwise moves the
+whole day by whole hours (at most 8 earlier, 11 later) so that "now" falls at about noon of the
 working day and there is always a morning behind and an afternoon ahead.
 """
 
@@ -68,7 +68,7 @@ def day_origin(now: datetime) -> datetime:
     """Return the local instant the generator counts from (see the module docstring)."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     hour = now.hour
-    offset = 0 if 10 <= hour < 15 else min(max(hour - 12, -8), 10)
+    offset = 0 if 10 <= hour < 13 else min(max(hour - 12, -8), 11)
     return midnight + timedelta(hours=offset)
 
 
