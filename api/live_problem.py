@@ -94,10 +94,13 @@ class DayBase:
             duration_factor_by_level=problem.duration_factor_by_level,
             skill_catalog=problem.skill_catalog,
         )  # fmt: skip
+        one = build_routing_arrays(alone)
+        if one.part_types != self.arrays.part_types:
+            return None  # the order adds or lacks a part type: the load columns differ
         grown = _checked_already(
             problem, orders=(*problem.orders, order), travel_s=travel, distance_m=distance
         )
-        arrays = _stacked(grown, self.arrays, build_routing_arrays(alone))
+        arrays = _stacked(grown, self.arrays, one)
         return replace(
             self, problem=grown, arrays=arrays, lons=lons, lats=lats, speed_mps=speed_mps
         )
@@ -148,7 +151,7 @@ def _stacked(grown: Problem, day: RoutingArrays, one: RoutingArrays) -> RoutingA
         day, n_orders=n + 1, vehicles=vehicles, node_of=node_of, travel=travel, service=service,
         win_start=_padded_stack(day.win_start, one.win_start, NO_WINDOW_START),
         win_end=_padded_stack(day.win_end, one.win_end, NO_WINDOW_END),
-        demand=np.append(day.demand, one.demand), priority=np.append(day.priority, one.priority),
+        demand=np.vstack([day.demand, one.demand]), priority=np.append(day.priority, one.priority),
         sla_s=np.append(day.sla_s, one.sla_s),
         has_skills=np.vstack([day.has_skills, one.has_skills]),
         in_territory=np.vstack([day.in_territory, one.in_territory]), allowed=allowed,

@@ -30,7 +30,7 @@ class RouteTiming:
     earliest_s: IntArray
     latest_s: IntArray
     service_s: IntArray  # per position; 0 at start and end
-    load: int
+    load: tuple[int, ...]  # units per load dimension
     working_s: int  # travel plus service
     is_feasible: bool
 
@@ -53,15 +53,15 @@ def route_timing(arrays: RoutingArrays, vehicle: int, orders: list[int]) -> Rout
     for p in range(len(nodes) - 2, -1, -1):
         bound = latest[p + 1] - legs[p] - service[p]
         latest[p] = _latest_start(arrays, int(seq[p - 1]), bound) if p > 0 else bound
-    load = int(arrays.demand[seq].sum())
+    load = arrays.load_of(orders)
     working = int(legs.sum() + service.sum())
     is_feasible = bool(
         np.all(earliest <= latest)
-        and load <= spec.capacity
+        and not arrays.overloaded(vehicle, load)
         and len(orders) <= spec.max_orders
         and working <= spec.max_working_s
     )
-    return RouteTiming(nodes, earliest, latest, service, load, working, is_feasible)
+    return RouteTiming(nodes, earliest, latest, service, tuple(load.tolist()), working, is_feasible)
 
 
 def _latest_start(arrays: RoutingArrays, order: int, bound: int) -> int:

@@ -3,9 +3,10 @@
 ``LivePlan`` keeps a plan ready for changes: the routing arrays, an exact schedule per
 technician shift (``schedule.schedule_route``, breaks included) and a flat table of every
 insertion position of every route. Inserting an order is one numpy pass over that table
-(skills, territory, pin, windows, capacity, max orders, working time, locked stops first)
-that ranks positions by added travel plus the order's own lateness; the best few are then
-checked exactly, breaks and knock-on lateness included, and the cheapest that passes wins.
+(skills, territory, pin, windows, capacity and each part type's stock, max orders, working
+time, locked stops first) that ranks positions by added travel plus the order's own
+lateness; the best few are then checked exactly, breaks and knock-on lateness included, and
+the cheapest that passes wins.
 Only the changed route is rescheduled. The order must already be in the ``Problem`` (its
 travel times are in the matrix) and not in the plan.
 """
@@ -22,6 +23,7 @@ from dispatch.plan import DropReason, Plan, Route
 from dispatch.plan_builder import SolvedRoute, build_plan
 from dispatch.plan_kpis import kpis_of
 from dispatch.positions import Limits, PositionTable, rank_positions
+from dispatch.reasons import missing_parts
 from dispatch.routing_arrays import RoutingArrays, build_routing_arrays
 from dispatch.schedule import RouteSchedule, schedule_route
 
@@ -189,18 +191,30 @@ class LivePlan:
                 order_id, DropReason.UNREACHABLE,
                 "no skilled technician's territory, pin and shift can reach it within its windows",
             )  # fmt: skip
+        short = missing_parts(arrays, order, allowed)
+        if short is not None:
+            return NoInsertion(order_id, DropReason.CAPACITY, short)
         full = self.table.full_vehicles(arrays, order, limits)[allowed]
         if full.all():
             return NoInsertion(
                 order_id, DropReason.CAPACITY,
-                f"the {len(allowed)} shift(s) that could serve it have no orders, parts or "
-                "working time left",
+                f"the {len(allowed)} shift(s) that could serve it have no orders, load, parts "
+                f"or working time left{self._parts_out(arrays, order, limits, allowed)}",
             )  # fmt: skip
         return NoInsertion(
             order_id, DropReason.CAPACITY,
             f"none of the {len(allowed)} shift(s) that could serve it has a gap that keeps its "
             "windows, the other bookings, the breaks and the shift end",
         )  # fmt: skip
+
+    def _parts_out(
+        self, arrays: RoutingArrays, order: int, limits: Limits, vehicles: np.ndarray
+    ) -> str:
+        """``" (out of gasket, valve on some)"``: part types too few left for ``order``."""
+        after = self.table.load[vehicles] + arrays.demand[order]
+        out = (after > limits.capacity[vehicles]).any(axis=0)[1:]
+        names = [p for p, is_out in zip(arrays.part_types, out, strict=True) if is_out]
+        return f" (out of {', '.join(names)} on some)" if names else ""
 
     def _apply(self, insertion: Insertion) -> None:
         schedule = insertion.schedule

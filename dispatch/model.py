@@ -87,7 +87,8 @@ class Technician:
     end
         Where every shift ends; ``None`` means back at ``start``.
     max_orders, max_working_s, capacity
-        Per-shift limits (``None``: unlimited). Working time is travel plus service.
+        Per-shift limits (``None``: unlimited). Working time is travel plus service;
+        capacity is the one-number load (``WorkOrder.demand``).
     territory
         Region ids this technician may serve; ``None``: anywhere.
     current_position, available_from_s
@@ -96,6 +97,10 @@ class Technician:
         starts there and then.
     locked_stops
         Orders (en route / on site) that stay first, in this order, on the first open shift.
+    stock
+        ``{part type: units}`` carried on each shift; a type not listed is zero units. A
+        route holds only while every type lasts (``WorkOrder.parts``). Tools are skills,
+        not stock: they are not used up.
     """
 
     id: TechnicianId
@@ -110,6 +115,7 @@ class Technician:
     current_position: LonLatPair | None = None
     available_from_s: int | None = None
     locked_stops: tuple[WorkOrderId, ...] = ()
+    stock: Mapping[str, int] = field(default_factory=dict)
 
     def open_shifts(self) -> tuple[tuple[int, Shift], ...]:
         """Return ``(shift index, shift)`` for shifts still usable, the current one clipped.
@@ -152,11 +158,13 @@ class WorkOrder:
     sla_deadline_s
         Soft deadline on the start of service; lateness is penalised and reported.
     demand
-        Capacity used (parts carried).
+        Load against the technician's one-number ``capacity``.
     pinned_to
         Only this technician may serve the order.
     region_id
         Region of the location; needed to serve it with a territory-limited technician.
+    parts
+        ``{part type: units}`` used up, taken from the serving technician's ``stock``.
     """
 
     id: WorkOrderId
@@ -169,6 +177,7 @@ class WorkOrder:
     demand: int = 0
     pinned_to: TechnicianId | None = None
     region_id: str | None = None
+    parts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,11 @@ from dispatch.schedule import RouteSchedule
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Per-vehicle limits on orders, parts and working seconds (``UNLIMITED`` for none)."""
+    """Per-vehicle limits on orders, load and working seconds (``UNLIMITED`` for none).
+
+    ``capacity`` is (vehicles, load dimensions): the one-number capacity, then the stock of
+    each part type (``Vehicle.capacities``).
+    """
 
     max_orders: IntArray
     capacity: IntArray
@@ -37,7 +41,9 @@ class Limits:
         vehicles = arrays.vehicles
         return cls(
             np.asarray([v.max_orders for v in vehicles], dtype=np.int64),
-            np.asarray([v.capacity for v in vehicles], dtype=np.int64),
+            np.asarray([v.capacities for v in vehicles], dtype=np.int64).reshape(
+                len(vehicles), arrays.demand.shape[1]
+            ),
             np.asarray([v.max_working_s for v in vehicles], dtype=np.int64),
         )
 
@@ -72,7 +78,7 @@ class PositionTable:
         self.limits = Limits.of(arrays)
         self.service_class = np.asarray([v.service_class for v in arrays.vehicles], dtype=np.int64)
         self.count = np.zeros(n_vehicles, dtype=np.int64)
-        self.load = np.zeros(n_vehicles, dtype=np.int64)
+        self.load = np.zeros((n_vehicles, arrays.demand.shape[1]), dtype=np.int64)
         self.working_s = np.zeros(n_vehicles, dtype=np.int64)
         self.is_open = np.zeros(n_vehicles, dtype=bool)
         self._blocks: list[IntArray] = [np.empty((6, 0), dtype=np.int64)] * n_vehicles
@@ -111,12 +117,12 @@ class PositionTable:
         return self._flat
 
     def full_vehicles(self, arrays: RoutingArrays, order: int, limits: Limits) -> BoolArray:
-        """Per vehicle: closed, or no room left for ``order`` in orders, parts or working time."""
+        """Per vehicle: closed, or no room for ``order`` in orders, load, parts or working time."""
         service = arrays.service[self.service_class, order]
         full: BoolArray = (
             ~self.is_open
             | (self.count + 1 > limits.max_orders)
-            | (self.load + arrays.demand[order] > limits.capacity)
+            | (self.load + arrays.demand[order] > limits.capacity).any(axis=1)
             | (self.working_s + service > limits.max_working_s)
         )
         return full

@@ -172,6 +172,16 @@ def _levels(doc: Fields, key: str) -> dict[str, int]:
     return dict(raw)
 
 
+def _units(doc: Fields, key: str) -> dict[str, int]:
+    """``{part type: units}`` at ``key`` (``stock``, ``parts``); ranges are the model's."""
+    raw = doc.typed(key, dict, {})
+    for part_type, units in raw.items():
+        if not isinstance(units, int) or isinstance(units, bool):
+            path = f"{doc.at(key)}.{part_type}"
+            raise InvalidDocument(f"{path} must be a whole number of units", field=path)
+    return dict(raw)
+
+
 def _optional_int(doc: Fields, key: str) -> int | None:
     value: int | None = doc.typed(key, int, None)
     return value
@@ -204,6 +214,7 @@ def _technician(doc: Fields, origin: datetime) -> Technician:
         current_position=doc.lonlat("current_position", None),
         available_from_s=doc.seconds("available_from", origin, None),
         locked_stops=tuple(WorkOrderId(_text(v, p)) for v, p in doc.items("locked_stops", [])),
+        stock=_units(doc, "stock"),
     )  # fmt: skip
 
 
@@ -223,7 +234,7 @@ def _order(doc: Fields, origin: datetime) -> WorkOrder:
         sla_deadline_s=doc.seconds("sla_deadline", origin, None),
         demand=doc.typed("demand", int, 0),
         pinned_to=None if pinned is None else TechnicianId(pinned),
-        region_id=doc.typed("region_id", str, None),
+        region_id=doc.typed("region_id", str, None), parts=_units(doc, "parts"),
     )  # fmt: skip
 
 
@@ -262,7 +273,7 @@ def _technician_dict(tech: Technician, at: datetime) -> Json:
         "current_position": list(tech.current_position) if tech.current_position else None,
         "available_from": None if tech.available_from_s is None
         else iso_at(at, tech.available_from_s),
-        "locked_stops": list(tech.locked_stops),
+        "locked_stops": list(tech.locked_stops), "stock": dict(tech.stock),
     }  # fmt: skip
 
 
@@ -275,4 +286,5 @@ def _order_dict(order: WorkOrder, at: datetime) -> Json:
         "priority": order.priority,
         "sla_deadline": None if order.sla_deadline_s is None else iso_at(at, order.sla_deadline_s),
         "demand": order.demand, "pinned_to": order.pinned_to, "region_id": order.region_id,
+        "parts": dict(order.parts),
     }  # fmt: skip

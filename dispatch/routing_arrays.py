@@ -3,15 +3,22 @@
 Solver nodes: order ``i`` is node ``i``; vehicle ``v`` starts at node ``n + 2v`` and ends at
 node ``n + 2v + 1``. The construction, the OR-Tools model and the route checks all read these
 arrays, so they agree on service times, windows and who may serve what.
+
+Load has one dimension per column of ``demand``: column 0 is the one-number ``demand``
+against ``capacity``, column ``1 + j`` the units of ``part_types[j]`` against each vehicle's
+stock of it. Only part types some order needs get a column, so a problem without parts has
+exactly the one dimension it always had. A route is feasible only while every column's sum
+stays within the vehicle's ``capacities``.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from dispatch.eligibility import eligibility_matrix
-from dispatch.model import Break, Problem, Shift, Technician
+from dispatch.model import Break, Problem, Shift, Technician, WorkOrder
 
 UNLIMITED = 2**31 - 1  # stands for "no limit" in integer dimensions
 NO_WINDOW_START = 2**40  # padding of missing windows: never reachable
@@ -36,6 +43,12 @@ class Vehicle:
     service_class: int
     locked: tuple[int, ...]  # order indices that open the route, in this order
     starts_at_current_position: bool
+    stock: tuple[int, ...] = ()  # units of each of ``RoutingArrays.part_types``
+
+    @property
+    def capacities(self) -> tuple[int, ...]:
+        """The limit of each load dimension: ``capacity``, then the stock of each part type."""
+        return (self.capacity, *self.stock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +62,14 @@ class RoutingArrays:
     service: IntArray  # (classes, orders) service seconds per vehicle class
     win_start: IntArray  # (orders, max windows), padded with NO_WINDOW_START
     win_end: IntArray  # (orders, max windows), padded with NO_WINDOW_END
-    demand: IntArray
+    demand: IntArray  # (orders, 1 + part types): see the module docstring
     priority: IntArray
     sla_s: IntArray  # soft deadline on the start of service, UNLIMITED for none
     has_skills: BoolArray  # (orders, technicians): skills and levels suffice (eligibility)
     in_territory: BoolArray  # (orders, technicians): territory and pin allow it (eligibility)
     allowed: BoolArray  # (orders, vehicles): may serve, and can reach it within the shift
     horizon_s: int
+    part_types: tuple[str, ...] = ()
 
     def start_node(self, vehicle: int) -> int:
         """Solver node where ``vehicle`` starts."""
@@ -70,6 +84,20 @@ class RoutingArrays:
         row: IntArray = self.service[self.vehicles[vehicle].service_class]
         return row
 
+    def load_of(self, orders: Sequence[int]) -> IntArray:
+        """Units of each load dimension that ``orders`` use together."""
+        total: IntArray = self.demand[np.asarray(orders, dtype=np.int64)].sum(axis=0)
+        return total
+
+    def overloaded(self, vehicle: int, load: IntArray) -> list[str]:
+        """Load dimensions, by name, in which ``load`` exceeds what ``vehicle`` carries.
+
+        ``"capacity"`` for the one-number demand, else the part type.
+        """
+        names = ("capacity", *self.part_types)
+        over = np.asarray(load) > np.asarray(self.vehicles[vehicle].capacities)
+        return [names[d] for d in np.flatnonzero(over)]
+
 
 def build_routing_arrays(problem: Problem) -> RoutingArrays:
     """Flatten ``problem`` into ``RoutingArrays``; pure and vectorised over orders."""
@@ -80,6 +108,7 @@ def build_routing_arrays(problem: Problem) -> RoutingArrays:
     service_by_tech = _service_by_technician(problem, bottleneck)
     classes, class_of_tech = np.unique(service_by_tech, axis=0, return_inverse=True)
     locked_orders = {o: t for t, tech in enumerate(problem.technicians) for o in tech.locked_stops}
+    part_types = needed_part_types(problem.orders)
     index_of = {o.id: i for i, o in enumerate(problem.orders)}
     vehicles: list[Vehicle] = []
     start_nodes: list[int] = []
@@ -87,10 +116,9 @@ def build_routing_arrays(problem: Problem) -> RoutingArrays:
         for rank, (shift_index, shift) in enumerate(tech.open_shifts()):
             is_current = rank == 0 and tech.available_from_s is not None
             locked = tuple(index_of[o] for o in tech.locked_stops) if rank == 0 else ()
+            service_class = int(class_of_tech.ravel()[t])
             vehicles.append(
-                _vehicle(
-                    tech, t, shift_index, shift, int(class_of_tech.ravel()[t]), locked, is_current
-                )
+                _vehicle(tech, t, shift_index, shift, service_class, locked, is_current, part_types)
             )
             start_nodes.append(problem.current_node(t) if is_current else problem.base_node(t))
     node_of = np.arange(n, dtype=np.int64)
@@ -103,12 +131,13 @@ def build_routing_arrays(problem: Problem) -> RoutingArrays:
     arrays = RoutingArrays(
         n_orders=n, vehicles=tuple(vehicles), node_of=node_of, travel=travel,
         service=classes.astype(np.int64), win_start=win_start, win_end=win_end,
-        demand=np.asarray([o.demand for o in problem.orders], dtype=np.int64),
+        demand=demand_matrix(problem.orders, part_types),
         priority=np.asarray([o.priority for o in problem.orders], dtype=np.int64),
         sla_s=np.asarray([UNLIMITED if o.sla_deadline_s is None else o.sla_deadline_s
                           for o in problem.orders], dtype=np.int64),
         has_skills=has_skills, in_territory=in_territory,
         allowed=np.zeros((n, len(vehicles)), dtype=bool), horizon_s=horizon,
+        part_types=part_types,
     )  # fmt: skip
     allowed = (
         _reachable(arrays) & (has_skills & in_territory)[:, [v.technician_index for v in vehicles]]
@@ -123,7 +152,7 @@ def build_routing_arrays(problem: Problem) -> RoutingArrays:
 
 def _vehicle(
     tech: Technician, t: int, shift_index: int, shift: Shift, service_class: int,
-    locked: tuple[int, ...], is_current: bool,
+    locked: tuple[int, ...], is_current: bool, part_types: tuple[str, ...],
 ) -> Vehicle:  # fmt: skip
     return Vehicle(
         technician_index=t, shift_index=shift_index, start_s=shift.start_s, end_s=shift.end_s,
@@ -132,7 +161,22 @@ def _vehicle(
         max_orders=UNLIMITED if tech.max_orders is None else tech.max_orders,
         max_working_s=UNLIMITED if tech.max_working_s is None else tech.max_working_s,
         service_class=service_class, locked=locked, starts_at_current_position=is_current,
+        stock=tuple(tech.stock.get(p, 0) for p in part_types),
     )  # fmt: skip
+
+
+def needed_part_types(orders: Sequence[WorkOrder]) -> tuple[str, ...]:
+    """Part types some order uses at least one unit of, sorted: one load dimension each.
+
+    A type only technicians stock constrains nothing, so it gets no dimension.
+    """
+    return tuple(sorted({p for o in orders for p, units in o.parts.items() if units > 0}))
+
+
+def demand_matrix(orders: Sequence[WorkOrder], part_types: tuple[str, ...]) -> IntArray:
+    """(orders, 1 + part types): ``demand``, then the units of each part type."""
+    rows = [[o.demand, *(o.parts.get(p, 0) for p in part_types)] for o in orders]
+    return np.asarray(rows, dtype=np.int64).reshape(len(orders), 1 + len(part_types))
 
 
 def _bottleneck_levels(problem: Problem) -> IntArray:

@@ -34,7 +34,7 @@ class RouteSchedule:
     travel_s: int
     service_s: int
     lateness_s: int
-    load: int
+    load: tuple[int, ...]  # units per load dimension (``RoutingArrays.demand``'s columns)
 
     @property
     def working_s(self) -> int:
@@ -47,17 +47,19 @@ def schedule_route(
 ) -> RouteSchedule | None:
     """Return the best schedule of ``orders`` on ``vehicle``, or ``None`` if none is feasible.
 
-    Checks windows, the shift, breaks, capacity, max orders and working time; locked stops
-    are the caller's business (they must open the route).
+    Checks windows, the shift, breaks, capacity, each part type's stock, max orders and
+    working time; locked stops are the caller's business (they must open the route).
     """
     spec = arrays.vehicles[vehicle]
     nodes = [arrays.start_node(vehicle), *orders, arrays.end_node(vehicle)]
     legs = [int(arrays.travel[a, b]) for a, b in itertools.pairwise(nodes)]
     service = arrays.service_of(vehicle)
     durations = [int(service[o]) for o in orders]
-    load = int(arrays.demand[list(orders)].sum()) if orders else 0
+    load = arrays.load_of(orders)
     working = sum(legs) + sum(durations)
-    if len(orders) > spec.max_orders or load > spec.capacity or working > spec.max_working_s:
+    if len(orders) > spec.max_orders or working > spec.max_working_s:
+        return None
+    if arrays.overloaded(vehicle, load):
         return None
     best: tuple[int, int, list[int], tuple[int, ...]] | None = None
     gaps = range(len(orders) + 1)
@@ -77,7 +79,7 @@ def schedule_route(
     return RouteSchedule(
         vehicle=vehicle, orders=orders, start_s=tuple(starts[1:-1]), latest_s=tuple(latest),
         depart_s=starts[0], return_s=starts[-1], travel_s=sum(legs), service_s=sum(durations),
-        lateness_s=lateness, load=load,
+        lateness_s=lateness, load=tuple(load.tolist()),
     )  # fmt: skip
 
 

@@ -105,7 +105,9 @@ def _copy_routes(src: SearchState, dst: SearchState, vehicles: np.ndarray, count
         dst.depart[v, : length + 1] = src.depart[v, : length + 1]
         dst.latest[v, : length + 1] = src.latest[v, : length + 1]
         dst.length[v], dst.travel[v], dst.lateness[v] = length, src.travel[v], src.lateness[v]
-        dst.load[v], dst.working[v], dst.cost[v] = src.load[v], src.working[v], src.cost[v]
+        dst.working[v], dst.cost[v] = src.working[v], src.cost[v]
+        for d in range(src.load.shape[1]):
+            dst.load[v, d] = src.load[v, d]
         for j in range(length):
             dst.vehicle_of[src.route[v, j]] = v
     dst.unserved_penalty[0] = src.unserved_penalty[0]

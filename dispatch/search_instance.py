@@ -11,6 +11,10 @@ over ``[start, *orders, end]``. ``depart[v, k]`` is the earliest departure from 
 ``latest[v, k]`` the latest arrival at node ``k + 1`` that keeps the rest of the route
 feasible, both with breaks left out: a relaxation, exact for vehicles without breaks and
 confirmed by the exact break schedule for the others.
+
+Load is two-dimensional: ``demand[order, d]`` against ``capacity[vehicle, d]`` over the load
+dimensions of :mod:`dispatch.routing_arrays` (the one-number demand, then each part type),
+and ``load[vehicle, d]`` sums a route per dimension.
 """
 
 from typing import NamedTuple
@@ -34,7 +38,7 @@ class SearchInstance(NamedTuple):
     service: IntArray  # (vehicles, orders) service seconds
     win_start: IntArray  # (orders, windows), padded as in RoutingArrays
     win_end: IntArray
-    demand: IntArray
+    demand: IntArray  # (orders, load dimensions)
     priority: IntArray
     penalty: IntArray  # cost of leaving the order unserved
     sla: IntArray  # soft deadline on the start of service
@@ -43,7 +47,7 @@ class SearchInstance(NamedTuple):
     end_node: IntArray
     shift_start: IntArray
     shift_end: IntArray
-    capacity: IntArray
+    capacity: IntArray  # (vehicles, load dimensions)
     max_orders: IntArray
     max_working: IntArray
     locked: IntArray  # number of locked stops opening each route
@@ -64,7 +68,7 @@ class SearchState(NamedTuple):
     latest: IntArray  # (vehicles, max length + 1)
     travel: IntArray  # per vehicle, seconds
     lateness: IntArray  # per vehicle, seconds past SLA deadlines (exact schedule)
-    load: IntArray
+    load: IntArray  # (vehicles, load dimensions)
     working: IntArray  # travel plus service
     cost: IntArray  # weighted travel plus weighted lateness
     vehicle_of: IntArray  # per order, -1 when unserved
@@ -94,14 +98,17 @@ def build_instance(
         service=np.ascontiguousarray(arrays.service[classes].reshape(len(vehicles), -1)),
         win_start=np.ascontiguousarray(arrays.win_start),
         win_end=np.ascontiguousarray(arrays.win_end),
-        demand=arrays.demand.astype(np.int64), priority=arrays.priority.astype(np.int64),
+        demand=np.ascontiguousarray(arrays.demand, dtype=np.int64),
+        priority=arrays.priority.astype(np.int64),
         penalty=penalties.astype(np.int64), sla=arrays.sla_s.astype(np.int64),
         allowed=np.ascontiguousarray(arrays.allowed),
         start_node=per_vehicle([arrays.start_node(v) for v in range(len(vehicles))]),
         end_node=per_vehicle([arrays.end_node(v) for v in range(len(vehicles))]),
         shift_start=per_vehicle([v.start_s for v in vehicles]),
         shift_end=per_vehicle([v.end_s for v in vehicles]),
-        capacity=per_vehicle([v.capacity for v in vehicles]),
+        capacity=np.asarray([v.capacities for v in vehicles], dtype=np.int64).reshape(
+            len(vehicles), arrays.demand.shape[1]
+        ),
         max_orders=per_vehicle([v.max_orders for v in vehicles]),
         max_working=per_vehicle([v.max_working_s for v in vehicles]),
         locked=per_vehicle([len(v.locked) for v in vehicles]),
@@ -141,7 +148,9 @@ def empty_state(instance: SearchInstance) -> SearchState:
         route=np.zeros((n_vehicles, width), dtype=np.int64),
         length=zeros.copy(),
         depart=depart, latest=latest,
-        travel=zeros.copy(), lateness=zeros.copy(), load=zeros.copy(), working=zeros.copy(),
+        travel=zeros.copy(), lateness=zeros.copy(),
+        load=np.zeros((n_vehicles, instance.demand.shape[1]), dtype=np.int64),
+        working=zeros.copy(),
         cost=zeros.copy(),
         vehicle_of=np.full(n_orders, -1, dtype=np.int64),
         unserved_penalty=np.asarray([int(instance.penalty.sum())], dtype=np.int64),

@@ -32,7 +32,7 @@ def best_insertion(
         length = st.length[v]
         if not inst.allowed[order, v] or length >= inst.max_orders[v]:
             continue
-        if st.load[v] + inst.demand[order] > inst.capacity[v]:
+        if not fits_load(inst, st, v, order):
             continue
         service = inst.service[v, order]
         for k in range(inst.locked[v], length + 1):
@@ -61,6 +61,15 @@ def best_insertion(
                     continue
             best, best_v, best_k = cost, v, k
     return best_v, best_k, best
+
+
+@jit
+def fits_load(inst: SearchInstance, st: SearchState, v: int, order: int) -> bool:
+    """Whether route ``v`` can carry ``order`` in every load dimension (parts included)."""
+    for d in range(inst.demand.shape[1]):
+        if st.load[v, d] + inst.demand[order, d] > inst.capacity[v, d]:
+            return False
+    return True
 
 
 @jit
@@ -163,7 +172,7 @@ def recreate(
         if how == BY_RANDOM:
             key = np.random.random()
         elif how == BY_DEMAND:
-            key = -float(inst.demand[order])
+            key = -float(inst.demand[order].sum())
         elif how == BY_WINDOW_WIDTH:
             key = float(_window_width(inst, order))
         else:

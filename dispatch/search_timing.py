@@ -107,7 +107,7 @@ def time_route(inst: SearchInstance, st: SearchState, v: int) -> bool:
         late += max(start - inst.sla[order], 0)
         t = start + inst.service[v, order]
         st.depart[v, j + 1] = t
-        load += inst.demand[order]
+        load += inst.demand[order, 0]
         service += inst.service[v, order]
         prev = order
     if length:
@@ -126,7 +126,12 @@ def time_route(inst: SearchInstance, st: SearchState, v: int) -> bool:
         feasible, late = schedule_breaks(inst, v, st.route[v], length)
     if not feasible:  # never insert into a broken route
         st.latest[v, : length + 1] = -INF
-    st.travel[v], st.lateness[v], st.load[v] = travel, late, load
+    st.travel[v], st.lateness[v], st.load[v, 0] = travel, late, load
+    for d in range(1, inst.demand.shape[1]):  # part types: one pass each, sums in a register
+        units = 0
+        for j in range(length):
+            units += inst.demand[st.route[v, j], d]
+        st.load[v, d] = units
     st.working[v] = travel + service
     st.cost[v] = inst.weights[0] * travel + inst.weights[1] * late
     return feasible

@@ -3,10 +3,11 @@
 1. ``LocalSearch`` (:mod:`dispatch.local_search`) inserts every order that fits, then runs
    ruin and recreate with simulated annealing on the full objective, every constraint kept.
 2. OR-Tools routing then applies its local-search operators to the best routes (a greedy
-   descent) where its model is cheap to build and read: no breaks, few service classes, a
-   bounded size. Everything OR-Tools evaluates in its inner loop is registered as a matrix or
-   vector on the C++ side (never a Python callback per arc). Its routes are kept only when
-   they are no worse by our own objective.
+   descent) where its model is cheap to build and read: no breaks, few service classes and
+   part types, a bounded size. Everything OR-Tools evaluates in its inner loop is registered
+   as a matrix or vector on the C++ side (never a Python callback per arc), one capacity
+   dimension per part type among them. Its routes are kept only when they are no worse by
+   our own objective.
 3. Every route is scheduled exactly (:func:`dispatch.schedule.schedule_route`, breaks
    included) and dropped orders get their reasons.
 """
@@ -33,9 +34,11 @@ SEARCH_SHARE = 0.9  # of the time left, when OR-Tools polishes afterwards
 MOVES_PER_SOLUTION = 200  # deterministic mode: annealing moves per unit of solution_limit
 POLISH_MAX_ORDERS = 1000  # above this, building and reading the OR-Tools model costs too much
 POLISH_MAX_CLASSES = 8  # one registered matrix per service class
+POLISH_MAX_PART_TYPES = 8  # one dimension per part type
 MIN_POLISH_S = 0.05  # below this, an OR-Tools descent cannot finish and is skipped
 TIME = "time"
 WORK = "work"
+PARTS = "parts:"  # prefix of a part type's dimension, apart from the names above
 
 Progress = Callable[[float], None]  # share of the time limit used
 
@@ -138,6 +141,7 @@ def _is_polishable(arrays: RoutingArrays) -> bool:
     return (
         arrays.n_orders <= POLISH_MAX_ORDERS
         and len(arrays.service) <= POLISH_MAX_CLASSES
+        and len(arrays.part_types) <= POLISH_MAX_PART_TYPES
         and not any(v.breaks for v in arrays.vehicles)
     )
 
@@ -154,7 +158,8 @@ def _schedules(arrays: RoutingArrays, routes: Sequence[Sequence[int]]) -> list[R
         orders = tuple(route)
         if not orders:  # an unused technician takes no break and drives nowhere
             start = arrays.vehicles[v].start_s
-            schedules.append(RouteSchedule(v, (), (), (), start, start, 0, 0, 0, 0))
+            empty = (0,) * arrays.demand.shape[1]
+            schedules.append(RouteSchedule(v, (), (), (), start, start, 0, 0, 0, empty))
             continue
         schedule = schedule_route(arrays, v, orders)
         while schedule is None and len(orders) > len(arrays.vehicles[v].locked):
@@ -268,14 +273,15 @@ def _time_windows(
 def _limits(
     arrays: RoutingArrays, routing: pywrapcp.RoutingModel, transit: list[int], balance: int
 ) -> None:
-    """Capacity, max orders and working time, each only when some vehicle is limited."""
+    """Load (capacity, each part type), max orders and working time, where they can bind."""
     vehicles = arrays.vehicles
     depots = [0] * (len(arrays.node_of) - arrays.n_orders)
-    if any(v.capacity < UNLIMITED for v in vehicles) and arrays.demand.any():
-        demand = routing.RegisterUnaryTransitVector(arrays.demand.tolist() + depots)
-        routing.AddDimensionWithVehicleCapacity(
-            demand, 0, [v.capacity for v in vehicles], True, "capacity"
-        )
+    names = ["capacity", *(f"{PARTS}{p}" for p in arrays.part_types)]
+    for d, name in enumerate(names):
+        limit = [v.capacities[d] for v in vehicles]
+        if any(c < UNLIMITED for c in limit) and arrays.demand[:, d].any():
+            units = routing.RegisterUnaryTransitVector(arrays.demand[:, d].tolist() + depots)
+            routing.AddDimensionWithVehicleCapacity(units, 0, limit, True, name)
     if any(v.max_orders < UNLIMITED for v in vehicles):
         one = routing.RegisterUnaryTransitVector([1] * arrays.n_orders + depots)
         routing.AddDimensionWithVehicleCapacity(

@@ -2,7 +2,8 @@
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from numbers import Integral
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -85,6 +86,7 @@ def _check_technician(tech: "Technician") -> None:
                 technician_id=tech.id, field="skills", skill=skill, value=level,
             )  # fmt: skip
     _check_unique("locked stop", list(tech.locked_stops))
+    _check_units(tech.stock, f"technician {tech.id} stock", technician_id=tech.id, field="stock")
 
 
 def _check_breaks(tech: "Technician", shift: "Shift") -> None:
@@ -119,6 +121,19 @@ def _check_order(order: "WorkOrder") -> None:
             raise InvalidField(
                 f"order {order.id} needs skill {skill!r} at level {level}; levels are >= 1",
                 order_id=order.id, field="required_skills", skill=skill, value=level,
+            )  # fmt: skip
+    _check_units(order.parts, f"order {order.id} parts", order_id=order.id, field="parts")
+
+
+def _check_units(units: Mapping[str, int], what: str, **where: str) -> None:
+    """Part types are non-empty names and units whole numbers >= 0 (stock and parts)."""
+    for part_type, count in units.items():
+        if not isinstance(part_type, str) or not part_type:
+            raise InvalidField(f"{what}: part types must be non-empty names", **where)
+        if isinstance(count, bool) or not isinstance(count, Integral) or count < 0:
+            raise InvalidField(
+                f"{what}: {part_type!r} must be a whole number of units >= 0, got {count!r}",
+                part_type=part_type, value=count, **where,
             )  # fmt: skip
 
 

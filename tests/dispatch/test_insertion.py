@@ -89,6 +89,9 @@ def check_plan(problem: Problem, plan: Plan) -> None:
             t.capacity is None or sum(orders[s.order_id].demand for s in route.stops) <= t.capacity
         )
         assert t.max_working_s is None or route.working_s <= t.max_working_s
+        for part_type in {p for s in route.stops for p in orders[s.order_id].parts}:
+            used = sum(orders[s.order_id].parts.get(part_type, 0) for s in route.stops)
+            assert used <= t.stock.get(part_type, 0)
 
 
 def _break_fits(route: Route, shift_end_s: int, brk: Break) -> bool:

@@ -97,13 +97,13 @@ def test_break_check_agrees_with_the_exact_schedule(seed: int) -> None:
 
 
 def _within_limits(arrays: RoutingArrays, v: int, route: np.ndarray) -> bool:
-    """Capacity, order count and working time hold (the break programme checks only time)."""
+    """Load, order count and working time hold (the break programme checks only time)."""
     spec, service = arrays.vehicles[v], arrays.service_of(v)
     nodes = [arrays.start_node(v), *route.tolist(), arrays.end_node(v)]
     working = sum(int(arrays.travel[a, b]) for a, b in itertools.pairwise(nodes))
     working += int(service[route].sum())
     return bool(
-        arrays.demand[route].sum() <= spec.capacity
+        not arrays.overloaded(v, arrays.load_of(route.tolist()))
         and len(route) <= spec.max_orders
         and working <= spec.max_working_s
     )

@@ -2,6 +2,7 @@
 
 import copy
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from dispatch import DispatchError, Problem, SolveParams, solve
-from dispatch.errors import DuplicateId, InvalidLocation
+from dispatch.errors import DuplicateId, InvalidField, InvalidLocation
 from dispatch.model import Shift, Technician, TechnicianId, TimeWindow, WorkOrder, WorkOrderId
 from dispatch.plan_io import plan_from_dict, plan_to_dict
 from dispatch.problem_io import InvalidDocument, problem_from_dict, problem_to_dict
@@ -58,6 +59,40 @@ def test_problem_round_trip_through_json(document: dict[str, Any]) -> None:
     }  # fmt: skip
 
 
+def test_stock_and_parts_round_trip_through_json() -> None:
+    problem = small_problem()
+    stocked = Problem(
+        problem.origin,
+        (replace(problem.technicians[0], stock={"valve": 2, "gasket": 10}),
+         problem.technicians[1]),
+        (replace(problem.orders[0], parts={"valve": 1}), *problem.orders[1:]),
+        problem.travel_s,
+    )  # fmt: skip
+    document = json.loads(json.dumps(problem_to_dict(stocked)))
+    assert document["technicians"][0]["stock"] == {"valve": 2, "gasket": 10}
+    assert document["orders"][0]["parts"] == {"valve": 1}
+    again = problem_from_dict(document, HAVERSINE)
+    assert again.technicians == stocked.technicians and again.orders == stocked.orders
+    assert problem_to_dict(again) == document
+
+
+def test_documents_without_stock_or_parts_read_as_none(document: dict[str, Any]) -> None:
+    for entry in (*document["technicians"], *document["orders"]):
+        entry.pop("stock", None)
+        entry.pop("parts", None)
+    problem = problem_from_dict(document, HAVERSINE)
+    assert all(not t.stock for t in problem.technicians)
+    assert all(not o.parts for o in problem.orders)
+
+
+def test_negative_units_are_the_models_error(document: dict[str, Any]) -> None:
+    document["orders"][2]["parts"] = {"valve": -1}
+    with pytest.raises(InvalidField) as caught:
+        problem_from_dict(document, HAVERSINE)
+    assert caught.value.details == {"order_id": "o2", "field": "parts", "part_type": "valve",
+                                    "value": -1}  # fmt: skip
+
+
 def test_times_in_another_offset_mean_the_same_instant(document: dict[str, Any]) -> None:
     document["orders"][0]["windows"][0]["start"] = "2026-11-23T01:00:00+00:00"  # 09:00 +08
     problem = problem_from_dict(document, HAVERSINE)
@@ -86,6 +121,9 @@ def test_supplied_travel_matrix_is_used(document: dict[str, Any]) -> None:
         (lambda d: d["technicians"][1]["skills"].update(aircon="high"), InvalidDocument, "skills"),
         (lambda d: d.update(travel_s=[[0.5]]), InvalidDocument, "travel_s"),
         (lambda d: d.update(technicians="t1"), InvalidDocument, "technicians"),
+        (lambda d: d["technicians"][0].update(stock={"valve": "2"}), InvalidDocument,
+         "technicians[0].stock.valve"),
+        (lambda d: d["orders"][0].update(parts=["valve"]), InvalidDocument, "orders[0].parts"),
     ],
 )  # fmt: skip
 def test_bad_fields_name_their_path(

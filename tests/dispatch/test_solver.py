@@ -47,6 +47,9 @@ def assert_consistent(problem: Problem, plan: Plan) -> None:
         assert ready <= route.return_s
         if tech.capacity is not None:
             assert sum(orders[s.order_id].demand for s in route.stops) <= tech.capacity
+        for part_type in {p for s in route.stops for p in orders[s.order_id].parts}:
+            used = sum(orders[s.order_id].parts.get(part_type, 0) for s in route.stops)
+            assert used <= tech.stock.get(part_type, 0), (route.technician_id, part_type)
         if tech.max_orders is not None:
             assert len(route.stops) <= tech.max_orders
         if tech.max_working_s is not None:
