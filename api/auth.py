@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +35,7 @@ from api.browser_session import (
 from api.config import Settings, get_settings
 from api.db.tables import ApiKeyRow
 from api.deps import SessionDep
+from api.errors import ApiError
 
 TOKEN_PREFIX = "gd_"
 
@@ -156,9 +157,8 @@ class PrincipalCache:
             self._entries[token_sha256] = (self._clock() + self._ttl_s, principal)
 
 
-def _unauthorized(message: str) -> HTTPException:
-    detail = {"code": "unauthorized", "message": message, "details": {}}
-    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def _principal_cache(request: Request) -> PrincipalCache:
@@ -236,12 +236,11 @@ async def _cookie_principal(request: Request, session: Session) -> Principal:
     if request.method not in SAFE_METHODS:
         token = request.headers.get(CSRF_HEADER)
         if not session_signer(request).is_valid_csrf(browser, token):
-            detail = {
-                "code": "csrf_failed",
-                "message": f"a change made with a session cookie needs its {CSRF_HEADER} header",
-                "details": {},
-            }
-            raise HTTPException(403, detail)
+            raise ApiError(
+                403,
+                "csrf_failed",
+                f"a change made with a session cookie needs its {CSRF_HEADER} header",
+            )
     cache = _principal_cache(request)
     cache_key = f"key:{browser.key_id}"
     principal = cache.get(cache_key)
@@ -263,12 +262,12 @@ def require_roles(*roles: Role) -> Any:
     async def check(principal: PrincipalDep) -> Principal:  # async: no thread-pool trip
         if principal.role not in allowed:
             names = ", ".join(sorted(allowed))
-            detail = {
-                "code": "forbidden",
-                "message": f"role {principal.role} may not do this (needs one of: {names})",
-                "details": {"role": principal.role.value},
-            }
-            raise HTTPException(403, detail)
+            raise ApiError(
+                403,
+                "forbidden",
+                f"role {principal.role} may not do this (needs one of: {names})",
+                {"role": principal.role.value},
+            )
         return principal
 
     return Depends(check)

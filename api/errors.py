@@ -2,9 +2,10 @@
 
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +23,38 @@ DOMAIN_ERROR_STATUS: dict[type[Exception], int] = {
     DispatchError: 422,
     SettlementError: 422,
 }
+
+
+class ApiError(HTTPException):
+    """An HTTP error with a stable ``code``: answered as the one error body.
+
+    Raise it wherever a request is refused; ``details`` carries what a client needs to act
+    (the offending field, the ids that exist, ...). Every refusal of the API is one of these, a
+    domain error (``DOMAIN_ERROR_STATUS``) or a request validation error.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        detail = {"code": code, "message": message, "details": dict(details or {})}
+        super().__init__(status_code, detail, dict(headers) if headers else None)
+        self.code = code
+
+
+def invalid(message: str, errors: list[dict[str, Any]]) -> ApiError:
+    """Return the 422 listing ``{field, message}`` problems (the first one in ``message``)."""
+    return ApiError(422, "validation_error", message, {"errors": errors})
+
+
+def invalid_field(field: str, message: str, *, location: str | None = None) -> ApiError:
+    """Return the 422 of one bad field (``location``: ``query``, ``path`` or ``body``)."""
+    error = {"field": field, "message": message} | ({"in": location} if location else {})
+    return invalid(f"{field}: {message}", [error])
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -48,7 +81,7 @@ def _json_safe(value: Any) -> Any:
     return _json_safe(jsonable_encoder(value, custom_encoder={Exception: str}))
 
 
-def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
+def field_path(location: tuple[Any, ...] | list[Any]) -> str:
     """``("body", "location", 0)`` -> ``"location[0]"``; the request part is dropped."""
     parts = (
         list(location[1:])
@@ -65,7 +98,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {
-            "field": _field_path(err.get("loc", ())),
+            "field": field_path(err.get("loc", ())),
             "in": err.get("loc", ("body",))[0],
             "message": err.get("msg", ""),
             "type": err.get("type", ""),

@@ -9,31 +9,29 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
+from api import health
 from api.config import Settings, get_settings
 from api.db.spatial import make_engine
+from api.dispatch import router as dispatch
+from api.dispatch.live_plans import LivePlanCache
+from api.dispatch.runs import run_executor_lifespan
+from api.earnings import router as earnings
 from api.errors import install_error_handlers
+from api.leads import router as leads
 from api.limits import BodySizeLimit, CompressPaths
-from api.live_plans import LivePlanCache
 from api.map import router as map_router
 from api.map.assets import mount_assets
 from api.me import router as me_router
 from api.pages import router as pages
 from api.pages.access import install_page_handlers
-from api.region_cache import RegionCache
-from api.routes import (
-    dispatch,
-    earnings,
-    health,
-    leads,
-    rate_cards,
-    regions,
-    settlement,
-    technicians,
-    tickets,
-    webhooks,
-)
-from api.runs import run_executor_lifespan
-from api.webhooks import webhook_worker_lifespan
+from api.rate_cards import router as rate_cards
+from api.regions import router as regions
+from api.regions.cache import RegionCache
+from api.settlement import router as settlement
+from api.technicians import router as technicians
+from api.tickets import router as tickets
+from api.webhooks import router as webhooks
+from api.webhooks.delivery import webhook_worker_lifespan
 
 API_PREFIX = "/v1"
 PAGES_STATIC = Path(__file__).parent / "pages" / "static"

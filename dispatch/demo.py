@@ -5,7 +5,7 @@ a catalogue at levels 1-3; each works one shift with a lunch break, within limit
 parts carried and, for some, a territory of nearby districts. Orders appear near real places
 with a small jitter; their service type sets the duration, the skill level needed and the
 parts carried; customers book a morning, an afternoon or a two-hour slot (sometimes two
-windows); a few orders are urgent, with an SLA deadline. Everything comes from one seeded
+windows); a few orders are emergencies, with an SLA deadline. Everything comes from one seeded
 generator, so a seed always gives the same problem.
 """
 
@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from dispatch.errors import InvalidField
 from dispatch.model import (
+    PRIORITY_SCALE,
     Break,
     Problem,
     Shift,
@@ -88,9 +89,9 @@ class DemoParams:
         Standard deviation of the distance between a location and its real place.
     territory_share
         Share of technicians limited to the districts within ``territory_radius_m``.
-    urgent_share, two_window_share
-        Share of urgent orders (priority 2, SLA two hours after opening) and of orders
-        offering two windows.
+    emergency_share, two_window_share
+        Share of emergency orders (SLA two hours after opening; a share of the rest is
+        urgent) and of orders offering two windows. Priorities follow ``PRIORITY_SCALE``.
     shift_hours
         Local hours of the usual shift; a quarter of the technicians start an hour later.
     has_lunch_breaks
@@ -104,7 +105,7 @@ class DemoParams:
     jitter_m: float = 400.0
     territory_share: float = 0.2
     territory_radius_m: float = 15_000.0
-    urgent_share: float = 0.05
+    emergency_share: float = 0.05
     two_window_share: float = 0.15
     shift_hours: tuple[int, int] = (8, 18)
     has_lunch_breaks: bool = True
@@ -112,7 +113,7 @@ class DemoParams:
     def __post_init__(self) -> None:
         if self.n_technicians < 1 or self.n_orders < 0:
             raise InvalidField("a demo needs at least one technician and no negative order count")
-        for name in ("territory_share", "urgent_share", "two_window_share"):
+        for name in ("territory_share", "emergency_share", "two_window_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidField(f"{name} must be within 0..1", field=name)
 
@@ -182,8 +183,8 @@ def _orders(rng: np.random.Generator, places: Places, params: DemoParams) -> tup
     lons, lats, picked = _near_places(rng, places, n, params.jitter_m)
     kinds = rng.choice(len(SERVICE_TYPES), n, p=[s.share for s in SERVICE_TYPES])
     skills = rng.choice(len(SKILL_CATALOG), n, p=SKILL_SHARE)
-    urgent = rng.random(n) < params.urgent_share
-    high = ~urgent & (rng.random(n) < 0.15)
+    emergency = rng.random(n) < params.emergency_share
+    urgent = ~emergency & (rng.random(n) < 0.15)
     orders = []
     for i in range(n):
         kind = SERVICE_TYPES[kinds[i]]
@@ -191,14 +192,15 @@ def _orders(rng: np.random.Generator, places: Places, params: DemoParams) -> tup
         required = {skill: kind.min_level + int(rng.random() < 0.1)}
         if kind.name == "install" and skill == "aircon":
             required["electrical"] = 1  # an aircon install wires a new circuit
-        windows = _windows(rng, params, is_urgent=bool(urgent[i]))
-        sla = windows[0].start_s + 2 * HOUR_S if urgent[i] else None
+        windows = _windows(rng, params, is_emergency=bool(emergency[i]))
+        sla = windows[0].start_s + 2 * HOUR_S if emergency[i] else None
         orders.append(
             WorkOrder(
                 id=WorkOrderId(f"O{i + 1:05d}"), location=(float(lons[i]), float(lats[i])),
                 duration_s=int(rng.integers(*kind.duration_min, endpoint=True)) * 60,
                 required_skills=required, windows=windows,
-                priority=2 if urgent[i] else int(high[i]), sla_deadline_s=sla,
+                priority=_priority(emergency=bool(emergency[i]), urgent=bool(urgent[i])),
+                sla_deadline_s=sla,
                 demand=int(rng.integers(*kind.demand, endpoint=True)),
                 region_id=str(places.district_ids[picked[i]]),
             )
@@ -206,11 +208,16 @@ def _orders(rng: np.random.Generator, places: Places, params: DemoParams) -> tup
     return tuple(orders)
 
 
+def _priority(*, emergency: bool, urgent: bool) -> int:
+    name = "emergency" if emergency else "urgent" if urgent else "normal"
+    return PRIORITY_SCALE[name]
+
+
 def _windows(
-    rng: np.random.Generator, params: DemoParams, *, is_urgent: bool
+    rng: np.random.Generator, params: DemoParams, *, is_emergency: bool
 ) -> tuple[TimeWindow, ...]:
-    """Booked windows on the start of service: urgent orders take any time of the day."""
-    if is_urgent:
+    """Booked windows on the start of service: emergency orders take any time of the day."""
+    if is_emergency:
         first, last = params.shift_hours
         return (TimeWindow(first * HOUR_S, (last - 1) * HOUR_S),)
     draw = rng.random()

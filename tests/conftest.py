@@ -3,26 +3,30 @@
 The suite runs on a throwaway SpatiaLite file by default.  With ``TEST_POSTGIS_ADMIN_URL`` set
 (a PostgreSQL URL with the right to create databases) it creates a fresh PostGIS database for the
 run instead and drops it afterwards.  Every test's writes, commits included, are rolled back.
+
+The service and database modules are imported inside the fixtures, so collecting the pure
+packages' tests (``tests/geo``, ``tests/settlement``, ``tests/dispatch``) loads none of them.
 """
+
+from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
-from api.config import PROJECT_ROOT, Settings
-from api.datafiles import load_regions
-from api.db import migrate
-from api.db.spatial import make_engine
-from api.repositories import regions as region_repo
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from api.config import Settings
 
 POSTGIS_ADMIN_URL = os.environ.get("TEST_POSTGIS_ADMIN_URL")
-DEMO_REGIONS = PROJECT_ROOT / "data" / "regions.geojson"
+DEMO_REGIONS = Path(__file__).resolve().parents[1] / "data" / "regions.geojson"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -41,6 +45,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not POSTGIS_ADMIN_URL:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
         return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
     admin = create_engine(POSTGIS_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"geodispatch_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
@@ -59,6 +66,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     """The migrated test database, with the demo city's regions loaded."""
+    from sqlalchemy.orm import Session
+
+    from api.datafiles import load_regions
+    from api.db import migrate
+    from api.db.spatial import make_engine
+    from api.regions import repository as region_repo
+
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     with Session(engine) as session, session.begin():
@@ -70,6 +84,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     """A session whose work, commits included, is rolled back after the test."""
+    from sqlalchemy.orm import Session
+
     with engine.connect() as conn, conn.begin() as outer:
         with Session(bind=conn, join_transaction_mode="create_savepoint") as s:
             yield s
@@ -79,4 +95,6 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Service settings pointing at the test database."""
+    from api.config import Settings
+
     return Settings(database_url=database_url, regions_file=DEMO_REGIONS)

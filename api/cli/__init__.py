@@ -41,7 +41,7 @@ class Entry:
         return self.target.partition(":")[0]
 
     def is_available(self) -> bool:
-        """Whether its module exists (a command may come from a module not written yet)."""
+        """Whether its module exists (benchmarks exist in a checkout, not in an installed wheel)."""
         return bool(self.children) or importlib.util.find_spec(self.module) is not None
 
 
@@ -118,28 +118,27 @@ DEMO = (
              "ones).", "geodispatch demo load"),
     _command("problem", "api.cli.dispatching:demo_problem_command", "Write a seeded, realistic "
              "demo day as a problem file.", "geodispatch demo problem --orders 500 --out p.json"),
-    # The living demo day (issue 11, part 2). Listed once api/cli/demo_day.py exists.
     _command("run", "api.cli.demo_day:demo_run_command", "Play today's demo day headless and "
              "print its figures.", "geodispatch demo run --fast --seed 3"),
     _command("live", "api.cli.demo_day:demo_live_command", "Serve today's demo day and play "
              "it on an accelerated clock.", "geodispatch demo live --speed 60"),
 )  # fmt: skip
 BENCH = (
-    _command("geo", "api.cli.bench_geo:bench_geo", "Region lookup speed (RegionIndex.locate).",
-             "geodispatch bench geo --points 1000000"),
-    _command("settle", "api.cli.bench_settle:bench_settle", "Batch settlement speed.",
+    _command("geo", "benchmarks.region_lookup:bench_geo", "Region lookup speed "
+             "(RegionIndex.locate).", "geodispatch bench geo --points 1000000"),
+    _command("settle", "benchmarks.settle:bench_settle", "Batch settlement speed.",
              "geodispatch bench settle --orders 1000000"),
-    _command("solomon", "api.cli.bench_solomon:bench_solomon", "Solver quality on Solomon VRPTW "
+    _command("solomon", "benchmarks.solomon:bench_solomon", "Solver quality on Solomon VRPTW "
              "instances.", "geodispatch bench solomon c101.txt --time-limit 10"),
-    _command("city", "api.cli.bench_dispatch:bench_city", "Solve demo-city days of each size.",
+    _command("city", "benchmarks.city:bench_city", "Solve demo-city days of each size.",
              "geodispatch bench city --sizes 200x2000"),
-    _command("city-peers", "api.cli.bench_city_peers:bench_city_peers", "Our solver beside "
+    _command("city-peers", "benchmarks.city_peers:bench_city_peers", "Our solver beside "
              "VROOM on demo-city days.", "geodispatch bench city-peers --sizes 50x500"),
-    _command("insertion", "api.cli.bench_dispatch:bench_insertion", "Urgent insertion latency "
+    _command("insertion", "benchmarks.city:bench_insertion", "Urgent insertion latency "
              "into a solved plan.", "geodispatch bench insertion"),
-    _command("api", "api.cli.bench_api:bench_api", "Ticket POST latency and one batch, on "
+    _command("api", "benchmarks.api_load:bench_api", "Ticket POST latency and one batch, on "
              "PostGIS.", "geodispatch bench api"),
-    _command("map", "api.cli.bench_map:bench_map", "The dispatcher map: time to all layers "
+    _command("map", "benchmarks.map_layers:bench_map", "The dispatcher map: time to all layers "
              "drawn.", "geodispatch bench map"),
 )  # fmt: skip
 COMMANDS = (
@@ -223,7 +222,3 @@ def main() -> None:
 
     Bad input ends a command with a one-line message and a non-zero exit status.
     """
-
-
-#: ``api.cli.bench_city_peers`` registers itself here on import; the table above is what runs.
-bench = typer.Typer(help="Benchmarks: print figures and write them to benchmarks/results/.")

@@ -19,7 +19,7 @@ from api.cli.common import fail, reports_errors
 from api.cli.service import configured_engine
 from api.config import get_settings
 from api.datafiles import DataFileError, read_region_mapping, read_region_table
-from api.repositories import regions as region_repo
+from api.regions import repository as region_repo
 from geo.import_mapping import default_mapping
 from geo.region_table import TableImport, regions_from_table
 

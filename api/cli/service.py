@@ -49,7 +49,7 @@ def load(
 ) -> None:
     """Load the demo city's regions (replacing the stored ones) in one transaction."""
     from api.datafiles import load_regions
-    from api.repositories import regions as region_repo
+    from api.regions import repository as region_repo
 
     settings = get_settings()
     path = regions or settings.regions_file

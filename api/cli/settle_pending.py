@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from api.auth import utc_now
 from api.cli.common import reports_errors
 from api.cli.service import configured_engine
-from api.repositories import regions as region_repo
-from api.settling import settle_pending
+from api.regions import repository as region_repo
+from api.settlement.service import settle_pending
 from geo.regions import RegionIndex
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.cli.common import reports_errors
 from api.cli.service import configured_engine
 from api.config import get_settings
-from api.webhooks import DeliveryPolicy, WebhookWorker
+from api.webhooks.delivery import DeliveryPolicy, WebhookWorker
 
 webhooks = typer.Typer(help="Webhook delivery to integrators.", no_args_is_help=True)
 

@@ -7,6 +7,7 @@ from sqlalchemy import Engine, create_engine, event
 
 from geoalchemy2 import Geometry, WKBElement
 from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 SRID = 4326
@@ -31,6 +32,13 @@ def to_wkb(geometry: BaseGeometry) -> WKBElement:
 def from_wkb(value: WKBElement) -> BaseGeometry:
     """Convert a column value to a shapely geometry (lon, lat)."""
     return to_shape(value)
+
+
+def lonlat(value: WKBElement) -> tuple[float, float]:
+    """Return the ``(lon, lat)`` of a stored point."""
+    point = to_shape(value)
+    assert isinstance(point, Point), "location columns hold POINTs"
+    return float(point.x), float(point.y)
 
 
 def is_sqlite(url: str) -> bool:

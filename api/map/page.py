@@ -17,7 +17,7 @@ from jinja2 import Template
 
 from api.config import Settings
 from api.map.assets import localise_assets
-from api.map.service import MapQuery
+from api.map.schemas import MapQuery
 from api.pages.router import FAVICON
 
 DEFAULT_CENTRE = (31.2304, 121.4737)  # (lat, lon): folium's order; People's Square, Shanghai

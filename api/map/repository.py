@@ -18,8 +18,7 @@ from api.db.tables import (
     TechnicianShiftRow,
     TicketRow,
 )
-
-BBox = tuple[float, float, float, float]
+from api.map.schemas import BBox
 
 
 @dataclass(frozen=True, slots=True)

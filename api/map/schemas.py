@@ -1,29 +1,44 @@
 """The map's query parameters: checked strictly, so a typo is a 422 naming it, not a guess."""
 
 import math
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, Query, Request
 
 from api.auth import utc_now
 from api.deps import SettingsDep
-from api.map.service import MapQuery
+from api.errors import ApiError, invalid_field
 
 BBOX_HELP = "min_lon,min_lat,max_lon,max_lat (WGS84)"
 FILTERS = frozenset({"day", "bbox", "region", "technician", "zoom", "lang"})
 
 
-def invalid(field: str, message: str) -> HTTPException:
-    """Return the 422 of one bad query parameter, in the API's error shape."""
-    errors = [{"field": field, "in": "query", "message": message}]
-    detail = {
-        "code": "validation_error",
-        "message": f"{field}: {message}",
-        "details": {"errors": errors},
-    }
-    return HTTPException(422, detail)
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class MapQuery:
+    """What a view asks for: a local day, and optionally a box, a region and a technician."""
+
+    day: date
+    zone: ZoneInfo
+    bbox: BBox | None = None
+    region_id: str | None = None
+    technician_id: str | None = None
+    zoom: int = 11
+
+    @property
+    def start(self) -> datetime:
+        """Local midnight that starts the day."""
+        return datetime.combine(self.day, time(), self.zone)
+
+    @property
+    def end(self) -> datetime:
+        """Local midnight that ends the day."""
+        return self.start + timedelta(days=1)
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -34,17 +49,21 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     """
     parts = text.split(",")
     if len(parts) != 4:
-        raise invalid("bbox", "must be four numbers: min_lon,min_lat,max_lon,max_lat")
+        raise invalid_query("bbox", "must be four numbers: min_lon,min_lat,max_lon,max_lat")
     try:
         x0, y0, x1, y1 = (float(p) for p in parts)
     except ValueError:
-        raise invalid("bbox", "must be four numbers: min_lon,min_lat,max_lon,max_lat") from None
+        raise invalid_query(
+            "bbox", "must be four numbers: min_lon,min_lat,max_lon,max_lat"
+        ) from None
     if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise invalid("bbox", "must be finite numbers")
+        raise invalid_query("bbox", "must be finite numbers")
     if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
-        raise invalid("bbox", "longitudes must be within -180..180 and latitudes within -90..90")
+        raise invalid_query(
+            "bbox", "longitudes must be within -180..180 and latitudes within -90..90"
+        )
     if x0 >= x1 or y0 >= y1:
-        raise invalid("bbox", "min_lon must be below max_lon and min_lat below max_lat")
+        raise invalid_query("bbox", "min_lon must be below max_lon and min_lat below max_lat")
     return x0, y0, x1, y1
 
 
@@ -62,7 +81,7 @@ def map_query(
     """Read the view's filters; an unknown parameter is refused (422) rather than ignored."""
     unknown = sorted(set(request.query_params) - FILTERS)
     if unknown:
-        raise invalid(unknown[0], f"unknown filter (known: {', '.join(sorted(FILTERS))})")
+        raise invalid_query(unknown[0], f"unknown filter (known: {', '.join(sorted(FILTERS))})")
     zone = ZoneInfo(settings.timezone)
     return MapQuery(
         day=day or today(zone),
@@ -80,3 +99,8 @@ def today(zone: ZoneInfo) -> date:
 
 
 MapQueryDep = Annotated[MapQuery, Depends(map_query)]
+
+
+def invalid_query(field: str, message: str) -> ApiError:
+    """Return the 422 of one bad query parameter."""
+    return invalid_field(field, message, location="query")

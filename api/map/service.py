@@ -6,8 +6,7 @@ WGS84 data. Coordinates are rounded to 6 decimals (about 0.1 m) to keep the payl
 
 from collections import Counter, defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,32 +29,11 @@ from api.map.rules import (
     technician_state,
     to_display,
 )
-from api.repositories.ticket_queries import sla_flags
+from api.map.schemas import BBox, MapQuery
+from api.tickets.rules import sla_flags
 from geo.regions import Region, RegionIndex
 
 FeatureCollection = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class MapQuery:
-    """What a view asks for: a local day, and optionally a box, a region and a technician."""
-
-    day: date
-    zone: ZoneInfo
-    bbox: repo.BBox | None = None
-    region_id: str | None = None
-    technician_id: str | None = None
-    zoom: int = 11
-
-    @property
-    def start(self) -> datetime:
-        """Local midnight that starts the day."""
-        return datetime.combine(self.day, time(), self.zone)
-
-    @property
-    def end(self) -> datetime:
-        """Local midnight that ends the day."""
-        return self.start + timedelta(days=1)
 
 
 def _collection(features: list[dict[str, Any]], **meta: Any) -> FeatureCollection:
@@ -217,7 +195,7 @@ def _busy_statuses(load: repo.Load | None) -> list[str]:
     return [s for s, busy in (("on_site", load.is_on_site), ("en_route", load.is_en_route)) if busy]
 
 
-def _inside(bbox: repo.BBox, lon: float, lat: float) -> bool:
+def _inside(bbox: BBox, lon: float, lat: float) -> bool:
     return bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.tables import TicketRow
-from api.lifecycle import TicketStatus
+from api.tickets.rules import TicketStatus
 
 #: Tickets whose work is done; the route lists only the open ones, the day page shows these too.
 FINISHED = [

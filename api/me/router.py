@@ -19,7 +19,7 @@ from api.deps import SessionDep, SettingsDep
 from api.me import service
 from api.pages.access import PageDenied, page_roles
 from api.pages.templates import page_language, render
-from api.repositories import technicians as technician_repo
+from api.technicians import repository as technician_repo
 
 router = APIRouter(include_in_schema=False)
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from api.schemas.earnings import EntryRead, MoneyRead, StatementRead
+from api.earnings.schemas import EntryRead, MoneyRead, StatementRead
 from settlement import Money, PayoutBreakdown
 
 

@@ -20,19 +20,17 @@ from sqlalchemy.orm import Session
 
 from api.auth import utc_now
 from api.config import Settings
+from api.db.spatial import lonlat
 from api.db.tables import TechnicianRow, TicketRow
-from api.lifecycle import TRANSITIONS, Actor, TicketStatus
-from api.me import repository
+from api.earnings.router import read_ledger, read_statement
+from api.me import repository as repo
 from api.me.schemas import EarningsView, Pay, StopView, TierProgress, TodayView
-from api.problem_builder import lonlat
-from api.repositories import ledger as ledger_repo
-from api.repositories import rate_cards as card_repo
-from api.repositories import settlements as settlement_repo
-from api.repositories.tickets import point_of
-from api.routes.earnings import read_ledger, read_statement
-from api.routes.technician_schedule import read_route
-from api.settling import DEFAULT_SURGE_WINDOW
-from api.settling_facts import JobFacts, job_facts, period_bounds
+from api.rate_cards import repository as card_repo
+from api.settlement import repository as settlement_repo
+from api.settlement.facts import JobFacts, job_facts, period_bounds
+from api.settlement.service import DEFAULT_SURGE_WINDOW
+from api.technicians.router import read_route
+from api.tickets.rules import TRANSITIONS, Actor, TicketStatus
 from geo.distance import haversine_m
 from geo.regions import RegionIndex
 from settlement import SettlementError, order_context, price_order
@@ -79,14 +77,14 @@ def today(
     else:
         start = datetime.combine(day, time(), zone)
         end = start + timedelta(days=1)
-    done = repository.finished_tickets(session, technician_id=technician.id, start=start, end=end)
+    done = repo.finished_tickets(session, technician_id=technician.id, start=start, end=end)
     finished = [_view(t, None, None, _finished_pay(session, t, regions), zone) for t in done]
     open_tickets = [_ticket(session, stop.ticket_id) for stop in route.stops]
     planned_at = [
         stop.eta_at or (ticket.window_start_at or start)
         for stop, ticket in zip(route.stops, open_tickets, strict=True)
     ]
-    origin = point_of(done[-1]) if done else lonlat(technician.home_base)
+    origin = lonlat(done[-1].location) if done else lonlat(technician.home_base)
     pays = _expected_pays(
         session, tickets=open_tickets, planned_at=planned_at, origin=origin, regions=regions
     )
@@ -155,7 +153,7 @@ def _expected_pays(
     """Price open stops as if served at ``planned_at``, each trip from the stop before."""
     pays = []
     for ahead, (ticket, at) in enumerate(zip(tickets, planned_at, strict=True)):
-        here = point_of(ticket)
+        here = lonlat(ticket.location)
         facts = job_facts(
             session, ticket=ticket, regions=regions, surge_window=DEFAULT_SURGE_WINDOW
         )
@@ -240,7 +238,7 @@ def tier_progress(session: Session, *, technician_id: str, on: date) -> TierProg
     if slot is None:
         return None
     first, after = period_bounds(on, slot.period)
-    active = ledger_repo.active_settlement_ids(session, technician_id=technician_id)
+    active = settlement_repo.active_settlement_ids(session, technician_id=technician_id)
     rows = settlement_repo.for_technician(
         session, technician_id=technician_id, first=first, last=after - timedelta(days=1),
         active_ids=active,

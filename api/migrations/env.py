@@ -6,7 +6,6 @@ from sqlalchemy import Connection
 from geoalchemy2 import alembic_helpers
 
 from api.config import get_settings
-from api.db import tables  # noqa: F401  (registers every table on Base.metadata)
 from api.db.base import Base
 from api.db.spatial import is_sqlite, make_engine
 

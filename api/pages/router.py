@@ -8,12 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, Role, get_principal, load_principal_by_token
-from api.browser_session import (
-    LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-    request_session,
-    session_signer,
-)
+from api.browser_session import LOGIN_CSRF_COOKIE, SESSION_COOKIE, request_session, session_signer
 from api.deps import SessionDep
 from api.pages.access import safe_next
 from api.pages.templates import render

@@ -36,10 +36,10 @@ from api.auth import Role
 from api.config import Settings
 from api.db.spatial import to_wkb
 from api.db.tables import TechnicianRow
-from api.lifecycle import Actor, TicketStatus
 from api.main import create_app
-from api.region_cache import RegionCache
-from api.repositories import tickets as ticket_repo
+from api.regions.cache import RegionCache
+from api.tickets import repository as ticket_repo
+from api.tickets.rules import Actor, NewTicket, TicketStatus
 
 Headers = dict[str, dict[str, str]]
 Side = Literal["A", "B"]
@@ -146,7 +146,7 @@ class World:
         (row,) = ticket_repo.create_tickets(
             self.session,
             tickets=[
-                ticket_repo.NewTicket(
+                NewTicket(
                     source=owner_source(side),
                     external_id=external_id,
                     type="repair",

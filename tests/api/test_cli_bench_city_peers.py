@@ -13,7 +13,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.cli.vroom_city import (
+from benchmarks.vroom_city import (
     repair_route,
     route_problems,
     skill_codes,

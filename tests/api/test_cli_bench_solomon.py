@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app, bench_solomon
+from api.cli import app
+from benchmarks import solomon as bench_solomon
 from dispatch.solomon import SolomonInstance
 
 runner = CliRunner()

@@ -26,7 +26,7 @@ from api.config import PROJECT_ROOT, get_settings
 from api.datafiles import load_regions, read_region_mapping
 from api.db import migrate
 from api.db.spatial import make_engine
-from api.repositories import regions as region_repo
+from api.regions import repository as region_repo
 from geo.coords import wgs84_to_gcj02
 from geo.region_table import FeatureTable, regions_from_table
 from geo.regions import Region

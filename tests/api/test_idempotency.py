@@ -10,17 +10,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
+from api import idempotency as repo
 from api.auth import Role, create_key, utc_now
-from api.db.tables import (
-    CustomerRow,
-    IdempotencyKeyRow,
-    TicketRow,
-    TicketStatusChangeRow,
-)
+from api.db.tables import CustomerRow, IdempotencyKeyRow, TicketRow, TicketStatusChangeRow
 from api.idempotency import body_sha256
-from api.repositories import idempotency as repo
-from api.repositories import ticket_creation, ticket_keyed
-from api.schemas.tickets import TicketCreate
+from api.tickets import repository as ticket_repo
+from api.tickets.schemas import TicketCreate
 
 Headers = dict[str, dict[str, str]]
 
@@ -223,9 +218,9 @@ def test_concurrent_duplicates_store_one_ticket(
     app, auth, source = live
     # Hold the key in flight while the others arrive: SQLite's general path holds it (the write
     # lock) from its first statement, PostgreSQL's one statement while it runs.
-    monkeypatch.setattr(ticket_creation, "insert_ticket", _slowly(ticket_creation.insert_ticket))
-    keyed = ticket_keyed.insert_ticket_keyed
-    monkeypatch.setattr(ticket_keyed, "insert_ticket_keyed", _holding_the_key(keyed))
+    monkeypatch.setattr(ticket_repo, "insert_ticket", _slowly(ticket_repo.insert_ticket))
+    keyed = ticket_repo.insert_ticket_keyed
+    monkeypatch.setattr(ticket_repo, "insert_ticket_keyed", _holding_the_key(keyed))
     responses = _race(app, {**auth, "Idempotency-Key": "race-1"}, ticket(), n=6)
     codes = sorted(r.status_code for r in responses)
     fresh = [

@@ -7,7 +7,7 @@
   fails, the tickets written in the same transaction are gone too (checked from a fresh
   session), and a retry with the same key then runs afresh. Ticket batches take that path on
   both backends; single tickets take it only on SQLite, since PostgreSQL creates a keyed ticket
-  in one statement (``api.repositories.ticket_keyed``) that never calls the store function.
+  in one statement (``api.tickets.repository``) that never calls the store function.
 """
 
 from typing import Any
@@ -19,13 +19,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from api.db.tables import (
-    IdempotencyKeyRow,
-    LeadRow,
-    LeadTouchRow,
-    TicketRow,
-)
-from api.repositories import idempotency as idempotency_repo
+from api import idempotency as idempotency_repo
+from api.db.tables import IdempotencyKeyRow, LeadRow, LeadTouchRow, TicketRow
 
 Headers = dict[str, dict[str, str]]
 CSV = (
@@ -184,7 +179,9 @@ def test_single_ticket_and_its_key_commit_together_on_the_general_path(
 ) -> None:
     """General path, so SQLite only: PostgreSQL's one-statement path has no separate store."""
     if engine.dialect.name == "postgresql":
-        pytest.skip("PostgreSQL creates a keyed ticket in one statement (ticket_keyed)")
+        pytest.skip(
+            "PostgreSQL creates a keyed ticket in one statement (insert_ticket_keyed)"
+        )
     assert_rollback_then_clean_retry(
         live, engine, monkeypatch, path="/v1/tickets", body=ticket("AT-SOLO"), n_tickets=1
     )

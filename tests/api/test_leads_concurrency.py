@@ -8,10 +8,10 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from api.db.tables import LeadNurtureStepRow, LeadRow, LeadTouchRow
-from api.leads.dedupe import DedupeParams
-from api.repositories import lead_capture
-from api.repositories import regions as region_repo
-from api.schemas.leads import LeadCreate
+from api.leads import repository as lead_repo
+from api.leads.rules.dedupe import DedupeParams
+from api.leads.schemas import LeadCreate
+from api.regions import repository as region_repo
 from geo.regions import RegionIndex
 
 SOURCE = "concurrency-test"
@@ -24,7 +24,7 @@ def test_concurrent_captures_of_one_person_merge(engine: Engine) -> None:
     lead_in = LeadCreate(name="王芳", phone="13912345678")
 
     def capture(session: Session) -> str:
-        [captured] = lead_capture.capture_many(
+        [captured] = lead_repo.capture_many(
             session, leads_in=[lead_in], source=SOURCE, actor_key_id=None, index=index,
             now=datetime.now(UTC), dedupe=DedupeParams(),
         )  # fmt: skip

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.auth import utc_now
-from api.lifecycle import (
+from api.tickets import repository as ticket_repo
+from api.tickets.rules import (
     TRANSITIONS,
     Actor,
     IllegalTransition,
@@ -17,7 +18,6 @@ from api.lifecycle import (
     TransitionNotPermitted,
     check_transition,
 )
-from api.repositories import tickets as ticket_repo
 
 Headers = dict[str, dict[str, str]]
 S = TicketStatus

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.tables import ApiKeyRow
-from api.lifecycle import TicketStatus
+from api.tickets.rules import TicketStatus
 
 Headers = dict[str, dict[str, str]]
 # A history timestamp is the server's clock at the move; allow for clock resolution.

@@ -22,8 +22,8 @@ from api.main import create_app
 from tests.api.dispatch.support import add_technician, add_ticket, at, submit
 
 Headers = dict[str, dict[str, str]]
-CSV_ROW_CAP = 10_000  # api.routes.lead_capture.MAX_CSV_ROWS, restated so a change shows here
-LEAD_BATCH_CAP = 1_000  # api.schemas.leads.MAX_LEAD_BATCH
+CSV_ROW_CAP = 10_000  # api.leads.router.MAX_CSV_ROWS, restated so a change shows here
+LEAD_BATCH_CAP = 1_000  # api.leads.schemas.MAX_LEAD_BATCH
 
 
 def refusal(response: Any, status: int) -> dict[str, Any]:

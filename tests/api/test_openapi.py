@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from api.config import PROJECT_ROOT, Settings
 from api.leads.csv_rows import COLUMNS
-from api.leads.model import Channel
+from api.leads.router import _parse_csv
+from api.leads.rules.model import Channel
 from api.main import create_app
-from api.repositories.rate_cards import DocumentFormat, parse_document
-from api.routes.lead_capture import _parse_csv
+from api.rate_cards.repository import DocumentFormat, parse_document
 from settlement import RateCard, check_regions, parse_rate_card
 from settlement.errors import SettlementError
 

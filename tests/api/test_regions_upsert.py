@@ -4,7 +4,7 @@ from sqlalchemy.orm import Session
 
 from shapely.geometry import MultiPolygon, box
 
-from api.repositories import regions as region_repo
+from api.regions import repository as region_repo
 from geo.regions import Region
 
 

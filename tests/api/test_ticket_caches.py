@@ -15,8 +15,8 @@ from api.auth import Principal, PrincipalCache, Role, create_key, revoke_key, ut
 from api.config import Settings
 from api.deps import get_session
 from api.main import create_app
-from api.region_cache import RegionCache
-from api.repositories import regions as region_repo
+from api.regions import repository as region_repo
+from api.regions.cache import RegionCache
 
 
 class FakeClock:

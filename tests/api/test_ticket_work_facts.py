@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.problem_builder import ticket_order
-from api.repositories import tickets as ticket_repo
+from api.dispatch.problem_builder import ticket_order
+from api.tickets import repository as ticket_repo
 from tests.api.payouts.support import CARD, CENTURY_AVENUE, TANGZHEN, upload
 
 Headers = dict[str, dict[str, str]]

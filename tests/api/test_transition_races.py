@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from api.db.tables import TicketRow, TicketStatusChangeRow
-from api.repositories import tickets as ticket_repo
+from api.tickets import repository as ticket_repo
 
 N = 8
 

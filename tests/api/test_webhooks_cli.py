@@ -15,7 +15,8 @@ from api.cli import app
 from api.config import get_settings
 from api.db.spatial import make_engine
 from api.db.tables import WebhookSubscriptionRow
-from api.repositories import tickets as ticket_repo
+from api.tickets import repository as ticket_repo
+from api.tickets.rules import NewTicket
 
 runner = CliRunner()
 
@@ -64,7 +65,7 @@ def test_deliver_once(database: str, received: tuple[str, list[bytes]]) -> None:
                 is_active=True, created_at=now, updated_at=now,
             )
         )  # fmt: skip
-        new = ticket_repo.NewTicket(
+        new = NewTicket(
             source="shop-a", external_id="SO-1", type="repair", lon=121.5, lat=31.2,
             region_id=None, address="somewhere", duration_min=30, skills={}, windows=[],
             priority="normal",

@@ -24,8 +24,8 @@ from api.clock import ManualClock
 from api.config import Settings
 from api.db.tables import TicketStatusChangeRow
 from api.main import create_app
-from api.repositories.webhooks import _advance
-from api.webhooks import SIGNATURE_HEADER, DeliveryPolicy, WebhookWorker, sign, verify
+from api.webhooks.delivery import SIGNATURE_HEADER, DeliveryPolicy, WebhookWorker, sign, verify
+from api.webhooks.repository import _advance
 
 Headers = dict[str, dict[str, str]]
 HOLD_MAX_S = 10.0  # a held receiver answers by then at the latest

@@ -25,7 +25,7 @@ from api.datafiles import load_regions
 from api.db import migrate
 from api.db.spatial import make_engine
 from api.main import create_app
-from api.repositories import regions as region_repo
+from api.regions import repository as region_repo
 from tests.browser.world import World, seed, tomorrow
 
 CHROMIUM = "/usr/bin/chromium"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from api.config import PROJECT_ROOT
-from api.webhooks import sign
+from api.webhooks.delivery import sign
 from tests.browser.world import World
 
 GUIDE = PROJECT_ROOT / "docs" / "guides" / "integrator.md"

@@ -75,14 +75,14 @@ def test_orders_are_realistic(problem: Problem) -> None:
         if order.priority == 2:
             assert order.sla_deadline_s is not None
     priorities = [o.priority for o in problem.orders]
-    assert 0 < priorities.count(2) < 40  # a few urgent ones (5 % of 200)
+    assert 0 < priorities.count(2) < 40  # a few emergencies (5 % of 200)
 
 
 def test_bad_params_are_rejected() -> None:
     with pytest.raises(InvalidField):
         DemoParams(0, 10)
     with pytest.raises(InvalidField):
-        DemoParams(1, 10, urgent_share=1.5)
+        DemoParams(1, 10, emergency_share=1.5)
     with pytest.raises(InvalidField):
         Places(np.array([1.0]), np.array([]), np.array(["a"]))
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.leads.assignment import (
+from api.leads.rules.assignment import (
     AssignParams,
     LeadToAssign,
     Owner,

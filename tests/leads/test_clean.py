@@ -2,8 +2,8 @@
 
 import pytest
 
-from api.leads.contact import InvalidContact, normalise_email, normalise_phone
-from api.leads.junk import JunkParams, clean
+from api.leads.rules.contact import InvalidContact, normalise_email, normalise_phone
+from api.leads.rules.junk import JunkParams, clean
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.leads.contact import Contact
-from api.leads.dedupe import DedupeParams, dedupe_keys, merge_missing
-from api.leads.nurture import nurture_schedule
+from api.leads.rules.contact import Contact
+from api.leads.rules.dedupe import DedupeParams, dedupe_keys, merge_missing
+from api.leads.rules.nurture import nurture_schedule
 
 START = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 

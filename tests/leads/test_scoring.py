@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.leads.model import Channel, LeadFacts
-from api.leads.scoring import ScoreParams, score_lead
+from api.leads.rules.model import Channel, LeadFacts
+from api.leads.rules.scoring import ScoreParams, score_lead
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

@@ -48,7 +48,8 @@ class DispatchPlanRow(Base):
     """A run's plan in the documented plan format (``docs/problem-format.md``).
 
     ``revision`` goes up with every change of ``plan`` and when it is applied, so that a
-    process keeping a copy (``api.live_plans``) can tell with one read whether it is current.
+    process keeping a copy (``api.dispatch.live_plans``) can tell with one read whether it is
+    current.
     """
 
     __tablename__ = "dispatch_plan"

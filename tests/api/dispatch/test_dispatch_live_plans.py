@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import live_plans
 from api.config import Settings
 from api.db.tables import AssignmentRow, DispatchPlanRow, TicketRow
-from api.live_plans import LiveDay, LivePlanCache
-from api.repositories.dispatch import PlanHead
+from api.dispatch import live_plans
+from api.dispatch.live_plans import LiveDay, LivePlanCache
+from api.dispatch.repository import PlanHead
 from dispatch.plan_io import plan_to_dict
 from tests.api.dispatch.support import add_ticket, app_client, applied_day, at
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.config import Settings
-from api.live_plans import LiveDay, LivePlanCache
+from api.dispatch.live_plans import LiveDay, LivePlanCache
 from dispatch import TimeWindow, Unassigned, WorkOrder, WorkOrderId
 from dispatch.insertion import Insertion, LivePlan
 from tests.api.dispatch.support import applied_day

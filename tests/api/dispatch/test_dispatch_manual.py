@@ -8,7 +8,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.assignment_checks import assignment_warnings
 from api.db.tables import (
     AssignmentRow,
     DispatchPlanRow,
@@ -16,9 +15,10 @@ from api.db.tables import (
     TechnicianShiftRow,
     TicketRow,
 )
-from api.problem_builder import Fleet, build_problem, day_origin, ticket_order
-from api.repositories import regions as region_repo
-from api.schemas.tickets import Priority as TicketPriority
+from api.dispatch.assignment_checks import assignment_warnings
+from api.dispatch.problem_builder import Fleet, build_problem, day_origin, ticket_order
+from api.regions import repository as region_repo
+from api.tickets.schemas import Priority as TicketPriority
 from dispatch.model import PRIORITY_SCALE
 from dispatch.routing_arrays import build_routing_arrays
 from geo.regions import RegionIndex

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from api.clock import ManualClock
 from api.config import Settings
 from api.db.tables import DispatchRunRow
+from api.dispatch import repository as dispatch_repo
+from api.dispatch.runs import RunExecutor
 from api.main import create_app
-from api.repositories import dispatch as dispatch_repo
-from api.runs import RunExecutor
 from tests.api.dispatch.support import DAY
 
 Headers = dict[str, dict[str, str]]

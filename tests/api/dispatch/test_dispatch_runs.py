@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.tables import AssignmentRow, TicketRow
-from api.repositories import assignments as assignment_repo
+from api.dispatch import repository as dispatch_repo
 from tests.api.dispatch.support import DAY, HUANGPU, add_ticket, at, submit, wait_for
 
 
@@ -49,7 +49,7 @@ def test_run_lifecycle_submit_status_plan_apply(
     assert len(rows) == 3 and all(r.eta_at is not None and r.source == "run" for r in rows)
 
     route = plan["routes"][0]
-    stops = assignment_repo.planned_stops(session, technician_id=route["technician_id"], day=DAY)
+    stops = dispatch_repo.planned_stops(session, technician_id=route["technician_id"], day=DAY)
     assert [str(s.ticket_id) for s in stops] == [s["order_id"] for s in route["stops"]]
     assert stops[0].eta_at == datetime.fromisoformat(route["stops"][0]["arrival"])
 

@@ -10,8 +10,8 @@ from shapely.geometry import Point
 
 from api.db.spatial import to_wkb
 from api.db.tables import TechnicianRow
-from api.lifecycle import Actor, TicketStatus
-from api.repositories import tickets as ticket_repo
+from api.tickets import repository as ticket_repo
+from api.tickets.rules import Actor, NewTicket, TicketStatus
 from tests.api.payouts.support import CENTURY_AVENUE, MONDAY_10H, NANJING_ROAD, TANGZHEN
 
 
@@ -57,7 +57,7 @@ def finish_job(session: Session, technicians: None) -> Callable[..., int]:
         (created_row,) = ticket_repo.create_tickets(
             session,
             tickets=[
-                ticket_repo.NewTicket(
+                NewTicket(
                     source="shop-a",
                     external_id=f"job-{next(counter)}-{on_site_at.timestamp()}",
                     type=type,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.lifecycle import TicketStatus
+from api.tickets.rules import TicketStatus
 from tests.api.payouts.support import MONDAY_10H, NANJING_ROAD, TANGZHEN, FinishJob, card, upload
 
 Headers = dict[str, dict[str, str]]

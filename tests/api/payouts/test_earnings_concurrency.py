@@ -21,7 +21,7 @@ from shapely.geometry import Point
 from api.auth import utc_now
 from api.db.spatial import to_wkb
 from api.db.tables import TechnicianRow
-from api.repositories import ledger as ledger_repo
+from api.settlement import repository as settlement_repo
 from settlement import InsufficientBalance, Money
 
 
@@ -43,9 +43,9 @@ def funded_technician(engine: Engine) -> Iterator[str]:
             )
         )
         session.flush()
-        before = ledger_repo.load(session, technician_id=technician_id)
+        before = settlement_repo.load(session, technician_id=technician_id)
         after = before.ledger.adjust(technician_id, Money(Decimal("100.00")), now, "opening")
-        ledger_repo.append(session, before=before, after=after, actor_key_id=None)
+        settlement_repo.append(session, before=before, after=after, actor_key_id=None)
     yield technician_id
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
@@ -63,7 +63,7 @@ def test_concurrent_withdrawals_cannot_overdraw(engine: Engine, funded_technicia
             start.wait()
             try:
                 with session.begin():
-                    ledger_repo.withdraw(
+                    settlement_repo.withdraw(
                         session,
                         technician_id=funded_technician,
                         amount=Money(Decimal("80.00")),
@@ -80,5 +80,5 @@ def test_concurrent_withdrawals_cannot_overdraw(engine: Engine, funded_technicia
         outcomes = sorted(pool.map(lambda _: withdraw_80(), range(2)))
     assert outcomes == ["paid", "refused"]
     with Session(engine) as session:
-        ledger = ledger_repo.load(session, technician_id=funded_technician).ledger
+        ledger = settlement_repo.load(session, technician_id=funded_technician).ledger
         assert ledger.balance(funded_technician) == Money(Decimal("20.00"))

@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.config import PROJECT_ROOT
-from api.lifecycle import TicketStatus
-from api.routes.rate_cards import EXAMPLE_TOML
+from api.rate_cards.router import EXAMPLE_TOML
+from api.tickets.rules import TicketStatus
 from tests.api.payouts.support import FinishJob, card, upload
 
 Headers = dict[str, dict[str, str]]

@@ -14,8 +14,8 @@ from shapely.geometry import Point
 
 from api.db.spatial import to_wkb
 from api.db.tables import LedgerEntryRow, SettlementRow, TechnicianLocationRow, TicketRow
-from api.lifecycle import TicketStatus
-from api.settling import try_settle
+from api.settlement.service import try_settle
+from api.tickets.rules import TicketStatus
 from geo.distance import haversine_m
 from settlement import CompletedOrder
 from settlement.periods import number_orders

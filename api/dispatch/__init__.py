@@ -1,0 +1,1 @@
+"""Dispatch in the service: optimiser runs, the live plan, overrides, insertion and availability."""

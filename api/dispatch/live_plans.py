@@ -1,0 +1,217 @@
+"""Applied plans kept ready for urgent insertion and availability, checked on every use.
+
+Rebuilding an applied plan's problem on every request (its tickets and technicians as they are
+now) costs a dozen queries and hundreds of row conversions. So each process keeps the last few
+applied plans it served as ``LiveDay`` copies: the plan, its tickets as work orders, its fleet.
+More than one process serves the same plans, so a copy is never trusted: every use reads the
+plan's revision and the stamps of everything the copy was built from (``ScopeState``: a few
+small indexed queries) and rebuilds it when anything differs. An accepted insertion updates the
+copy with what it wrote itself, never with what it reads back, so a change another process
+makes meanwhile still shows up as a difference.
+
+A ``dispatch.insertion.LivePlan`` cannot take an order outside its problem, and every insertion
+or availability question brings a new one. So each copy also keeps its day's problem and
+routing arrays built once (``live_problem.DayBase``, per skill catalogue), and a request
+extends them by its one order (a travel row and column, that order's arrays) instead of
+building them again; an accepted insertion extends the copy's the same way. An order the copy
+already holds (a ticket the plan left out) still goes through a full build.
+"""
+
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from threading import Lock
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
+
+from api.db.base import Base
+from api.db.tables import TicketRow
+from api.dispatch import repository as repo
+from api.dispatch.live_problem import DayBase
+from api.dispatch.problem_builder import EmptyScope, Fleet, build_problem, day_origin, ticket_order
+from api.dispatch.repository import PlanHead, ScopeState
+from dispatch import Plan, Unassigned, WorkOrder
+from dispatch.insertion import LivePlan
+from dispatch.plan_io import plan_from_dict
+from geo.regions import RegionIndex
+
+MAX_PLANS = 4  # a process serves one or a few regions' days; each copy holds a day's plan
+RowT = TypeVar("RowT", bound=Base)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveDay:
+    """An applied plan and what its live problem is built from, as of ``revision`` and ``state``.
+
+    ``orders`` are the plan's tickets over the whole day (the plan's times stay reproducible);
+    ``fleet`` holds copies of the rows, outside any session. ``bases`` holds the day's problem
+    built once per skill catalogue (``None``: it cannot be extended), filled on first use.
+    """
+
+    run_id: int
+    revision: int
+    day: date
+    zone: ZoneInfo
+    index: RegionIndex
+    plan: Plan
+    orders: tuple[WorkOrder, ...]
+    fleet: Fleet
+    state: ScopeState
+    bases: dict[frozenset[str], DayBase | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def live_plan(self, order: WorkOrder, catalog: Collection[str]) -> LivePlan | Unassigned:
+        """Return the plan ready to take ``order``, or why ``order`` cannot be served at all."""
+        base = self.base(catalog)
+        if base is not None and all(o.id != order.id for o in self.orders):
+            left_out = base.left_out(order)
+            if left_out is not None:
+                return left_out
+            grown = base.with_order(order)
+            if grown is not None:
+                return LivePlan(grown.problem, self.plan, arrays=grown.arrays)
+        return self._rebuilt_live_plan(order, catalog)
+
+    def base(self, catalog: Collection[str]) -> DayBase | None:
+        """Return the day's problem over ``orders`` for ``catalog``, built on first use."""
+        key = frozenset(catalog)
+        if key not in self.bases:
+            try:
+                built = build_problem(
+                    index=self.index, tickets=[], fleet=self.fleet, pins={}, day=self.day,
+                    zone=self.zone, skill_catalog=catalog, now=None, extra=self.orders,
+                )  # fmt: skip
+            except EmptyScope:
+                self.bases[key] = None
+            else:
+                self.bases[key] = DayBase.of(built, self.index)
+        return self.bases[key]
+
+    def _rebuilt_live_plan(
+        self, order: WorkOrder, catalog: Collection[str]
+    ) -> LivePlan | Unassigned:
+        orders = [o for o in self.orders if o.id != order.id]  # a ticket the plan left out
+        built = build_problem(
+            index=self.index, tickets=[], fleet=self.fleet, pins={}, day=self.day, zone=self.zone,
+            skill_catalog=catalog, now=None, extra=[*orders, order],
+        )  # fmt: skip
+        left_out = next((u for u in built.excluded if u.order_id == order.id), None)
+        return left_out if left_out is not None else LivePlan(built.problem, self.plan)
+
+    def inserted(self, plan: Plan, ticket: TicketRow, pinned_to: str | None) -> "LiveDay":
+        """Return the copy once ``ticket``, just scheduled, is in ``plan`` (call before commit)."""
+        order, _ = ticket_order(
+            ticket, day_origin(self.day, self.zone), now_s=0, pinned_to=pinned_to
+        )
+        state = self.state.with_ticket(ticket.id, ticket.updated_at)
+        if pinned_to is not None:
+            state = replace(state, pins=state.pins | {(ticket.id, pinned_to)})
+        is_new = all(o.id != order.id for o in self.orders)
+        orders = (*(o for o in self.orders if o.id != order.id), order)
+        bases = {k: _with(b, order) for k, b in self.bases.items()} if is_new else {}
+        return replace(
+            self, revision=self.revision + 1, plan=plan, orders=orders, state=state,
+            bases={k: b for k, b in bases.items() if b is not None},
+        )  # fmt: skip
+
+
+def _with(base: DayBase | None, order: WorkOrder) -> DayBase | None:
+    """Return ``base`` with ``order`` appended as a full build would have it, else ``None``."""
+    if base is None or base.left_out(order) is not None:
+        return None
+    return base.with_order(order)
+
+
+class LivePlanCache:
+    """The last ``size`` applied plans this process served, by run and time zone (LRU)."""
+
+    def __init__(self, size: int = MAX_PLANS) -> None:
+        self._size = size
+        self._days: OrderedDict[tuple[int, str], LiveDay] = OrderedDict()
+        self._lock = Lock()
+
+    def kept(self) -> list[LiveDay]:
+        """Return the copies kept, least recently used first."""
+        with self._lock:
+            return list(self._days.values())
+
+    def get(
+        self, session: Session, *, head: PlanHead, zone: ZoneInfo, index: RegionIndex
+    ) -> LiveDay:
+        """Return the plan of ``head`` as the database has it now: the copy if still current."""
+        with self._lock:
+            cached = self._days.get((head.run_id, zone.key))
+        if cached is not None and cached.revision == head.revision and cached.index is index:
+            state = repo.scope_state(
+                session, ticket_ids=ticket_ids(cached.plan),
+                technician_ids=technician_ids(cached.plan), day=cached.day,
+            )  # fmt: skip
+            if state == cached.state:
+                self.put(cached)
+                return cached
+        fresh = load_live_day(session, head=head, zone=zone, index=index)
+        self.put(fresh)
+        return fresh
+
+    def put(self, day: LiveDay) -> None:
+        """Keep ``day`` as the most recently used copy, dropping the least recently used."""
+        key = (day.run_id, day.zone.key)
+        with self._lock:
+            self._days[key] = day
+            self._days.move_to_end(key)
+            while len(self._days) > self._size:
+                self._days.popitem(last=False)
+
+
+def load_live_day(
+    session: Session, *, head: PlanHead, zone: ZoneInfo, index: RegionIndex
+) -> LiveDay:
+    """Load the plan of ``head`` with its tickets and technicians as they are now.
+
+    The stamps are read first: data read after them is at least as new, and if it is newer
+    the next check finds a difference and loads again.
+    """
+    plan_row = repo.get_plan(session, run_id=head.run_id)
+    assert plan_row is not None  # the head was read from it
+    plan = plan_from_dict(plan_row.plan)
+    ids, tech_ids = ticket_ids(plan), technician_ids(plan)
+    state = repo.scope_state(session, ticket_ids=ids, technician_ids=tech_ids, day=head.day)
+    tickets = repo.tickets_by_id(session, ticket_ids=ids)
+    crew = repo.fleet(session, day=head.day, index=index, region_ids=None, technician_ids=tech_ids)
+    pins = repo.pins(session, ticket_ids=ids)
+    origin = day_origin(head.day, zone)
+    candidates = [ticket_order(t, origin, now_s=0, pinned_to=pins.get(t.id)) for t in tickets]
+    return LiveDay(
+        run_id=head.run_id, revision=head.revision, day=head.day, zone=zone, index=index,
+        plan=plan, orders=tuple(order for order, is_over in candidates if not is_over),
+        fleet=_detached(crew), state=state,
+    )  # fmt: skip
+
+
+def ticket_ids(plan: Plan) -> list[int]:
+    """Return the tickets of a stored plan: on its routes and left out."""
+    ids = [int(s.order_id) for r in plan.routes for s in r.stops]
+    return ids + [int(u.order_id) for u in plan.unassigned]
+
+
+def technician_ids(plan: Plan) -> set[str]:
+    """Return the technicians a stored plan was made for."""
+    return set(plan.kpis.load_s_by_technician) | {r.technician_id for r in plan.routes}
+
+
+def _detached(crew: Fleet) -> Fleet:
+    """Copy the fleet's rows out of the session: its commit would expire them."""
+    shifts = {r.id: _copies(crew.shifts.get(r.id, ())) for r in crew.technicians}
+    return Fleet(_copies(crew.technicians), shifts)
+
+
+def _copies(rows: Sequence[RowT]) -> list[RowT]:
+    return [
+        type(row)(**{a.key: getattr(row, a.key) for a in inspect(type(row)).column_attrs})
+        for row in rows
+    ]

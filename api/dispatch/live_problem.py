@@ -1,0 +1,169 @@
+"""A live day's problem and routing arrays, extended by one order without rebuilding them.
+
+``build_problem`` and ``build_routing_arrays`` over a day of 250 orders take tens of
+milliseconds, nearly all of it per order (travel times, skills and territory against every
+technician). An urgent insertion or an availability question adds one order to a plan that
+does not change in between, so ``DayBase`` keeps the day's problem and arrays built once, and
+``DayBase.with_order`` adds the order: its travel row and column (the same formula, the same
+numbers as a full build), its arrays from a problem of that order alone with the same fleet,
+stacked under the day's. The result equals a full build with the order appended last (the
+tests compare them), apart from how vehicles share service-time classes.
+"""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from api.dispatch.problem_builder import DayProblem, _exclusion
+from dispatch import Problem, TechnicianId, TimeWindow, Unassigned, WorkOrder
+from dispatch.model import node_lonlats
+from dispatch.routing_arrays import (
+    NO_WINDOW_END,
+    NO_WINDOW_START,
+    RoutingArrays,
+    build_routing_arrays,
+)
+from geo.distance import DEFAULT_TRAVEL_TIME, HaversineTravelTime, haversine_matrix_m
+from geo.regions import RegionIndex
+
+INT32_MAX = np.iinfo(np.int32).max
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class DayBase:
+    """The day's problem and arrays, ready to take one more order (see the module docstring).
+
+    ``speed_mps`` is the speed of trips starting at each node, as ``build_problem``'s travel
+    model has it; ``catalog`` the skills its problem knows.
+    """
+
+    problem: Problem
+    arrays: RoutingArrays
+    provider: HaversineTravelTime
+    lons: FloatArray
+    lats: FloatArray
+    speed_mps: FloatArray
+    shifts: tuple[TimeWindow, ...]
+    tech_ids: frozenset[TechnicianId]
+
+    @classmethod
+    def of(cls, built: DayProblem, index: RegionIndex) -> "DayBase | None":
+        """Prepare ``built`` (from ``build_problem``); ``None`` if it cannot be extended."""
+        problem = built.problem
+        if problem.distance_m is None or any(t.locked_stops for t in problem.technicians):
+            return None  # the live day has neither; a full build handles them
+        provider = HaversineTravelTime(region_index=index)
+        lons, lats = node_lonlats(problem.technicians, problem.orders)
+        return cls(
+            problem=problem, arrays=build_routing_arrays(problem), provider=provider,
+            lons=lons, lats=lats, speed_mps=provider._origin_speed_mps(lons, lats),
+            shifts=tuple(s.window for t in problem.technicians for s in t.shifts),
+            tech_ids=frozenset(t.id for t in problem.technicians),
+        )  # fmt: skip
+
+    def left_out(self, order: WorkOrder) -> Unassigned | None:
+        """Return why ``build_problem`` would leave ``order`` out of the day, or ``None``."""
+        catalog = self.problem.skill_catalog or frozenset()
+        reason = _exclusion(order, catalog, self.shifts, set(self.tech_ids), is_over=False)
+        return None if reason is None else Unassigned(order.id, *reason)
+
+    def with_order(self, order: WorkOrder) -> "DayBase | None":
+        """Return the day with ``order`` appended; ``None`` if only a full build can say."""
+        problem, n = self.problem, len(self.problem.orders)
+        if any(o.id == order.id for o in problem.orders):
+            return None
+        lons = np.insert(self.lons, n, order.location[0])
+        lats = np.insert(self.lats, n, order.location[1])
+        speed = self.provider._origin_speed_mps(lons[n : n + 1], lats[n : n + 1])
+        speed_mps = np.insert(self.speed_mps, n, speed[0])
+        to_all = haversine_matrix_m(lons[n : n + 1], lats[n : n + 1], lons, lats)
+        from_all = haversine_matrix_m(lons, lats, lons[n : n + 1], lats[n : n + 1])
+        circuity = DEFAULT_TRAVEL_TIME.circuity
+        row = np.rint(to_all * circuity / speed_mps[n : n + 1, None])
+        column = np.rint(from_all * circuity / speed_mps[:, None])
+        if max(row.max(), column.max()) > INT32_MAX:
+            return None
+        assert problem.distance_m is not None  # checked in ``of``
+        travel = _grown(problem.travel_s, n, row[0], column[:, 0]).astype(np.int32)
+        distance = _grown(problem.distance_m, n, to_all[0], from_all[:, 0])
+        nodes = [n, *range(n + 1, len(lons))]
+        alone = Problem(  # checks the order against the fleet, as building the day would
+            problem.origin, problem.technicians, (order,), travel[np.ix_(nodes, nodes)], None,
+            duration_factor_by_level=problem.duration_factor_by_level,
+            skill_catalog=problem.skill_catalog,
+        )  # fmt: skip
+        one = build_routing_arrays(alone)
+        if one.part_types != self.arrays.part_types:
+            return None  # the order adds or lacks a part type: the load columns differ
+        grown = _checked_already(
+            problem, orders=(*problem.orders, order), travel_s=travel, distance_m=distance
+        )
+        arrays = _stacked(grown, self.arrays, one)
+        return replace(
+            self, problem=grown, arrays=arrays, lons=lons, lats=lats, speed_mps=speed_mps
+        )
+
+
+def _grown(matrix: NDArray[np.generic], n: int, row: FloatArray, column: FloatArray) -> FloatArray:
+    """Return ``matrix`` with a node inserted at ``n``: ``row`` from it, ``column`` to it."""
+    size = matrix.shape[0] + 1
+    grown = np.empty((size, size), dtype=np.float64)
+    grown[:n, :n], grown[:n, n + 1 :] = matrix[:n, :n], matrix[:n, n:]
+    grown[n + 1 :, :n], grown[n + 1 :, n + 1 :] = matrix[n:, :n], matrix[n:, n:]
+    grown[n, :], grown[:, n] = row, column
+    grown[n, n] = 0.0
+    return grown
+
+
+def _checked_already(problem: Problem, **values: object) -> Problem:
+    """Return ``problem`` with ``values`` replaced, without checking it again.
+
+    Every part was checked: the day's problem when it was built, the new order and its travel
+    row and column with the fleet in a problem of its own, its id against the day's orders.
+    Checking the day's 250 orders and their matrix again would cost a millisecond a request.
+    """
+    grown = object.__new__(Problem)
+    for name in Problem.__dataclass_fields__:
+        object.__setattr__(grown, name, values.get(name, getattr(problem, name)))
+    return grown
+
+
+def _stacked(grown: Problem, day: RoutingArrays, one: RoutingArrays) -> RoutingArrays:
+    """Return ``day``'s arrays with the one order of ``one`` appended last."""
+    n = day.n_orders
+    keys = [
+        (a.service_class, b.service_class) for a, b in zip(day.vehicles, one.vehicles, strict=True)
+    ]
+    classes = sorted(set(keys))
+    vehicles = tuple(
+        replace(v, service_class=classes.index(k)) for v, k in zip(day.vehicles, keys, strict=True)
+    )
+    service = np.asarray(
+        [np.append(day.service[a], one.service[b, 0]) for a, b in classes], dtype=np.int64
+    ).reshape(len(classes), n + 1)
+    node_of = np.concatenate([np.arange(n + 1), day.node_of[n:] + 1]).astype(np.int64)
+    travel = grown.travel_s[np.ix_(node_of, node_of)].astype(np.int64)
+    allowed = np.vstack([day.allowed, one.allowed])
+    allowed.flags.writeable = False
+    return replace(
+        day, n_orders=n + 1, vehicles=vehicles, node_of=node_of, travel=travel, service=service,
+        win_start=_padded_stack(day.win_start, one.win_start, NO_WINDOW_START),
+        win_end=_padded_stack(day.win_end, one.win_end, NO_WINDOW_END),
+        demand=np.vstack([day.demand, one.demand]), priority=np.append(day.priority, one.priority),
+        sla_s=np.append(day.sla_s, one.sla_s),
+        has_skills=np.vstack([day.has_skills, one.has_skills]),
+        in_territory=np.vstack([day.in_territory, one.in_territory]), allowed=allowed,
+    )  # fmt: skip
+
+
+def _padded_stack(
+    day: NDArray[np.int64], one: NDArray[np.int64], padding: int
+) -> NDArray[np.int64]:
+    """Stack window arrays, padding the narrower with ``padding`` as a full build does."""
+    width = max(day.shape[1], one.shape[1])
+    rows = [
+        np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=padding) for a in (day, one)
+    ]
+    return np.vstack(rows)

@@ -1,0 +1,1 @@
+"""A technician's earnings: pay per order, statements, the ledger, withdrawals and adjustments."""

@@ -1,0 +1,1 @@
+"""Regions: the stored district and zone tree, and the per-process index over it."""

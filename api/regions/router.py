@@ -1,0 +1,77 @@
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+
+from api.deps import SessionDep
+from api.errors import ApiError
+from api.regions import repository as repo
+from api.schemas import CrsName, FeatureCollection, Latitude, LocateRead, Longitude, RegionRead
+from geo.coords import to_wgs84, validate_lonlat
+from geo.errors import InvalidCoordinates
+from geo.geojson import regions_to_geojson
+from geo.regions import Region
+
+router = APIRouter(prefix="/regions", tags=["regions"])
+
+
+def region_read(region: Region) -> RegionRead:
+    return RegionRead(
+        id=region.id,
+        name_zh=region.name_zh,
+        name_en=region.name_en,
+        level=region.level,
+        priority=region.priority,
+        parent_id=region.parent_id,
+        area_km2=round(region.area_m2 / 1e6, 3),
+        attributes=dict(region.attributes),
+    )
+
+
+def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    """``"minlon,minlat,maxlon,maxlat"`` -> a validated tuple (422 naming ``bbox`` otherwise)."""
+    if bbox is None:
+        return None
+    try:
+        min_lon, min_lat, max_lon, max_lat = (float(part) for part in bbox.split(","))
+        validate_lonlat([min_lon, max_lon], [min_lat, max_lat])
+    except ValueError as err:
+        raise _bad_bbox("bbox must be four numbers: minlon,minlat,maxlon,maxlat") from err
+    except InvalidCoordinates as err:
+        raise _bad_bbox(str(err)) from err
+    if min_lon > max_lon or min_lat > max_lat:
+        raise _bad_bbox("bbox minimum is greater than its maximum")
+    return min_lon, min_lat, max_lon, max_lat
+
+
+def _bad_bbox(message: str) -> ApiError:
+    return ApiError(422, "validation_error", f"bbox: {message}", {"field": "bbox"})
+
+
+@router.get("", response_model=FeatureCollection)
+def list_regions(
+    session: SessionDep,
+    level: Annotated[str | None, Query(description="only regions of this level")] = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
+) -> dict[str, object]:
+    """Every region as a GeoJSON FeatureCollection (WGS84, [lon, lat])."""
+    regions = repo.list_regions(session, level=level, bbox=parse_bbox(bbox))
+    return regions_to_geojson(regions)
+
+
+@router.get("/locate", response_model=LocateRead)
+def locate(
+    request: Request,
+    session: SessionDep,
+    lon: Annotated[Longitude, Query()],
+    lat: Annotated[Latitude, Query()],
+    crs: Annotated[CrsName, Query(description="datum of lon/lat; converted to WGS84")] = "wgs84",
+) -> LocateRead:
+    """Find the most specific region containing a point, and every region around it."""
+    lons, lats = to_wgs84(np.array([lon]), np.array([lat]), crs)
+    wgs_lon, wgs_lat = float(lons[0]), float(lats[0])
+    index = request.app.state.region_cache.index(session)
+    hierarchy = [region_read(r) for r in index.containing(wgs_lon, wgs_lat)]
+    return LocateRead(
+        lon=wgs_lon, lat=wgs_lat, region=hierarchy[0] if hierarchy else None, hierarchy=hierarchy
+    )

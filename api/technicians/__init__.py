@@ -1,0 +1,1 @@
+"""Technicians: profiles, shifts, the day's route and GPS pings."""

@@ -1,0 +1,1 @@
+"""Tickets (work orders): creation, listing, the lifecycle, confirmation."""

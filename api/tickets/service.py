@@ -1,0 +1,365 @@
+"""What happens to tickets: who sees them, and how submitted tickets are checked and created.
+
+All four ways a ticket is created (one, one under an idempotency key, a batch, a converted
+lead) store it through :func:`store_tickets`.
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.auth import Principal, PrincipalDep, Role, utc_now
+from api.config import Settings
+from api.db.tables import TicketRow
+from api.deps import SessionDep
+from api.errors import ApiError, invalid
+from api.idempotency import (
+    fingerprint,
+    in_flight,
+    key_expiry,
+    maybe_purge,
+    replay,
+    run_idempotent,
+)
+from api.tickets import repository as repo
+from api.tickets.repository import card_terms
+from api.tickets.rules import Actor, CardTerms, NewCustomer, NewTicket, TicketStatus
+from api.tickets.schemas import (
+    TicketBatchCreate,
+    TicketBatchRead,
+    TicketCreate,
+    TicketCreated,
+    TicketRead,
+    created_read,
+)
+from geo.coords import to_wgs84
+from geo.regions import RegionIndex
+
+# Who sees a ticket, as which actor, and the shared 422 body.
+STAFF_SOURCE = "internal"  # source of tickets created by staff rather than an integrator
+
+
+def source_of(principal: Principal) -> str:
+    """Return the source a caller's new tickets belong to."""
+    return principal.source or STAFF_SOURCE
+
+
+def actor_of(principal: Principal) -> Actor:
+    """Return the state-machine actor behind a principal."""
+    if principal.is_staff:
+        return Actor.STAFF
+    return Actor.TECHNICIAN if principal.role is Role.TECHNICIAN else Actor.INTEGRATOR
+
+
+def is_visible(principal: Principal, ticket: TicketRow) -> bool:
+    """Staff see every ticket, a technician those assigned to them, an integrator its own."""
+    if principal.is_staff:
+        return True
+    if principal.role is Role.TECHNICIAN:
+        return ticket.technician_id is not None and ticket.technician_id == principal.technician_id
+    return principal.role is Role.INTEGRATOR and ticket.source == principal.source
+
+
+def visible_ticket(ticket_id: int, session: SessionDep, principal: PrincipalDep) -> TicketRow:
+    """Load a ticket the caller may see; 404 otherwise, so others' ids reveal nothing."""
+    ticket = repo.get_ticket(session, ticket_id=ticket_id)
+    if ticket is None or not is_visible(principal, ticket):
+        raise ApiError(404, "not_found", f"no ticket {ticket_id}")
+    return ticket
+
+
+VisibleTicket = Annotated[TicketRow, Depends(visible_ticket)]
+
+
+def sla_margin(settings: Settings) -> timedelta:
+    """Return how close to its deadline a ticket counts as at risk."""
+    return timedelta(minutes=settings.sla_at_risk_margin_min)
+
+
+# Submitted tickets checked against the catalogues, turned into ``NewTicket`` values and stored.
+def input_errors(
+    session: Session, settings: Settings, tickets: Sequence[TicketCreate], *, prefix: str
+) -> list[dict[str, Any]]:
+    """Return ``{index, field, message}`` for every name no catalogue knows.
+
+    Skills come from the settings; difficulty flags and material codes from the rate cards,
+    which are read only when some ticket uses them. ``prefix`` is formatted with the index
+    (``"tickets[{i}]."`` in a batch).
+    """
+    errors = _skill_errors(tickets, settings.skill_catalogue, prefix)
+    if any(t.difficulty or t.materials for t in tickets):
+        errors += _term_errors(tickets, card_terms(session, today=utc_now().date()), prefix)
+    return errors
+
+
+def _skill_errors(
+    tickets: Sequence[TicketCreate], catalogue: list[str], prefix: str
+) -> list[dict[str, Any]]:
+    known = set(catalogue)
+    return [
+        {
+            "index": i,
+            "field": f"{prefix.format(i=i)}skills.{name}",
+            "message": f"unknown skill {name!r}; known: {', '.join(catalogue)}",
+        }
+        for i, ticket in enumerate(tickets)
+        for name in ticket.skills
+        if name not in known
+    ]
+
+
+def _term_errors(
+    tickets: Sequence[TicketCreate], terms: CardTerms, prefix: str
+) -> list[dict[str, Any]]:
+    flags = ", ".join(sorted(terms.flags)) or "none"
+    materials = ", ".join(sorted(terms.materials)) or "none"
+    errors = [
+        {
+            "index": i,
+            "field": f"{prefix.format(i=i)}difficulty[{j}]",
+            "message": f"unknown difficulty flag {flag!r}; the rate cards in force define: {flags}",
+        }
+        for i, ticket in enumerate(tickets)
+        for j, flag in enumerate(ticket.difficulty)
+        if flag not in terms.flags
+    ]
+    errors += [
+        {
+            "index": i,
+            "field": f"{prefix.format(i=i)}materials[{j}].code",
+            "message": f"unknown material {m.code!r}; the rate cards in force price: {materials}",
+        }
+        for i, ticket in enumerate(tickets)
+        for j, m in enumerate(ticket.materials)
+        if m.code not in terms.materials
+    ]
+    return errors
+
+
+def new_tickets(
+    index: RegionIndex, tickets: Sequence[TicketCreate], source: str
+) -> list[NewTicket]:
+    """Convert positions to WGS84 (vectorised per datum) and locate their regions."""
+    lons = np.array([t.location[0] for t in tickets])
+    lats = np.array([t.location[1] for t in tickets])
+    for crs in {t.crs for t in tickets} - {"wgs84"}:
+        mask = np.array([t.crs == crs for t in tickets])
+        lons[mask], lats[mask] = to_wgs84(lons[mask], lats[mask], crs)
+    regions = index.locate(lons, lats)
+    return [
+        NewTicket(
+            source=source,
+            external_id=t.external_id,
+            type=t.type,
+            lon=float(lon),
+            lat=float(lat),
+            region_id=region,
+            address=t.address,
+            duration_min=t.duration_min,
+            skills=dict(t.skills),
+            windows=list(t.time_windows),
+            priority=t.priority,
+            sla_due_at=t.sla_due_at,
+            customer=None
+            if t.customer is None
+            else NewCustomer(t.customer.name, t.customer.phone, t.customer.email),
+            notes=t.notes,
+            demand=t.demand,
+            units=t.units,
+            difficulty=tuple(t.difficulty),
+            materials=tuple((m.code, m.quantity) for m in t.materials),
+        )
+        for t, lon, lat, region in zip(tickets, lons, lats, regions, strict=True)
+    ]
+
+
+def _regions(request: Request, session: Session) -> RegionIndex:
+    index: RegionIndex = request.app.state.region_cache.index(session)
+    return index
+
+
+def store_tickets(
+    session: Session, *, tickets: Sequence[NewTicket], actor_key_id: str | None, now: datetime
+) -> list[int]:
+    """Store validated tickets (all of one source) as ``new``; return their ids in order.
+
+    Every creation ends here: one ticket, its retry under an ``Idempotency-Key``, a batch and a
+    converted lead. (On PostgreSQL, the first attempt of a keyed single ticket is the same
+    insert folded into one statement with the key: ``repository.insert_ticket_keyed``.)
+    Writes without committing. An ``external_id`` the source already has, stored before or by
+    a concurrent request, is 409 ``ticket_exists`` naming the ids it has.
+    """
+    try:
+        if len(tickets) == 1:  # the request path: fewest round trips
+            return [
+                repo.insert_ticket(session, ticket=tickets[0], actor_key_id=actor_key_id, now=now)
+            ]
+        return repo.insert_tickets(session, tickets=tickets, actor_key_id=actor_key_id, now=now)
+    except IntegrityError as err:
+        session.rollback()
+        source = tickets[0].source
+        found = repo.existing_external_ids(
+            session, source=source, external_ids=[t.external_id for t in tickets]
+        )
+        raise ticket_exists(source, found) from err
+
+
+def ticket_exists(source: str, existing: dict[str, int]) -> ApiError:
+    """Return the 409 for external ids the source already has (``existing``: id by external id)."""
+    ids = ", ".join(sorted(existing)[:10])
+    return ApiError(
+        409,
+        "ticket_exists",
+        f"source {source!r} already has tickets with external_id: {ids}",
+        {"existing": existing},
+    )
+
+
+def create_ticket(
+    session: Session,
+    *,
+    ticket_in: TicketCreate,
+    request: Request,
+    principal: Principal,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    """Create one ticket: check its names, locate it, store it once per idempotency key."""
+    # The app's settings without the SettingsDep dependency: on the hottest route, each
+    # dependency costs FastAPI's resolver, and a sync one a trip to the thread pool.
+    settings: Settings = request.app.state.settings
+    if errors := input_errors(session, settings, [ticket_in], prefix=""):
+        raise invalid(f"{errors[0]['field']}: {errors[0]['message']}", errors)
+    source = source_of(principal)
+    if idempotency_key is not None and repo.has_keyed_insert(session):
+        keyed = _create_keyed(session, request, principal, ticket_in, idempotency_key, source)
+        if keyed is not None:
+            return keyed
+
+    def work() -> TicketRead:
+        now = utc_now()
+        new = new_tickets(_regions(request, session), [ticket_in], source)
+        (ticket_id,) = store_tickets(session, tickets=new, actor_key_id=principal.key_id, now=now)
+        return created_read(ticket_id, new[0], now=now, margin=sla_margin(settings))
+
+    return run_idempotent(
+        session,
+        request=request,
+        principal=principal,
+        key=idempotency_key,
+        body=ticket_in,
+        settings=settings,
+        status_code=201,
+        work=work,
+    )
+
+
+def _create_keyed(
+    session: Session,
+    request: Request,
+    principal: Principal,
+    ticket_in: TicketCreate,
+    key: str,
+    source: str,
+) -> JSONResponse | None:
+    """Create a ticket under ``key`` in one PostgreSQL statement (``insert_ticket_keyed``).
+
+    Same answers as ``run_idempotent``, in one round trip instead of five. ``None`` hands the
+    rare cases to it: the key expired, or a unique index refused a row (the external id is
+    taken, or a concurrent request stored the key after this statement's snapshot).
+    """
+    settings: Settings = request.app.state.settings
+    fp = fingerprint(request=request, principal=principal, key=key, body=ticket_in)
+    now = utc_now()
+    (new,) = new_tickets(_regions(request, session), [ticket_in], source)
+    answer = created_read(0, new, now=now, margin=sla_margin(settings)).model_dump(mode="json")
+    maybe_purge(session)
+    try:
+        outcome = repo.insert_ticket_keyed(
+            session,
+            ticket=new,
+            actor_key_id=principal.key_id,
+            now=now,
+            fp=fp,
+            expires_at=key_expiry(now, settings),
+            response_status=201,
+            answer=answer,
+        )
+    except IntegrityError:
+        session.rollback()
+        return None
+    if not outcome.is_held:
+        raise in_flight(key)
+    if outcome.stored is not None:
+        expired = outcome.stored_expires_at is not None and outcome.stored_expires_at <= now
+        return None if expired else replay(outcome.stored, fp, key)
+    session.commit()
+    return JSONResponse(status_code=201, content={**answer, "id": outcome.ticket_id})
+
+
+def create_ticket_batch(
+    session: Session,
+    *,
+    batch_in: TicketBatchCreate,
+    request: Request,
+    settings: Settings,
+    principal: Principal,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    """Create every ticket of a batch or none, once per idempotency key."""
+    tickets, source = batch_in.tickets, source_of(principal)
+    errors = input_errors(session, settings, tickets, prefix="tickets[{i}].")
+    seen = Counter(t.external_id for t in tickets)
+    errors += [
+        {"index": i, "field": f"tickets[{i}].external_id", "message": "repeated in this batch"}
+        for i, t in enumerate(tickets)
+        if seen[t.external_id] > 1
+    ]
+
+    def work() -> TicketBatchRead:
+        _refuse_batch(session, tickets, source, errors)
+        new = new_tickets(_regions(request, session), tickets, source)
+        ids = store_tickets(session, tickets=new, actor_key_id=principal.key_id, now=utc_now())
+        created = [
+            TicketCreated(
+                id=id_, external_id=t.external_id, region_id=t.region_id, status=TicketStatus.NEW
+            )
+            for id_, t in zip(ids, new, strict=True)
+        ]
+        return TicketBatchRead(count=len(created), tickets=created)
+
+    return run_idempotent(
+        session,
+        request=request,
+        principal=principal,
+        key=idempotency_key,
+        body=batch_in,
+        settings=settings,
+        status_code=201,
+        work=work,
+    )
+
+
+def _refuse_batch(
+    session: Session, tickets: list[TicketCreate], source: str, errors: list[dict[str, Any]]
+) -> None:
+    """Refuse the batch (422 listing every problem) if it has any, stored ids included."""
+    found = repo.existing_external_ids(
+        session, source=source, external_ids=list({t.external_id for t in tickets})
+    )
+    errors = errors + [
+        {"index": i, "field": f"tickets[{i}].external_id", "message": "already exists"}
+        for i, t in enumerate(tickets)
+        if t.external_id in found
+    ]
+    if errors:
+        errors.sort(key=lambda e: int(str(e["index"])))
+        first = errors[0]
+        message = f"{len(errors)} problem(s); first: {first['field']}: {first['message']}"
+        raise invalid(message, errors)

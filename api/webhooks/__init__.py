@@ -1,0 +1,1 @@
+"""Webhooks: integrators' subscriptions and the signed delivery of ticket changes."""

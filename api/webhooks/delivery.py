@@ -1,0 +1,244 @@
+"""Webhook delivery: signing, backoff, and the worker that POSTs deliveries off the API's path.
+
+The API only writes rows (ticket status changes); this worker, a thread of the API process
+(``webhook_worker_enabled``) or its own process (``geodispatch webhooks deliver``), turns new
+changes into deliveries, POSTs them, and logs every attempt.  A slow or failing endpoint
+therefore never slows a request down.
+
+Verifying a delivery (receiver side)::
+
+    X-Geodispatch-Signature: t=1763800000,v1=5257a869e7...
+
+    expected = hmac.new(secret, f"{t}.".encode() + raw_body, hashlib.sha256).hexdigest()
+    ok = hmac.compare_digest(expected, v1) and abs(time.time() - t) <= 300
+
+Use the raw body bytes as received (not re-serialised JSON), compare in constant time, and
+refuse old timestamps to stop replays.  ``X-Geodispatch-Delivery`` is unique per delivery and
+stays the same across its retries: use it to drop duplicates.
+"""
+
+import hashlib
+import hmac
+import logging
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import anyio.to_thread
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+
+from api.auth import utc_now
+from api.clock import Clock
+from api.config import Settings
+from api.webhooks import repository as repo
+
+SIGNATURE_HEADER = "X-Geodispatch-Signature"
+log = logging.getLogger(__name__)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """Return the signature header value for ``body`` sent at ``timestamp`` (Unix seconds).
+
+    >>> sign("whsec_test", 1763800000, b'{"id":"evt_1"}')[:13]
+    't=1763800000,'
+    """
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def verify(
+    secret: str, header: str, body: bytes, *, now_s: float, tolerance_s: float = 300
+) -> bool:
+    """Check a signature header as a receiver should: right secret, right body, recent enough.
+
+    >>> header = sign("s3cret", 1000, b"{}")
+    >>> verify("s3cret", header, b"{}", now_s=1010), verify("other", header, b"{}", now_s=1010)
+    (True, False)
+    """
+    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    if not parts.get("t", "").isdigit() or "v1" not in parts:
+        return False
+    timestamp = int(parts["t"])
+    expected = sign(secret, timestamp, body).rpartition("v1=")[2]
+    return hmac.compare_digest(expected, parts["v1"]) and abs(now_s - timestamp) <= tolerance_s
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """How hard to try: attempts, exponential backoff with jitter, per-attempt timeout."""
+
+    max_attempts: int = 8
+    backoff_base_s: float = 10.0
+    backoff_max_s: float = 3600.0
+    timeout_s: float = 10.0
+    batch: int = 50
+    concurrency: int = 8
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.batch < 1 or self.concurrency < 1:
+            raise ValueError("max_attempts, batch and concurrency must be at least 1")
+        if not 0 < self.backoff_base_s <= self.backoff_max_s or self.timeout_s <= 0:
+            raise ValueError("need 0 < backoff_base_s <= backoff_max_s and timeout_s > 0")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DeliveryPolicy":
+        """Read the policy from the service settings."""
+        return cls(
+            max_attempts=settings.webhook_max_attempts,
+            backoff_base_s=settings.webhook_backoff_base_s,
+            backoff_max_s=min(settings.webhook_backoff_max_s, 86_400.0),
+            timeout_s=settings.webhook_timeout_s,
+        )
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed batch is kept from other workers: its worst case, plus a margin."""
+        rounds = -(-self.batch // self.concurrency)
+        return timedelta(seconds=self.timeout_s * rounds + 30)
+
+    def retry_delay_s(self, attempt_no: int, rng: random.Random) -> float:
+        """Return the wait after failed attempt ``attempt_no`` (1-based): "equal jitter".
+
+        The ceiling doubles per attempt up to ``backoff_max_s``; the delay is drawn from its
+        upper half, so it keeps growing while retries from many deliveries spread out.
+        """
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2.0 ** min(attempt_no - 1, 60))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def post(client: httpx.Client, due: repo.DueDelivery, *, now: datetime) -> repo.AttemptResult:
+    """POST one signed delivery and report status, latency and error; never raise."""
+    body = due.body.encode("utf-8")
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "geodispatch-webhooks/1",
+        SIGNATURE_HEADER: sign(due.secret, int(now.timestamp()), body),
+        "X-Geodispatch-Event": due.event_type,
+        "X-Geodispatch-Delivery": str(due.id),
+    }
+    started = time.perf_counter()
+    status, error = None, None
+    try:
+        response = client.post(due.url, content=body, headers=headers)
+        status = response.status_code
+        if not 200 <= status < 300:
+            error = f"HTTP {status}: {response.text[:200]}"
+    except httpx.HTTPError as err:
+        error = f"{type(err).__name__}: {err}"[:500]
+    except httpx.InvalidURL as err:  # stored URLs were validated; this is belt and braces
+        error = f"InvalidURL: {err}"[:500]
+    latency_ms = round((time.perf_counter() - started) * 1000)
+    return repo.AttemptResult(now, latency_ms, status, error)
+
+
+def _post_in_order(
+    client: httpx.Client, deliveries: list[repo.DueDelivery], clock: Clock
+) -> list[tuple[repo.DueDelivery, repo.AttemptResult]]:
+    return [(d, post(client, d, now=clock())) for d in deliveries]
+
+
+@dataclass
+class WebhookWorker:
+    """Reads the outbox, makes deliveries, POSTs the due ones and logs each attempt.
+
+    ``clock`` dates every attempt and decides what is due; tests pass a
+    :class:`~api.clock.ManualClock`. Only the idle poll between passes waits in real time.
+    """
+
+    sessions: Callable[[], Session]
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    poll_s: float = 2.0
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Clock = utc_now
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+
+    def run_once(self) -> int:
+        """Enqueue new changes and attempt every due delivery once; return attempts made."""
+        with self.sessions() as session:
+            repo.enqueue_changes(session, now=self.clock())
+            session.commit()
+            due = repo.claim_due(
+                session, now=self.clock(), limit=self.policy.batch, lease=self.policy.lease
+            )
+            session.commit()
+        # Subscriptions are served in parallel, so one slow endpoint holds up no other; each
+        # one's deliveries go in order, one at a time. Results are recorded here, serially.
+        by_subscription: dict[int, list[repo.DueDelivery]] = {}
+        for delivery in due:
+            by_subscription.setdefault(delivery.subscription_id, []).append(delivery)
+        with (
+            httpx.Client(timeout=self.policy.timeout_s, follow_redirects=False) as client,
+            ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="webhook") as pool,
+        ):
+            sends = [
+                pool.submit(_post_in_order, client, ds, self.clock)
+                for ds in by_subscription.values()
+            ]
+            for done in as_completed(sends):
+                for delivery, result in done.result():
+                    self._record(delivery, result)
+        return len(due)
+
+    def _record(self, due: repo.DueDelivery, result: repo.AttemptResult) -> None:
+        retry_at = None
+        if not result.is_success and due.attempt_no < self.policy.max_attempts:
+            delay = self.policy.retry_delay_s(due.attempt_no, self.rng)
+            retry_at = self.clock() + timedelta(seconds=delay)
+        with self.sessions() as session:
+            repo.record_attempt(
+                session, delivery_id=due.id, attempt_no=due.attempt_no, result=result,
+                retry_at=retry_at, now=self.clock(),
+            )  # fmt: skip
+            session.commit()
+
+    def run_forever(self) -> None:
+        """Work until :meth:`stop`; poll every ``poll_s`` when there is nothing to do."""
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once() > 0
+            except Exception:  # a database hiccup must not kill the worker; it retries
+                log.exception("webhook worker pass failed")
+                busy = False
+            if not busy:
+                self._stop.wait(self.poll_s)
+
+    def start(self) -> None:
+        """Run in a daemon thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run_forever, name="webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Ask the loop to stop and wait for the current pass to finish."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+
+@asynccontextmanager
+async def webhook_worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run a delivery worker thread for the app's lifetime when ``webhook_worker_enabled``."""
+    settings: Settings = app.state.settings
+    if not settings.webhook_worker_enabled:
+        yield
+        return
+    engine = app.state.engine
+    worker = WebhookWorker(
+        sessions=lambda: Session(engine),
+        policy=DeliveryPolicy.from_settings(settings),
+        poll_s=settings.webhook_poll_s,
+    )
+    worker.start()
+    try:
+        yield
+    finally:
+        await anyio.to_thread.run_sync(worker.stop)
