@@ -52,9 +52,14 @@ def invalid(message: str, errors: list[dict[str, Any]]) -> ApiError:
 
 
 def invalid_field(field: str, message: str, *, location: str | None = None) -> ApiError:
-    """Return the 422 of one bad field (``location``: ``query``, ``path`` or ``body``)."""
+    """Return the 422 of one bad field (``location``: ``query``, ``path`` or ``body``).
+
+    ``details`` names the field at its top as well as in ``errors``, the list every 422 has.
+    """
     error = {"field": field, "message": message} | ({"in": location} if location else {})
-    return invalid(f"{field}: {message}", [error])
+    return ApiError(
+        422, "validation_error", f"{field}: {message}", {"field": field, "errors": [error]}
+    )
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from api.dispatch.schemas import (
     RunCreate,
     RunRead,
 )
-from api.errors import ApiError
+from api.errors import invalid_field
 from api.schemas import CrsName, Latitude, Longitude
 from geo.coords import to_wgs84
 
@@ -106,11 +106,6 @@ availability_routes = APIRouter(tags=["dispatch"])  # under /dispatch: see ``rou
 SKILLS_PATTERN = r"^[a-z][a-z0-9_]*:[1-9][0-9]?(,[a-z][a-z0-9_]*:[1-9][0-9]?)*$"
 
 
-def _bad(field: str, message: str) -> ApiError:
-    message = f"{field}: {message}"
-    return ApiError(422, "validation_error", message, {"field": field})
-
-
 @availability_routes.get(
     "/availability",
     response_model=AvailabilityRead,
@@ -140,11 +135,13 @@ def availability(
     n_offers: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> AvailabilityRead:
     if window_end <= window_start or window_end - window_start > timedelta(days=1):
-        raise _bad("window_end", "must be after window_start, at most one day later")
+        raise invalid_field(
+            "window_end", "must be after window_start, at most one day later", location="query"
+        )
     needs = {k: int(v) for k, v in (p.split(":") for p in skills.split(","))} if skills else {}
     unknown = sorted(set(needs) - set(settings.skill_catalogue))
     if unknown:
-        raise _bad("skills", f"unknown skills {unknown}")
+        raise invalid_field("skills", f"unknown skills {unknown}", location="query")
     lons, lats = to_wgs84(np.array([lon]), np.array([lat]), crs)
     prospect = service.Prospect(
         location=(float(lons[0]), float(lats[0])), duration_min=duration_min,

@@ -35,7 +35,7 @@ from api.dispatch.schemas import (
     RunStatus,
     WarningRead,
 )
-from api.errors import ApiError
+from api.errors import ApiError, invalid_field
 from api.tickets import repository as ticket_repo
 from api.tickets.rules import Actor, TicketStatus
 from dispatch import Kpis, Plan, SolveParams, TimeWindow, Unassigned, WorkOrder, WorkOrderId
@@ -255,9 +255,7 @@ def availability(
 
     start_s = max(seconds(prospect.window_start), seconds(now), 0)
     if start_s >= seconds(prospect.window_end):
-        raise ApiError(
-            422, "validation_error", "window_end: the window is over", {"field": "window_end"}
-        )
+        raise invalid_field("window_end", "the window is over", location="query")
     order = WorkOrder(
         id=PROSPECT, location=prospect.location, duration_s=prospect.duration_min * 60,
         required_skills=prospect.skills,

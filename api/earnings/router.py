@@ -1,3 +1,5 @@
+"""``/v1/earnings``: pay per order, statements, the ledger, withdrawals and adjustments."""
+
 from datetime import date, timedelta
 from typing import Annotated, Literal
 

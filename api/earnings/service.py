@@ -21,7 +21,7 @@ from api.earnings.schemas import (
     StatementRead,
     WithdrawalCreate,
 )
-from api.errors import ApiError
+from api.errors import ApiError, invalid_field
 from api.settlement import repository as settlement_repo
 from api.settlement.service import SettlingError, resettle_ticket, settling_http_error
 from geo.regions import RegionIndex
@@ -56,7 +56,7 @@ OwnerDep = Annotated[str, Depends(earnings_owner)]
 
 def bad_query(field: str, message: str) -> ApiError:
     """Return the 422 for a bad query parameter, naming it."""
-    return ApiError(422, "validation_error", f"{field}: {message}", {"field": field})
+    return invalid_field(field, message, location="query")
 
 
 def check_range(first: date | None, last: date | None) -> None:

@@ -14,7 +14,7 @@ from api.config import Settings
 from api.db.spatial import from_wkb
 from api.db.tables import LeadNurtureStepRow, LeadOwnerRow, LeadRow, LeadTouchRow
 from api.deps import SessionDep
-from api.errors import ApiError, field_path
+from api.errors import ApiError, field_path, invalid
 from api.leads import repository as repo
 from api.leads.repository import OPEN_STATUSES
 from api.leads.rules.assignment import DEFAULT_ASSIGN, sla_state
@@ -192,8 +192,7 @@ def _conflict(code: str, message: str, **details: Any) -> ApiError:
 
 
 def _invalid(errors: list[dict[str, Any]]) -> ApiError:
-    message = f"{errors[0]['field']}: {errors[0]['message']}"
-    return ApiError(422, "validation_error", message, {"errors": errors})
+    return invalid(f"{errors[0]['field']}: {errors[0]['message']}", errors)
 
 
 def _ticket_in(lead: LeadRow, convert_in: ConvertCreate, catalogue: list[str]) -> TicketCreate:

@@ -18,7 +18,7 @@ from api.db.tables import (
     TechnicianShiftRow,
     TicketRow,
 )
-from api.map.schemas import BBox
+from api.schemas import BBox
 
 
 @dataclass(frozen=True, slots=True)

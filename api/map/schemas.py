@@ -1,6 +1,5 @@
 """The map's query parameters: checked strictly, so a typo is a 422 naming it, not a guess."""
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
@@ -11,12 +10,9 @@ from fastapi import Depends, Query, Request
 from api.auth import utc_now
 from api.deps import SettingsDep
 from api.errors import ApiError, invalid_field
+from api.schemas import BBox, parse_bbox
 
-BBOX_HELP = "min_lon,min_lat,max_lon,max_lat (WGS84)"
 FILTERS = frozenset({"day", "bbox", "region", "technician", "zoom", "lang"})
-
-
-BBox = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,32 +35,6 @@ class MapQuery:
     def end(self) -> datetime:
         """Local midnight that ends the day."""
         return self.start + timedelta(days=1)
-
-
-def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    """Parse ``min_lon,min_lat,max_lon,max_lat`` (WGS84); refuse anything else with a 422.
-
-    >>> parse_bbox("121.2,31.0,121.8,31.5")
-    (121.2, 31.0, 121.8, 31.5)
-    """
-    parts = text.split(",")
-    if len(parts) != 4:
-        raise invalid_query("bbox", "must be four numbers: min_lon,min_lat,max_lon,max_lat")
-    try:
-        x0, y0, x1, y1 = (float(p) for p in parts)
-    except ValueError:
-        raise invalid_query(
-            "bbox", "must be four numbers: min_lon,min_lat,max_lon,max_lat"
-        ) from None
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise invalid_query("bbox", "must be finite numbers")
-    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
-        raise invalid_query(
-            "bbox", "longitudes must be within -180..180 and latitudes within -90..90"
-        )
-    if x0 >= x1 or y0 >= y1:
-        raise invalid_query("bbox", "min_lon must be below max_lon and min_lat below max_lat")
-    return x0, y0, x1, y1
 
 
 def map_query(

@@ -29,7 +29,8 @@ from api.map.rules import (
     technician_state,
     to_display,
 )
-from api.map.schemas import BBox, MapQuery
+from api.map.schemas import MapQuery
+from api.schemas import BBox
 from api.tickets.rules import sla_flags
 from geo.regions import Region, RegionIndex
 

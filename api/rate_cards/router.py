@@ -1,3 +1,5 @@
+"""``/v1/rate-cards``: upload versioned rate cards (JSON or TOML), list them, the one in force."""
+
 from datetime import date
 from typing import Annotated
 

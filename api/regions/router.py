@@ -1,14 +1,22 @@
+"""``/v1/regions``: the stored regions as GeoJSON, and which region a point falls in."""
+
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
 
 from api.deps import SessionDep
-from api.errors import ApiError
 from api.regions import repository as repo
-from api.schemas import CrsName, FeatureCollection, Latitude, LocateRead, Longitude, RegionRead
-from geo.coords import to_wgs84, validate_lonlat
-from geo.errors import InvalidCoordinates
+from api.schemas import (
+    CrsName,
+    FeatureCollection,
+    Latitude,
+    LocateRead,
+    Longitude,
+    RegionRead,
+    parse_bbox,
+)
+from geo.coords import to_wgs84
 from geo.geojson import regions_to_geojson
 from geo.regions import Region
 
@@ -28,26 +36,6 @@ def region_read(region: Region) -> RegionRead:
     )
 
 
-def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
-    """``"minlon,minlat,maxlon,maxlat"`` -> a validated tuple (422 naming ``bbox`` otherwise)."""
-    if bbox is None:
-        return None
-    try:
-        min_lon, min_lat, max_lon, max_lat = (float(part) for part in bbox.split(","))
-        validate_lonlat([min_lon, max_lon], [min_lat, max_lat])
-    except ValueError as err:
-        raise _bad_bbox("bbox must be four numbers: minlon,minlat,maxlon,maxlat") from err
-    except InvalidCoordinates as err:
-        raise _bad_bbox(str(err)) from err
-    if min_lon > max_lon or min_lat > max_lat:
-        raise _bad_bbox("bbox minimum is greater than its maximum")
-    return min_lon, min_lat, max_lon, max_lat
-
-
-def _bad_bbox(message: str) -> ApiError:
-    return ApiError(422, "validation_error", f"bbox: {message}", {"field": "bbox"})
-
-
 @router.get("", response_model=FeatureCollection)
 def list_regions(
     session: SessionDep,
@@ -55,7 +43,9 @@ def list_regions(
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
 ) -> dict[str, object]:
     """Every region as a GeoJSON FeatureCollection (WGS84, [lon, lat])."""
-    regions = repo.list_regions(session, level=level, bbox=parse_bbox(bbox))
+    regions = repo.list_regions(
+        session, level=level, bbox=None if bbox is None else parse_bbox(bbox)
+    )
     return regions_to_geojson(regions)
 
 

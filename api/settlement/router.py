@@ -1,3 +1,5 @@
+"""``/v1/settlement``: settle a ticket or the backlog, and compare rate cards on past orders."""
+
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal

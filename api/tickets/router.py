@@ -22,10 +22,8 @@ from api.auth import Principal, PrincipalDep, Role, require_roles, utc_now
 from api.db.tables import TechnicianRow
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError, invalid
-from api.idempotency import (
-    IdempotencyKey,
-)
-from api.regions.router import parse_bbox
+from api.idempotency import IdempotencyKey
+from api.schemas import parse_bbox
 from api.settlement.service import try_settle
 from api.tickets import repository as repo
 from api.tickets import service
@@ -47,11 +45,7 @@ from api.tickets.schemas import (
     encode_cursor,
     ticket_read,
 )
-from api.tickets.service import (
-    VisibleTicket,
-    actor_of,
-    sla_margin,
-)
+from api.tickets.service import VisibleTicket, actor_of, sla_margin
 
 # Reading tickets: the filtered, paged list, one ticket, its history.
 query_routes = APIRouter(prefix="/tickets", tags=["tickets"])
@@ -90,7 +84,7 @@ def list_tickets(
         else technician_id,
         statuses=frozenset(status or ()),
         region_id=region_id,
-        bbox=parse_bbox(bbox),
+        bbox=None if bbox is None else parse_bbox(bbox),
         window_from=window_from,
         window_to=window_to,
         sla=sla,

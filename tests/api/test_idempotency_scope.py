@@ -179,9 +179,7 @@ def test_single_ticket_and_its_key_commit_together_on_the_general_path(
 ) -> None:
     """General path, so SQLite only: PostgreSQL's one-statement path has no separate store."""
     if engine.dialect.name == "postgresql":
-        pytest.skip(
-            "PostgreSQL creates a keyed ticket in one statement (insert_ticket_keyed)"
-        )
+        pytest.skip("PostgreSQL creates a keyed ticket in one statement (insert_ticket_keyed)")
     assert_rollback_then_clean_retry(
         live, engine, monkeypatch, path="/v1/tickets", body=ticket("AT-SOLO"), n_tickets=1
     )
