@@ -19,7 +19,7 @@ import numpy as np
 from dispatch.errors import InvalidSolveParams
 from dispatch.model import Break, Problem, Shift, Technician, TechnicianId, WorkOrder, WorkOrderId
 from dispatch.routing_arrays import IntArray, RoutingArrays, build_routing_arrays
-from dispatch.search_anneal import anneal, construct, place_route, seed_random, total_cost
+from dispatch.search_anneal import anneal, construct, place_route, total_cost
 from dispatch.search_instance import build_instance, copy_state, empty_state
 from dispatch.search_moves import BY_WINDOW_END
 
@@ -91,12 +91,14 @@ class LocalSearch:
         seed: int = 0, routes: list[list[int]] | None = None,
     ) -> None:  # fmt: skip
         self.instance = build_instance(arrays, penalties, weights)
-        seed_random(seed)
+        # The search's own generator, from the solve's seed: two searches in one thread
+        # (partitioned solves, tests) never share a random stream.
+        self.rng = np.random.default_rng(seed)
         state = empty_state(self.instance)
         for v, route in enumerate(routes or []):
             if route:
                 place_route(self.instance, state, v, np.asarray(route, dtype=np.int64))
-        construct(self.instance, state, BY_WINDOW_END)
+        construct(self.instance, state, BY_WINDOW_END, self.rng)
         self.current, self.trial, self.best = state, copy_state(state), copy_state(state)
         cost = total_cost(self.instance, state)
         self.costs = np.asarray([cost, cost], dtype=np.int64)
@@ -148,7 +150,7 @@ class LocalSearch:
             anneal(
                 self.instance, self.current, self.trial, self.best, self.costs, self.dirty,
                 chunk, t_from, t_to, mean_removed, max_string, params.split_share,
-                params.blink,
+                params.blink, self.rng,
             )  # fmt: skip
             done += chunk
             self.moves += chunk

@@ -16,12 +16,6 @@ from dispatch.search_timing import time_route
 
 
 @jit
-def seed_random(seed: int) -> None:
-    """Seed the kernels' random generator (numba keeps its own, per thread)."""
-    np.random.seed(seed)
-
-
-@jit
 def total_cost(inst: SearchInstance, st: SearchState) -> int:
     """Weighted travel and lateness, unserved penalties, and the balance term."""
     longest = st.working.max() if len(st.working) else 0
@@ -29,7 +23,7 @@ def total_cost(inst: SearchInstance, st: SearchState) -> int:
 
 
 @jit
-def construct(inst: SearchInstance, st: SearchState, how: int) -> None:
+def construct(inst: SearchInstance, st: SearchState, how: int, rng: np.random.Generator) -> None:
     """Insert every unserved order into ``st`` (higher priority first, then ``how``)."""
     n = len(st.vehicle_of)
     pool = np.flatnonzero(st.vehicle_of < 0)
@@ -37,7 +31,7 @@ def construct(inst: SearchInstance, st: SearchState, how: int) -> None:
     touched = np.zeros(len(st.length), dtype=np.bool_)
     touched_list = np.empty(len(st.length), dtype=np.int64)
     scratch = np.empty(st.route.shape[1] + 1, dtype=np.int64)
-    recreate(inst, st, pool, in_pool, len(pool), how, 0.0, scratch, touched, touched_list, 0)
+    recreate(inst, st, pool, in_pool, len(pool), how, 0.0, scratch, touched, touched_list, 0, rng)
 
 
 @jit
@@ -45,6 +39,7 @@ def anneal(
     inst: SearchInstance, current: SearchState, trial: SearchState, best: SearchState,
     costs: np.ndarray, dirty: np.ndarray, iterations: int, t_from: float, t_to: float,
     mean_removed: int, max_string: int, split_share: float, blink: float,
+    rng: np.random.Generator,
 ) -> int:  # fmt: skip
     """Run ``iterations`` moves, cooling from ``t_from`` to ``t_to``; return moves accepted.
 
@@ -62,14 +57,14 @@ def anneal(
         temperature = t_from * (t_to / t_from) ** (it / iterations) if t_from > 0 else 0.0
         n_pool, n_touched, feasible = ruin(
             inst, trial, mean_removed, max_string, split_share, pool, in_pool, touched,
-            touched_list, 0,
+            touched_list, 0, rng,
         )  # fmt: skip
         n_touched, rebuilt = recreate(
-            inst, trial, pool, in_pool, n_pool, np.random.randint(4), blink, scratch,
-            touched, touched_list, n_touched,
+            inst, trial, pool, in_pool, n_pool, int(rng.integers(0, 4)), blink, scratch,
+            touched, touched_list, n_touched, rng,
         )  # fmt: skip
         cost = total_cost(inst, trial)
-        threshold = costs[0] - temperature * math.log(1.0 - np.random.random())
+        threshold = costs[0] - temperature * math.log(1.0 - rng.random())
         if feasible and rebuilt and cost < threshold:
             _copy_routes(trial, current, touched_list, n_touched)
             costs[0] = cost

@@ -18,8 +18,9 @@ SPLIT_BETA = 0.01  # a split string's kept run grows by one while a draw exceeds
 
 @jit
 def best_insertion(
-    inst: SearchInstance, st: SearchState, order: int, blink: float, scratch: np.ndarray
-) -> tuple[int, int, int]:
+    inst: SearchInstance, st: SearchState, order: int, blink: float, scratch: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[int, int, int]:  # fmt: skip
     """Cheapest feasible ``(vehicle, slot, cost)`` for ``order``; vehicle -1 if none.
 
     The cost is the weighted detour plus the order's own weighted lateness. Positions pass
@@ -36,7 +37,7 @@ def best_insertion(
             continue
         service = inst.service[v, order]
         for k in range(inst.locked[v], length + 1):
-            if blink > 0.0 and np.random.random() < blink:
+            if blink > 0.0 and rng.random() < blink:
                 continue
             prev = inst.start_node[v] if k == 0 else st.route[v, k - 1]
             after = inst.end_node[v] if k == length else st.route[v, k]
@@ -100,7 +101,7 @@ def remove(inst: SearchInstance, st: SearchState, v: int, first: int, count: int
 def ruin(
     inst: SearchInstance, st: SearchState, mean_removed: int, max_string: int,
     split_share: float, pool: np.ndarray, in_pool: np.ndarray, touched: np.ndarray,
-    touched_list: np.ndarray, n_touched: int,
+    touched_list: np.ndarray, n_touched: int, rng: np.random.Generator,
 ) -> tuple[int, int, bool]:  # fmt: skip
     """Remove strings around a random seed; return (pool size, routes touched, feasible).
 
@@ -110,8 +111,8 @@ def ruin(
     the run can be rearranged around it. ``in_pool`` marks pooled orders so none is pooled
     twice; ``recreate`` clears it.
     """
-    seed = np.random.randint(len(st.vehicle_of))
-    target = np.random.randint(1, 2 * mean_removed + 1)
+    seed = rng.integers(0, len(st.vehicle_of))
+    target = rng.integers(1, 2 * mean_removed + 1)
     removed, offered, n_pool, feasible = 0, 0, 0, True
     for i in range(inst.neighbours.shape[1]):
         order = inst.neighbours[seed, i]
@@ -132,15 +133,15 @@ def ruin(
             at += 1
         if at < head:  # a locked stop stays
             continue
-        size = np.random.randint(1, min(max_string, length - head) + 1)
+        size = rng.integers(1, min(max_string, length - head) + 1)
         kept = 0
-        if size < length - head and np.random.random() < split_share:
+        if size < length - head and rng.random() < split_share:
             kept = 1
-            while size + kept < length - head and np.random.random() > SPLIT_BETA:
+            while size + kept < length - head and rng.random() > SPLIT_BETA:
                 kept += 1
         span = size + kept
-        first = np.random.randint(max(head, at - span + 1), min(at, length - span) + 1)
-        stay = first + np.random.randint(0, size + 1)  # the kept run is [stay, stay + kept)
+        first = rng.integers(max(head, at - span + 1), min(at, length - span) + 1)
+        stay = first + rng.integers(0, size + 1)  # the kept run is [stay, stay + kept)
         for j in range(first, first + span):
             if j < stay or j >= stay + kept:
                 pool[n_pool], in_pool[st.route[v, j]] = st.route[v, j], True
@@ -162,7 +163,7 @@ def ruin(
 def recreate(
     inst: SearchInstance, st: SearchState, pool: np.ndarray, in_pool: np.ndarray, n_pool: int,
     how: int, blink: float, scratch: np.ndarray, touched: np.ndarray, touched_list: np.ndarray,
-    n_touched: int,
+    n_touched: int, rng: np.random.Generator,
 ) -> tuple[int, bool]:  # fmt: skip
     """Insert the pooled orders (higher priority first, then ``how``); return routes touched."""
     keys = np.empty(n_pool, dtype=np.float64)
@@ -170,7 +171,7 @@ def recreate(
         order = pool[i]
         in_pool[order] = False
         if how == BY_RANDOM:
-            key = np.random.random()
+            key = rng.random()
         elif how == BY_DEMAND:
             key = -float(inst.demand[order].sum())
         elif how == BY_WINDOW_WIDTH:
@@ -181,7 +182,7 @@ def recreate(
     feasible = True
     for i in np.argsort(keys):
         order = pool[i]
-        v, k, _ = best_insertion(inst, st, order, blink, scratch)
+        v, k, _ = best_insertion(inst, st, order, blink, scratch, rng)
         if v < 0:
             continue
         feasible &= insert(inst, st, order, v, k)

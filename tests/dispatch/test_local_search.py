@@ -9,7 +9,7 @@ from dispatch import Break, InvalidSolveParams, Shift, WorkOrderId
 from dispatch.local_search import AnnealingParams, LocalSearch
 from dispatch.routing_arrays import RoutingArrays, build_routing_arrays
 from dispatch.schedule import schedule_route
-from dispatch.search_anneal import seed_random, total_cost
+from dispatch.search_anneal import total_cost
 from dispatch.search_instance import build_instance, copy_state
 from dispatch.search_moves import ruin
 from dispatch.search_timing import schedule_breaks
@@ -157,10 +157,9 @@ def removed_blocks(split_share: float, seed: int) -> int:
     state = copy_state(search.current)
     in_pool = np.zeros(30, dtype=np.bool_)
     touched, touched_list = np.zeros(1, dtype=np.bool_), np.zeros(1, dtype=np.int64)
-    seed_random(seed)
     pool = np.zeros(31, dtype=np.int64)
     n_pool, _, feasible = ruin(search.instance, state, 5, 5, split_share, pool, in_pool,
-                              touched, touched_list, 0)  # fmt: skip
+                              touched, touched_list, 0, np.random.default_rng(seed))  # fmt: skip
     assert feasible and n_pool >= 1
     removed = [order in set(pool[:n_pool].tolist()) for order in before]
     assert state.route[0, : state.length[0]].tolist() == [
@@ -178,6 +177,24 @@ def test_split_strings_keep_a_run_inside_the_removed_span() -> None:
 def test_same_seed_same_routes() -> None:
     arrays = random_day(11)
     assert search_on(arrays, 5).best_routes == search_on(arrays, 5).best_routes
+
+
+def test_searches_in_one_thread_keep_their_own_random_streams() -> None:
+    """Interleaved searches give what each gives alone: the generator is the search's own."""
+    arrays = random_day(11)
+    penalties = np.full(arrays.n_orders, 10**6, dtype=np.int64)
+
+    def searches(*seeds: int) -> list[LocalSearch]:
+        made = [LocalSearch(arrays, penalties, (1, 10, 0), seed) for seed in seeds]
+        for _ in range(3):
+            for search in made:
+                search.run(60.0, 200)
+        return made
+
+    (alone,) = searches(5)
+    interleaved, _ = searches(5, 6)
+    assert interleaved.best_routes == alone.best_routes
+    assert interleaved.best_cost == alone.best_cost
 
 
 def test_annealing_improves_on_the_construction() -> None:
