@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from api.auth import Principal, Role, require_roles, utc_now
-from api.db.tables import LedgerEntryRow
 from api.deps import SessionDep, SettingsDep
 from api.earnings import service
 from api.earnings.schemas import (
@@ -147,11 +146,10 @@ def read_statement(
         for part in statements(breakdowns, by, currency, loaded.ledger, time_zone)
         if part.period_key in wanted
     ]
-    adjustments = [
-        session.get(LedgerEntryRow, loaded.row_id(entry.sequence))
-        for part in parts
-        for entry in part.adjustments
-    ]
+    adjustments = settlement_repo.entry_rows(
+        session,
+        ids=[loaded.row_id(entry.sequence) for part in parts for entry in part.adjustments],
+    )
     return statement_read(
         technician_id=technician_id,
         period=kind,

@@ -230,6 +230,15 @@ class TechnicianLedger:
         return self.row_ids[sequence - 1]
 
 
+def entry_rows(session: Session, *, ids: list[int]) -> list[LedgerEntryRow]:
+    """Return the ledger rows of ``ids``, in that order."""
+    rows = {
+        row.id: row
+        for row in session.scalars(select(LedgerEntryRow).where(LedgerEntryRow.id.in_(ids)))
+    }
+    return [rows[i] for i in ids]
+
+
 def load(session: Session, *, technician_id: str, for_update: bool = False) -> TechnicianLedger:
     """Load the technician's entries in the order they were written.
 

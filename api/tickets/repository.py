@@ -46,6 +46,7 @@ from api.db.spatial import SRID
 from api.db.tables import (
     CustomerRow,
     RateCardVersionRow,
+    TechnicianRow,
     TicketRow,
     TicketSignatureRow,
     TicketStatusChangeRow,
@@ -73,6 +74,11 @@ def begin_write(session: Session) -> None:
 
     Kept only for ``api.technicians.router``, which still calls it; delete both.
     """
+
+
+def get_technician(session: Session, *, technician_id: str) -> TechnicianRow | None:
+    """Return the technician a ticket would be assigned to, or ``None``."""
+    return session.get(TechnicianRow, technician_id)
 
 
 def get_ticket(session: Session, *, ticket_id: int, for_update: bool = False) -> TicketRow | None:

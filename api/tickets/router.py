@@ -19,19 +19,14 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, PrincipalDep, Role, require_roles, utc_now
-from api.db.tables import TechnicianRow
 from api.deps import SessionDep, SettingsDep
-from api.errors import ApiError, invalid
+from api.errors import invalid
 from api.idempotency import IdempotencyKey
 from api.schemas import parse_bbox
-from api.settlement.service import try_settle
 from api.tickets import repository as repo
 from api.tickets import service
 from api.tickets.rules import (
-    Actor,
     TicketStatus,
-    TransitionError,
-    TransitionNotPermitted,
 )
 from api.tickets.schemas import (
     StatusChangeRead,
@@ -45,7 +40,7 @@ from api.tickets.schemas import (
     encode_cursor,
     ticket_read,
 )
-from api.tickets.service import VisibleTicket, actor_of, sla_margin
+from api.tickets.service import VisibleTicket, sla_margin
 
 # Reading tickets: the filtered, paged list, one ticket, its history.
 query_routes = APIRouter(prefix="/tickets", tags=["tickets"])
@@ -154,49 +149,14 @@ def create_transition(
     settings: SettingsDep,
     principal: PrincipalDep,
 ) -> TicketRead:
-    actor = actor_of(principal)
-    now = utc_now()
-    try:
-        if transition_in.technician_id is not None and actor is not Actor.STAFF:
-            raise TransitionNotPermitted("only staff assign technicians", field="technician_id")
-        if transition_in.technician_id is not None and (
-            session.get(TechnicianRow, transition_in.technician_id) is None
-        ):
-            raise invalid(
-                f"technician_id: no technician {transition_in.technician_id!r}",
-                [{"field": "technician_id", "message": "unknown technician"}],
-            )
-        locked = repo.get_ticket(session, ticket_id=ticket.id, for_update=True)
-        assert locked is not None
-        repo.transition(
-            session,
-            ticket=locked,
-            target=transition_in.to,
-            actor=actor,
-            actor_key_id=principal.key_id,
-            at=now,
-            note=transition_in.note,
-            technician_id=transition_in.technician_id,
-        )
-    except TransitionError as err:
-        status = 403 if isinstance(err, TransitionNotPermitted) else 409
-        raise ApiError(status, err.code, str(err), err.details) from err
-    if (confirmation := transition_in.confirmation()) is not None:
-        repo.record_confirmation(
-            session,
-            ticket_id=locked.id,
-            confirmation=confirmation,
-            actor_key_id=principal.key_id,
-            at=now,
-        )
-    if transition_in.to is TicketStatus.CONFIRMED:
-        # The customer's confirmation closes the service: pay the technician now. A ticket the
-        # card cannot price stays confirmed (pending settlement) rather than losing the signature.
-        regions = request.app.state.region_cache.index(session)
-        try_settle(session, ticket_id=locked.id, now=now, regions=regions)
-    session.commit()
-    customer = repo.customers_by_id(session, ids=[locked.customer_id]).get(locked.customer_id or 0)
-    return ticket_read(locked, customer, now=now, margin=sla_margin(settings))
+    return service.transition(
+        session,
+        ticket=ticket,
+        transition_in=transition_in,
+        principal=principal,
+        regions=request.app.state.region_cache.index(session),
+        settings=settings,
+    )
 
 
 # Creating tickets.

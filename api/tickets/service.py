@@ -28,16 +28,27 @@ from api.idempotency import (
     replay,
     run_idempotent,
 )
+from api.settlement.service import try_settle
 from api.tickets import repository as repo
 from api.tickets.repository import card_terms
-from api.tickets.rules import Actor, CardTerms, NewCustomer, NewTicket, TicketStatus
+from api.tickets.rules import (
+    Actor,
+    CardTerms,
+    NewCustomer,
+    NewTicket,
+    TicketStatus,
+    TransitionError,
+    TransitionNotPermitted,
+)
 from api.tickets.schemas import (
     TicketBatchCreate,
     TicketBatchRead,
     TicketCreate,
     TicketCreated,
     TicketRead,
+    TransitionCreate,
     created_read,
+    ticket_read,
 )
 from geo.coords import to_wgs84
 from geo.regions import RegionIndex
@@ -363,3 +374,58 @@ def _refuse_batch(
         first = errors[0]
         message = f"{len(errors)} problem(s); first: {first['field']}: {first['message']}"
         raise invalid(message, errors)
+
+
+# Moving a ticket through its lifecycle.
+def transition(
+    session: Session,
+    *,
+    ticket: TicketRow,
+    transition_in: TransitionCreate,
+    principal: Principal,
+    regions: RegionIndex,
+    settings: Settings,
+) -> TicketRead:
+    """Move ``ticket`` as the caller may, under its row lock; a confirmation settles it."""
+    actor = actor_of(principal)
+    now = utc_now()
+    try:
+        if transition_in.technician_id is not None and actor is not Actor.STAFF:
+            raise TransitionNotPermitted("only staff assign technicians", field="technician_id")
+        if transition_in.technician_id is not None and (
+            repo.get_technician(session, technician_id=transition_in.technician_id) is None
+        ):
+            raise invalid(
+                f"technician_id: no technician {transition_in.technician_id!r}",
+                [{"field": "technician_id", "message": "unknown technician"}],
+            )
+        locked = repo.get_ticket(session, ticket_id=ticket.id, for_update=True)
+        assert locked is not None
+        repo.transition(
+            session,
+            ticket=locked,
+            target=transition_in.to,
+            actor=actor,
+            actor_key_id=principal.key_id,
+            at=now,
+            note=transition_in.note,
+            technician_id=transition_in.technician_id,
+        )
+    except TransitionError as err:
+        status = 403 if isinstance(err, TransitionNotPermitted) else 409
+        raise ApiError(status, err.code, str(err), err.details) from err
+    if (confirmation := transition_in.confirmation()) is not None:
+        repo.record_confirmation(
+            session,
+            ticket_id=locked.id,
+            confirmation=confirmation,
+            actor_key_id=principal.key_id,
+            at=now,
+        )
+    if transition_in.to is TicketStatus.CONFIRMED:
+        # The customer's confirmation closes the service: pay the technician now. A ticket the
+        # card cannot price stays confirmed (pending settlement) rather than losing the signature.
+        try_settle(session, ticket_id=locked.id, now=now, regions=regions)
+    session.commit()
+    customer = repo.customers_by_id(session, ids=[locked.customer_id]).get(locked.customer_id or 0)
+    return ticket_read(locked, customer, now=now, margin=sla_margin(settings))
