@@ -11,6 +11,7 @@ Only the changed route is rescheduled. The order must already be in the ``Proble
 travel times are in the matrix) and not in the plan.
 """
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -77,6 +78,9 @@ class LivePlan:
         Objective weights; travel and lateness weights price an insertion.
     arrays
         ``build_routing_arrays(problem)`` when the caller has them already.
+    schedules
+        ``plan``'s schedule of each vehicle of ``arrays`` when the caller has them already
+        (``plan_schedules``): a problem grown by orders the plan does not serve keeps them.
     """
 
     def __init__(
@@ -85,34 +89,24 @@ class LivePlan:
         plan: Plan,
         weights: ObjectiveWeights = DEFAULT_WEIGHTS,
         arrays: RoutingArrays | None = None,
+        schedules: Sequence[RouteSchedule | None] | None = None,
     ) -> None:
         self.problem, self.weights = problem, weights
         self.arrays: RoutingArrays = build_routing_arrays(problem) if arrays is None else arrays
         self.index_of = {o.id: i for i, o in enumerate(problem.orders)}
         self._plan = plan
         self._assigned = set(plan.assigned_ids())
-        self.schedules = [self._initial_schedule(v, plan) for v in range(len(self.arrays.vehicles))]
+        if schedules is None:
+            schedules = plan_schedules(problem, self.arrays, plan)
+        elif len(schedules) != len(self.arrays.vehicles):
+            raise ValueError(f"{len(schedules)} schedules for {len(self.arrays.vehicles)} vehicles")
+        self.schedules = list(schedules)
         self.table = PositionTable(self.arrays, self.schedules)
 
     @property
     def plan(self) -> Plan:
         """The plan with every insertion applied so far."""
         return self._plan
-
-    def _initial_schedule(self, v: int, plan: Plan) -> RouteSchedule | None:
-        vehicle = self.arrays.vehicles[v]
-        tech = self.problem.technicians[vehicle.technician_index]
-        route = plan.route_of(tech.id, vehicle.shift_index)
-        if route is None:
-            return schedule_route(self.arrays, v, vehicle.locked)
-        unknown = [s.order_id for s in route.stops if s.order_id not in self.index_of]
-        if unknown:
-            raise UnknownReference(
-                f"plan route of {tech.id} serves orders not in the problem: {unknown}",
-                technician_id=tech.id, order_ids=unknown,
-            )  # fmt: skip
-        # A route this check cannot reproduce stays as planned but takes no insertion.
-        return schedule_route(self.arrays, v, tuple(self.index_of[s.order_id] for s in route.stops))
 
     def best_insertion(
         self,
@@ -257,3 +251,34 @@ def _route(problem: Problem, arrays: RoutingArrays, schedule: RouteSchedule) -> 
         schedule.depart_s, schedule.return_s,
     )  # fmt: skip
     return build_plan(problem, arrays, [solved], (), objective=0, solve_s=0.0).routes[0]
+
+
+def plan_schedules(
+    problem: Problem, arrays: RoutingArrays, plan: Plan
+) -> list[RouteSchedule | None]:
+    """Return the exact schedule of ``plan``'s route on each vehicle of ``arrays``."""
+    index_of = {o.id: i for i, o in enumerate(problem.orders)}
+    return [route_schedule(problem, arrays, index_of, v, plan) for v in range(len(arrays.vehicles))]
+
+
+def route_schedule(
+    problem: Problem,
+    arrays: RoutingArrays,
+    index_of: Mapping[WorkOrderId, int],
+    v: int,
+    plan: Plan,
+) -> RouteSchedule | None:
+    """Return the exact schedule of ``plan``'s route on vehicle ``v`` (an empty one if none)."""
+    vehicle = arrays.vehicles[v]
+    tech = problem.technicians[vehicle.technician_index]
+    route = plan.route_of(tech.id, vehicle.shift_index)
+    if route is None:
+        return schedule_route(arrays, v, vehicle.locked)
+    unknown = [s.order_id for s in route.stops if s.order_id not in index_of]
+    if unknown:
+        raise UnknownReference(
+            f"plan route of {tech.id} serves orders not in the problem: {unknown}",
+            technician_id=tech.id, order_ids=unknown,
+        )  # fmt: skip
+    # A route this check cannot reproduce stays as planned but takes no insertion.
+    return schedule_route(arrays, v, tuple(index_of[s.order_id] for s in route.stops))

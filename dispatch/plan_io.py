@@ -17,12 +17,33 @@ _STOP_SECONDS = ("wait_s", "slack_s", "lateness_s", "travel_s")
 
 def plan_to_dict(plan: Plan) -> Json:
     """Return the plan document: routes with ISO times, unassigned orders with reasons, KPIs."""
+    return _plan_dict(plan, [_route_dict(r, plan.origin) for r in plan.routes])
+
+
+def plan_dict_with_route(document: Json, plan: Plan, route: Route) -> Json:
+    """Return ``plan``'s document from ``document``, the one of a plan that differs in ``route``.
+
+    The other routes' entries are taken from ``document`` (shared, not copied): writing their
+    hundreds of ISO times again is most of the cost of ``plan_to_dict`` after an insertion.
+    The result equals ``plan_to_dict(plan)``.
+    """
+    kept = {(r["technician_id"], r["shift_index"]): r for r in document["routes"]}
+    changed = (route.technician_id, route.shift_index)
+    routes = [
+        _route_dict(r, plan.origin) if (key := (r.technician_id, r.shift_index)) == changed
+        else kept[key]
+        for r in plan.routes
+    ]  # fmt: skip
+    return _plan_dict(plan, routes)
+
+
+def _plan_dict(plan: Plan, routes: list[Json]) -> Json:
     at = plan.origin
     k = plan.kpis
     return {
         "format": PLAN_FORMAT,
         "origin": at.isoformat(),
-        "routes": [_route_dict(r, at) for r in plan.routes],
+        "routes": routes,
         "unassigned": [
             {"order_id": u.order_id, "reason": u.reason.value, "message": u.message}
             for u in plan.unassigned

@@ -220,15 +220,25 @@ def _windows(problem: Problem, locked: set[str]) -> tuple[IntArray, IntArray]:
     return starts, ends
 
 
+REACH_BLOCK = 64  # vehicles per numpy pass: bounds the (vehicles, orders, windows) temporaries
+
+
 def _reachable(arrays: RoutingArrays) -> BoolArray:
     """(orders x vehicles): start, serve and return within the shift, alone on the route."""
-    n = arrays.n_orders
-    reach = np.zeros((n, len(arrays.vehicles)), dtype=bool)
-    for v, vehicle in enumerate(arrays.vehicles):
-        arrive = vehicle.start_s + arrays.travel[arrays.start_node(v), :n]
-        start = earliest_start(arrays, np.arange(n), arrive)
-        back = start + arrays.service_of(v) + arrays.travel[:n, arrays.end_node(v)]
-        reach[:, v] = back <= vehicle.end_s
+    n, vehicles = arrays.n_orders, arrays.vehicles
+    reach = np.zeros((n, len(vehicles)), dtype=bool)
+    orders = np.arange(n)
+    for first in range(0, len(vehicles), REACH_BLOCK):
+        block = range(first, min(first + REACH_BLOCK, len(vehicles)))
+        starts = np.asarray([arrays.start_node(v) for v in block], dtype=np.int64)
+        ends = np.asarray([arrays.end_node(v) for v in block], dtype=np.int64)
+        shift_start = np.asarray([vehicles[v].start_s for v in block], dtype=np.int64)
+        shift_end = np.asarray([vehicles[v].end_s for v in block], dtype=np.int64)
+        service = arrays.service[[vehicles[v].service_class for v in block]]
+        arrive = shift_start[:, None] + arrays.travel[starts, :n]
+        start = earliest_start(arrays, orders, arrive)
+        back = start + service + arrays.travel[:n, ends].T
+        reach[:, first : first + len(block)] = (back <= shift_end[:, None]).T
     return reach
 
 

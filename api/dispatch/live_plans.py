@@ -34,9 +34,10 @@ from api.dispatch import repository as repo
 from api.dispatch.live_problem import DayBase
 from api.dispatch.problem_builder import EmptyScope, Fleet, build_problem, day_origin, ticket_order
 from api.dispatch.repository import PlanHead, ScopeState
-from dispatch import Plan, Unassigned, WorkOrder
+from dispatch import Plan, Route, Unassigned, WorkOrder
 from dispatch.insertion import LivePlan
-from dispatch.plan_io import plan_from_dict
+from dispatch.plan_io import plan_dict_with_route, plan_from_dict
+from dispatch.problem_io import Json
 from geo.regions import RegionIndex
 
 MAX_PLANS = 4  # a process serves one or a few regions' days; each copy holds a day's plan
@@ -47,6 +48,7 @@ RowT = TypeVar("RowT", bound=Base)
 class LiveDay:
     """An applied plan and what its live problem is built from, as of ``revision`` and ``state``.
 
+    ``plan_doc`` is ``plan`` as stored (``plan_to_dict``), kept to write the next one from;
     ``orders`` are the plan's tickets over the whole day (the plan's times stay reproducible);
     ``fleet`` holds copies of the rows, outside any session. ``bases`` holds the day's problem
     built once per skill catalogue (``None``: it cannot be extended), filled on first use.
@@ -58,6 +60,7 @@ class LiveDay:
     zone: ZoneInfo
     index: RegionIndex
     plan: Plan
+    plan_doc: Json = field(compare=False, repr=False)
     orders: tuple[WorkOrder, ...]
     fleet: Fleet
     state: ScopeState
@@ -74,7 +77,7 @@ class LiveDay:
                 return left_out
             grown = base.with_order(order)
             if grown is not None:
-                return LivePlan(grown.problem, self.plan, arrays=grown.arrays)
+                return grown.live_plan(self.plan)
         return self._rebuilt_live_plan(order, catalog)
 
     def base(self, catalog: Collection[str]) -> DayBase | None:
@@ -89,7 +92,7 @@ class LiveDay:
             except EmptyScope:
                 self.bases[key] = None
             else:
-                self.bases[key] = DayBase.of(built, self.index)
+                self.bases[key] = DayBase.of(built, self.index, self.plan)
         return self.bases[key]
 
     def _rebuilt_live_plan(
@@ -103,8 +106,16 @@ class LiveDay:
         left_out = next((u for u in built.excluded if u.order_id == order.id), None)
         return left_out if left_out is not None else LivePlan(built.problem, self.plan)
 
-    def inserted(self, plan: Plan, ticket: TicketRow, pinned_to: str | None) -> "LiveDay":
-        """Return the copy once ``ticket``, just scheduled, is in ``plan`` (call before commit)."""
+    def inserted(
+        self, live: LivePlan, route: Route, ticket: TicketRow, pinned_to: str | None
+    ) -> "LiveDay":
+        """Return the copy once ``ticket`` is in ``live``'s plan on ``route`` (call before commit).
+
+        The day that took the order is kept as ``live`` left it when the order it took is the
+        one the copy holds (its windows were not cut at the present); other days take the
+        order afresh.
+        """
+        plan = live.plan
         order, _ = ticket_order(
             ticket, day_origin(self.day, self.zone), now_s=0, pinned_to=pinned_to
         )
@@ -113,18 +124,24 @@ class LiveDay:
             state = replace(state, pins=state.pins | {(ticket.id, pinned_to)})
         is_new = all(o.id != order.id for o in self.orders)
         orders = (*(o for o in self.orders if o.id != order.id), order)
-        bases = {k: _with(b, order) for k, b in self.bases.items()} if is_new else {}
+        bases = {k: _with(b, order, live, route) for k, b in self.bases.items()} if is_new else {}
         return replace(
-            self, revision=self.revision + 1, plan=plan, orders=orders, state=state,
+            self, revision=self.revision + 1, plan=plan,
+            plan_doc=plan_dict_with_route(self.plan_doc, plan, route), orders=orders, state=state,
             bases={k: b for k, b in bases.items() if b is not None},
         )  # fmt: skip
 
 
-def _with(base: DayBase | None, order: WorkOrder) -> DayBase | None:
-    """Return ``base`` with ``order`` appended as a full build would have it, else ``None``."""
+def _with(base: DayBase | None, order: WorkOrder, live: LivePlan, route: Route) -> DayBase | None:
+    """Return ``base`` with ``order`` appended and ``live``'s plan; ``None``: rebuild."""
     if base is None or base.left_out(order) is not None:
         return None
-    return base.with_order(order)
+    if live.problem.orders[-1] == order:
+        kept = base.after_insertion(live)
+        if kept is not None:
+            return kept
+    grown = base.with_order(order)
+    return None if grown is None else grown.rescheduled(live.plan, route)
 
 
 class LivePlanCache:
@@ -188,7 +205,8 @@ def load_live_day(
     candidates = [ticket_order(t, origin, now_s=0, pinned_to=pins.get(t.id)) for t in tickets]
     return LiveDay(
         run_id=head.run_id, revision=head.revision, day=head.day, zone=zone, index=index,
-        plan=plan, orders=tuple(order for order, is_over in candidates if not is_over),
+        plan=plan, plan_doc=plan_row.plan,
+        orders=tuple(order for order, is_over in candidates if not is_over),
         fleet=_detached(crew), state=state,
     )  # fmt: skip
 

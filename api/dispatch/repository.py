@@ -6,11 +6,21 @@ Functions take a session and keyword arguments, may flush, and never commit.
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
-from typing import Any, ClassVar
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    and_,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from api.db.spatial import lonlat
@@ -34,6 +44,9 @@ from api.tickets import repository as ticket_repo
 from api.tickets.rules import Actor, TicketStatus
 from dispatch import DispatchError, Plan, Route
 from geo.regions import RegionIndex
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.elements import BindParameter
 
 # What a dispatch run covers: a region's tickets of a day, technicians on shift, pins, stamps.
 PLANNABLE = (TicketStatus.NEW.value, TicketStatus.SCHEDULED.value)
@@ -132,24 +145,45 @@ class ScopeState:
     """Stamps of everything a plan's live problem is built from; equal states, equal problems.
 
     Each ticket and technician by its ``updated_at`` (bumped by every change), pins as pairs,
-    shifts by their content (a replaced shift may reuse its id on SQLite).
+    shifts by their content (a replaced shift may reuse its id on SQLite). Times are whole
+    microseconds since the epoch, so both databases' readings compare as integers.
     """
 
-    tickets: frozenset[tuple[int, datetime]]
+    tickets: frozenset[tuple[int, int]]
     pins: frozenset[tuple[int, str]]
-    technicians: frozenset[tuple[str, datetime]]
-    shifts: frozenset[tuple[str, datetime, datetime, str]]
+    technicians: frozenset[tuple[str, int]]
+    shifts: frozenset[tuple[str, int, int, str]]
 
     def with_ticket(self, ticket_id: int, updated_at: datetime) -> "ScopeState":
         """Return the state with ``ticket_id`` (added or changed) stamped ``updated_at``."""
-        tickets = {t for t in self.tickets if t[0] != ticket_id} | {(ticket_id, updated_at)}
+        tickets = {t for t in self.tickets if t[0] != ticket_id} | {
+            (ticket_id, epoch_us(updated_at))
+        }
         return replace(self, tickets=frozenset(tickets))
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(at: datetime) -> int:
+    """Return an aware ``at`` as whole microseconds since the epoch (exact)."""
+    return (at - EPOCH) // timedelta(microseconds=1)
 
 
 def scope_state(
     session: Session, *, ticket_ids: Collection[int], technician_ids: Collection[str], day: date
 ) -> ScopeState:
-    """Read the stamps of these tickets, their pins, these technicians and their shifts."""
+    """Read the stamps of these tickets, their pins, these technicians and their shifts.
+
+    Every urgent insertion and availability question reads this first, for a plan's few hundred
+    tickets: on PostgreSQL it is one statement with array parameters (four statements with
+    hundreds of bound values each took about ten times as long); SQLite has no round trip to
+    save.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return _scope_state_at_once(
+            session, ticket_ids=list(ticket_ids), technician_ids=list(technician_ids), day=day
+        )
     tickets = select(TicketRow.id, TicketRow.updated_at).where(TicketRow.id.in_(list(ticket_ids)))
     pinned = select(AssignmentRow.ticket_id, AssignmentRow.technician_id).where(
         AssignmentRow.ticket_id.in_(list(ticket_ids)), AssignmentRow.is_pinned.is_(True)
@@ -162,14 +196,78 @@ def scope_state(
         shift.technician_id.in_(list(technician_ids)), shift.day == day
     )
     return ScopeState(
-        tickets=frozenset((i, at) for i, at in session.execute(tickets)),
+        tickets=frozenset((i, epoch_us(at)) for i, at in session.execute(tickets)),
         pins=frozenset((i, tech) for i, tech in session.execute(pinned)),
-        technicians=frozenset((i, at) for i, at in session.execute(techs)),
+        technicians=frozenset((i, epoch_us(at)) for i, at in session.execute(techs)),
         shifts=frozenset(
-            (tech, start, end, json.dumps(breaks, sort_keys=True))
+            (tech, epoch_us(start), epoch_us(end), _canonical(breaks))
             for tech, start, end, breaks in session.execute(shifts)
         ),
     )
+
+
+def _epoch_us(column: Any) -> Any:
+    """Microseconds since the epoch, exactly (``extract`` is numeric on PostgreSQL 14+)."""
+    return cast(func.extract("epoch", column) * 1_000_000, BigInteger)
+
+
+def _json_rows(*columns: Any) -> Any:
+    return func.coalesce(func.json_agg(func.json_build_array(*columns)), text("'[]'::json"))
+
+
+def _scope_state_statement() -> Any:
+    """``scope_state`` as one PostgreSQL statement: each part aggregated to a JSON array of rows.
+
+    Built once: constructing it took as long as running it. The id arrays are untyped, so
+    psycopg sends the narrowest integer array, which PostgreSQL reads about twice as fast as
+    the same ids cast to BIGINT[].
+    """
+    ids: BindParameter[list[int]] = bindparam("ticket_ids")
+    techs: BindParameter[list[str]] = bindparam("technician_ids")
+    shift = TechnicianShiftRow
+    parts = [
+        select(_json_rows(TicketRow.id, _epoch_us(TicketRow.updated_at))).where(
+            TicketRow.id == func.any(ids)
+        ),
+        select(_json_rows(AssignmentRow.ticket_id, AssignmentRow.technician_id)).where(
+            AssignmentRow.ticket_id == func.any(ids), AssignmentRow.is_pinned.is_(True)
+        ),
+        select(_json_rows(TechnicianRow.id, _epoch_us(TechnicianRow.updated_at))).where(
+            TechnicianRow.id == func.any(techs)
+        ),
+        select(
+            _json_rows(
+                shift.technician_id,
+                _epoch_us(shift.start_at),
+                _epoch_us(shift.end_at),
+                shift.breaks,
+            )
+        ).where(shift.technician_id == func.any(techs), shift.day == bindparam("day")),
+    ]
+    return select(*(part.scalar_subquery() for part in parts))
+
+
+SCOPE_STATE_AT_ONCE = _scope_state_statement()
+
+
+def _scope_state_at_once(
+    session: Session, *, ticket_ids: list[int], technician_ids: list[str], day: date
+) -> ScopeState:
+    params = {"ticket_ids": ticket_ids, "technician_ids": technician_ids, "day": day}
+    tickets, pins, technicians, shifts = session.execute(SCOPE_STATE_AT_ONCE, params).one()
+    return ScopeState(
+        tickets=frozenset((int(i), int(us)) for i, us in tickets),
+        pins=frozenset((int(i), str(tech)) for i, tech in pins),
+        technicians=frozenset((str(i), int(us)) for i, us in technicians),
+        shifts=frozenset(
+            (str(tech), int(start), int(end), _canonical(breaks))
+            for tech, start, end, breaks in shifts
+        ),
+    )
+
+
+def _canonical(breaks: Any) -> str:
+    return json.dumps(breaks, sort_keys=True)
 
 
 # A run's problem: its scope's tickets and technicians as a ``DayProblem``, within the caps.
@@ -477,7 +575,10 @@ def apply_plan(
             tech = route.technician_id
             _schedule(session, ticket=ticket, technician_id=tech, key=actor_key_id, at=at)
             placed.append(ticket.id)
-        store_route(session, run=run, plan=plan, route=route, actor_key_id=actor_key_id, at=at)
+        store_route(
+            session, run_id=run.id, day=run.day, plan=plan, route=route,
+            actor_key_id=actor_key_id, at=at,
+        )  # fmt: skip
     for item in plan.unassigned:
         ticket = rows[int(item.order_id)]
         if ticket.status == TicketStatus.SCHEDULED:
@@ -686,13 +787,14 @@ def planned_stops(session: Session, *, technician_id: str, day: date) -> list[Pl
 def store_route(
     session: Session,
     *,
-    run: DispatchRunRow,
+    run_id: int,
+    day: date,
     plan: Plan,
     route: Route,
     actor_key_id: str,
     at: datetime,
 ) -> None:
-    """Write a changed route's sequence and times to its tickets' assignments.
+    """Write a changed route's sequence and times to its tickets' assignments (run ``run_id``).
 
     Only the assignments that differ are written (and stamped ``at``): one query reads the
     route's rows, and a stop already stored with this technician, sequence, times and run
@@ -708,7 +810,7 @@ def store_route(
             session.add(row)
         before = None if row.id is None else _as_filled(row)
         times = (plan.at(stop.arrival_s), plan.at(stop.start_s), plan.at(stop.end_s))
-        _fill(row, route.technician_id, run.day, sequence, times, run.id)
+        _fill(row, route.technician_id, day, sequence, times, run_id)
         if _as_filled(row) != before:
             row.assigned_at, row.assigned_by = at, actor_key_id
     session.flush()

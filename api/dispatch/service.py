@@ -41,7 +41,7 @@ from api.tickets.rules import Actor, TicketStatus
 from dispatch import Kpis, Plan, SolveParams, TimeWindow, Unassigned, WorkOrder, WorkOrderId
 from dispatch.availability import AvailabilityParams, Offer, offers
 from dispatch.insertion import Insertion, LivePlan, NoInsertion
-from dispatch.plan_io import plan_from_dict, plan_to_dict
+from dispatch.plan_io import plan_from_dict
 from geo.regions import RegionIndex
 
 if TYPE_CHECKING:
@@ -198,23 +198,22 @@ def insert_ticket(
     new_plan = live.plan
     route = new_plan.route_of(result.technician_id, result.shift_index)
     assert route is not None  # the insertion just put a stop on it
-    run = repo.get_run(session, run_id=head.run_id)
-    assert run is not None  # the head was read from it
     ticket_repo.transition(
         session, ticket=ticket, target=TicketStatus.SCHEDULED, actor=Actor.STAFF,
         actor_key_id=actor_key_id, at=now, technician_id=result.technician_id,
-        note=f"inserted into the plan of run {run.id}",
+        note=f"inserted into the plan of run {head.run_id}",
     )  # fmt: skip
     repo.store_route(
-        session, run=run, plan=new_plan, route=route, actor_key_id=actor_key_id, at=now
-    )
-    repo.store_plan(session, run_id=run.id, plan_doc=plan_to_dict(new_plan))
-    updated = live_day.inserted(new_plan, ticket, pinned)  # from what was written, not re-read
+        session, run_id=head.run_id, day=head.day, plan=new_plan, route=route,
+        actor_key_id=actor_key_id, at=now,
+    )  # fmt: skip
+    updated = live_day.inserted(live, route, ticket, pinned)  # what was written, not re-read
+    repo.store_plan(session, run_id=head.run_id, plan_doc=updated.plan_doc)
     session.commit()
     live_plans.put(updated)
     stop = route.stops[result.position]
     return InsertRead(
-        ticket_id=ticket.id, run_id=run.id, technician_id=result.technician_id,
+        ticket_id=ticket.id, run_id=head.run_id, technician_id=result.technician_id,
         position=result.position + 1, eta_at=new_plan.at(stop.arrival_s),
         start_at=new_plan.at(stop.start_s), end_at=new_plan.at(stop.end_s),
         cost_delta=result.cost_delta, added_travel_s=result.added_travel_s,

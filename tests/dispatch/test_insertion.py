@@ -26,6 +26,7 @@ from dispatch import (
 from dispatch.errors import UnknownReference
 from dispatch.insertion import AlreadyPlanned, Insertion, LivePlan, NoInsertion, insert_order
 from dispatch.model import Technician, TechnicianId, WorkOrder, WorkOrderId, node_lonlats
+from dispatch.plan_io import plan_dict_with_route, plan_to_dict
 from dispatch.routing_arrays import build_routing_arrays
 from dispatch.schedule import schedule_route
 
@@ -169,6 +170,12 @@ def test_insertion_into_a_solved_plan_keeps_every_constraint() -> None:
     check_plan(problem, new_plan)
     untouched = [r for r in plan.routes if r.technician_id != result.technician_id]
     assert all(r in new_plan.routes for r in untouched)
+    # The new plan's document, patched from the old one, is the one written from scratch.
+    route = new_plan.route_of(result.technician_id, result.shift_index)
+    assert route is not None
+    patched = plan_dict_with_route(plan_to_dict(plan), new_plan, route)
+    assert patched == plan_to_dict(new_plan)
+    assert patched != plan_to_dict(plan)
 
 
 def test_break_is_kept() -> None:

@@ -142,6 +142,7 @@ def test_an_insertion_updates_the_copy_exactly_as_a_reload_would(
     fresh = live_plans.load_live_day(session, head=head, zone=kept.zone, index=kept.index)
     assert fresh.state == kept.state
     assert plan_to_dict(fresh.plan) == plan_to_dict(kept.plan)
+    assert fresh.plan_doc == kept.plan_doc == plan_to_dict(kept.plan)  # as stored, as kept
     assert sorted(fresh.orders, key=by_id) == sorted(kept.orders, key=by_id)
     assert [t.id for t in fresh.fleet.technicians] == [t.id for t in kept.fleet.technicians]
 

@@ -1,5 +1,9 @@
-"""A kept day extended by one order equals a full build of the day with that order."""
+"""A kept day extended by one order equals a full build of the day with that order.
 
+That includes the routes' schedules, which the kept day computes once and then carries over.
+"""
+
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -8,10 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.config import Settings
+from api.dispatch import service
 from api.dispatch.live_plans import LiveDay, LivePlanCache
 from dispatch import TimeWindow, Unassigned, WorkOrder, WorkOrderId
 from dispatch.insertion import Insertion, LivePlan
-from tests.api.dispatch.support import applied_day
+from tests.api.dispatch.support import applied_day, at
 from tests.api.dispatch.test_dispatch_live_plans import ask, insert, urgent
 
 Headers = dict[str, dict[str, str]]
@@ -57,6 +62,8 @@ def assert_same(grown: LivePlan, full: LivePlan) -> None:
         assert mine.technician_index == theirs.technician_index
         assert mine.shift_index == theirs.shift_index
         assert np.array_equal(a.service_of(v), b.service_of(v))
+    assert grown.schedules == full.schedules  # kept from the day, not computed again
+    assert np.array_equal(grown.table.flat(), full.table.flat())
 
 
 def kept_day(api: TestClient) -> LiveDay:
@@ -92,13 +99,20 @@ def test_an_order_added_to_the_kept_day_matches_a_full_build(
         assert mine == theirs
 
 
+@pytest.mark.parametrize("now", [None, at(11)], ids=["windows_ahead", "windows_cut_at_now"])
 def test_the_base_grown_by_insertions_matches_one_built_afresh(
     api: TestClient,
     headers: Headers,
     world: dict[str, Any],
     session: Session,
     dispatch_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    now: datetime | None,
 ) -> None:
+    # Windows ahead: the copy keeps the day each insertion grew. Cut at the present (10:00 to
+    # 11:00): the order inserted differs from the one kept, so the copy's day grows afresh.
+    if now is not None:
+        monkeypatch.setattr(service, "utc_now", lambda: now)
     auth, catalog = headers["dispatcher"], dispatch_settings.skill_catalogue
     applied_day(api, headers)
     ask(api, auth)
@@ -112,6 +126,7 @@ def test_the_base_grown_by_insertions_matches_one_built_afresh(
     assert grown.problem.orders == built.problem.orders
     assert np.array_equal(grown.problem.travel_s, built.problem.travel_s)
     assert np.array_equal(grown.arrays.allowed, built.arrays.allowed)
+    assert grown.schedules == built.schedules  # only the changed routes were scheduled again
 
 
 def test_an_order_the_day_cannot_take_is_left_out_as_a_full_build_says(
