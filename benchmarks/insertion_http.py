@@ -1,8 +1,9 @@
 """``geodispatch bench insertion --http``: urgent insertion and availability through the API.
 
 The service runs on a fresh database (a SpatiaLite file in a temporary folder, or the empty
-PostGIS database given with ``--database-url``) in a thread of this process: uvicorn with
-one worker. The demo day (50 technicians, 250 orders) is seeded, planned and applied through
+PostGIS database given with ``--database-url``) as ``geodispatch serve`` with one uvicorn
+worker, in a process of its own as in production: the client's work and garbage stay out of
+its timings. The demo day (50 technicians, 250 orders) is seeded, planned and applied through
 the API; then each run creates urgent tickets near technicians' bases and times
 ``POST /v1/dispatch/insert`` on each (the ticket's creation is not timed) and
 ``GET /v1/dispatch/availability`` for a prospective ticket near another base, from the client:
@@ -30,7 +31,8 @@ from api.demo.city import DaySize, city_day
 from api.demo.client import DemoApi
 from api.demo.keys import create_staff_keys
 from api.demo.seeder import DemoDay, _dispatch, _orders, _put_technician, ensure_rate_card
-from api.demo.service import fresh_settings, prepared_engine, start_service
+from api.demo.service import free_port, fresh_settings, prepared_engine
+from benchmarks.api_load import uvicorn_server
 
 DAY = DaySize(technicians=50, orders=250)
 NOT_PLACED = frozenset({409, 422})
@@ -48,23 +50,22 @@ def bench_http(
         engine = prepared_engine(settings)
         tokens = create_staff_keys(engine)
         engine.dispose()
-        service = start_service(settings)
-        try:
-            with httpx.Client(base_url=service.url, timeout=120) as client:
-                api = DemoApi(client, tokens)
-                zone = ZoneInfo(get_settings().timezone)
-                tomorrow = datetime.now(zone).date() + timedelta(days=1)
-                now = datetime.combine(tomorrow, REFERENCE, tzinfo=zone)
-                city = city_day(now, DAY, seed=seed)
-                seeded = DemoDay(city.day, {str(t["id"]): t for t in city.technicians})
-                ensure_rate_card(api)
-                for body in city.technicians:
-                    _put_technician(api, body)
-                _orders(api, city, seeded)
-                _dispatch(api, seeded, list(seeded.tickets), settings, time_limit_s)
-                return _timed(api, seeded, now, runs=runs, calls=calls, seed=seed)
-        finally:
-            service.stop()
+        with (
+            uvicorn_server(settings.database_url, free_port(), workers=1) as url,
+            httpx.Client(base_url=url, timeout=120) as client,
+        ):
+            api = DemoApi(client, tokens)
+            zone = ZoneInfo(get_settings().timezone)
+            tomorrow = datetime.now(zone).date() + timedelta(days=1)
+            now = datetime.combine(tomorrow, REFERENCE, tzinfo=zone)
+            city = city_day(now, DAY, seed=seed)
+            seeded = DemoDay(city.day, {str(t["id"]): t for t in city.technicians})
+            ensure_rate_card(api)
+            for body in city.technicians:
+                _put_technician(api, body)
+            _orders(api, city, seeded)
+            _dispatch(api, seeded, list(seeded.tickets), settings, time_limit_s)
+            return _timed(api, seeded, now, runs=runs, calls=calls, seed=seed)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
