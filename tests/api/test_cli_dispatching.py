@@ -118,6 +118,22 @@ def test_bench_insertion_writes_figures(tmp_path: Path) -> None:
     assert figures["solver_commit"]
 
 
+def test_bench_insertion_through_the_api_writes_figures(tmp_path: Path) -> None:
+    # The demo day seeded, planned and applied through a served process, then timed calls.
+    out = tmp_path / "insertion_http.json"
+    result = runner.invoke(
+        app, ["bench", "insertion", "--http", "--runs", "1", "--insertions", "3",
+              "--time-limit", "2", "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())
+    assert figures["errors"] == 0 and figures["planned"] > 0
+    assert sum(n for k, n in figures["statuses"].items() if k.startswith("insert ")) == 3
+    assert figures["statuses"].get("availability 200") == 3
+    for name in ("insert", "availability"):
+        assert figures[name]["p95_ms"] >= figures[name]["median_ms"] > 0
+
+
 def test_bench_city_rejects_bad_sizes(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", "city", "--sizes", "50by500"])
     assert result.exit_code == 1 and "--sizes" in result.output
