@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         default=None, description="tcp://host:port of a Dask scheduler for partitioned solves"
     )
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="json: every line the service writes is one JSON object (docs/operations.md)",
+    )
     dispatch_workers: PositiveInt = Field(
         default=1, description="worker processes that solve dispatch runs (one CPU core each)"
     )

@@ -1,4 +1,4 @@
-"""One error body for the whole API: ``{"error": {"code", "message", "details"}}``."""
+"""One error body for the whole API: ``{"error": {"code", "message", "details", "request_id"}}``."""
 
 import logging
 import math
@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.observability.request_ids import current_request_id
 from dispatch.errors import DispatchError
 from geo.errors import GeoError
 from settlement.errors import SettlementError
@@ -63,8 +64,15 @@ def invalid_field(field: str, message: str, *, location: str | None = None) -> A
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    """Build the JSON body of every error response."""
-    return {"error": {"code": code, "message": message, "details": _json_safe(details or {})}}
+    """Build the JSON body of every error response, with the id of the request it answers."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": _json_safe(details or {}),
+            "request_id": current_request_id(),
+        }
+    }
 
 
 def _json_safe(value: Any) -> Any:

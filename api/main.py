@@ -22,6 +22,9 @@ from api.limits import BodySizeLimit, CompressPaths
 from api.map import router as map_router
 from api.map.assets import mount_assets
 from api.me import router as me_router
+from api.observability import router as observability
+from api.observability.metrics import ServiceMetrics
+from api.observability.middleware import RequestObserver
 from api.pages import router as pages
 from api.pages.access import install_page_handlers
 from api.rate_cards import router as rate_cards
@@ -103,8 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.live_plans = LivePlanCache()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CompressPaths, prefixes=("/v1/map/", "/map", "/static/"))
+    app.state.metrics = ServiceMetrics()
+    # Added last, so outermost: a 413 of BodySizeLimit gets an id and is counted too.
+    app.add_middleware(RequestObserver, metrics=app.state.metrics, engine=app.state.engine)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(observability.router)
     resources = (regions, tickets, technicians, leads, dispatch, rate_cards, settlement, earnings)
     for module in (*resources, webhooks):
         app.include_router(module.router, prefix=API_PREFIX)

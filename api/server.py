@@ -8,19 +8,28 @@ each process binds its own socket with ``SO_REUSEPORT`` (Linux) and the kernel s
 connections across them by a hash of their addresses, as nginx's ``reuse_port`` does.
 
 The parent only supervises: it restarts a process that dies and stops them all on SIGINT or
-SIGTERM, which uvicorn answers by finishing the requests in flight.
+SIGTERM, which uvicorn answers by finishing the requests in flight. It also gives the processes
+a fresh directory for their Prometheus metrics (``PROMETHEUS_MULTIPROC_DIR``), so that a scrape
+of any one process reads the figures of all, and removes it when they have stopped.
 """
 
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from prometheus_client import multiprocess
+
+from api.observability.metrics import MULTIPROCESS_DIR_ENV
 
 log = logging.getLogger(__name__)
 
@@ -45,30 +54,59 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_one(host: str, port: int, log_level: str, access_log: bool) -> None:
+def serve_one(
+    host: str, port: int, log_level: str, access_log: bool, log_config: dict[str, Any] | None
+) -> None:
     """Run one server process: the app from the ``GEODISPATCH_*`` environment, on its socket."""
     config = uvicorn.Config(
-        "api.main:create_app", factory=True, log_level=log_level, access_log=access_log
+        "api.main:create_app",
+        factory=True,
+        log_level=log_level,
+        access_log=access_log,
+        log_config=log_config,
     )
     uvicorn.Server(config).run(sockets=[reuse_port_socket(host, port)])
 
 
 def serve_processes(
-    host: str, port: int, workers: int, *, log_level: str = "info", access_log: bool = True
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    log_level: str = "info",
+    access_log: bool = True,
+    log_config: dict[str, Any] | None = None,
 ) -> None:
-    """Run ``workers`` server processes on ``host:port`` until SIGINT or SIGTERM."""
+    """Run ``workers`` server processes on ``host:port`` until SIGINT or SIGTERM.
+
+    ``log_config`` is uvicorn's (a :func:`logging.config.dictConfig` dictionary; None: uvicorn's
+    own).
+    """
     if port == 0:
         raise ValueError("several processes need a fixed port to share (port 0 picks one each)")
     reuse_port_socket(host, port).close()  # a taken port fails here, not in every child
+    metrics_dir = tempfile.mkdtemp(prefix="geodispatch-metrics-")
+    previous_metrics_dir = os.environ.get(MULTIPROCESS_DIR_ENV)
+    os.environ[MULTIPROCESS_DIR_ENV] = metrics_dir  # the spawned processes inherit it
+    try:
+        _supervise(workers, args=(host, port, log_level, access_log, log_config))
+    finally:
+        if previous_metrics_dir is None:
+            os.environ.pop(MULTIPROCESS_DIR_ENV, None)
+        else:
+            os.environ[MULTIPROCESS_DIR_ENV] = previous_metrics_dir
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _supervise(workers: int, *, args: tuple[Any, ...]) -> None:
+    """Start ``workers`` processes running :func:`serve_one` with ``args``; restart the dead."""
     context = multiprocessing.get_context("spawn")
     stopping = False
 
     started_at: dict[int, float] = {}
 
     def start() -> BaseProcess:
-        process = context.Process(
-            target=serve_one, args=(host, port, log_level, access_log), name="geodispatch-http"
-        )
+        process = context.Process(target=serve_one, args=args, name="geodispatch-http")
         process.start()
         started_at[id(process)] = time.monotonic()
         return process
@@ -92,6 +130,8 @@ def serve_processes(
                     )
                 log.warning("server process %s exited (%s); starting another", process.pid,
                             process.exitcode)  # fmt: skip
+                if process.pid is not None:  # its pool gauges no longer count
+                    multiprocess.mark_process_dead(process.pid)  # type: ignore[no-untyped-call]
                 processes[i] = start()
     finally:
         for process in processes:

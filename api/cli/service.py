@@ -82,21 +82,34 @@ def serve(
         ),
     ] = 1,
     log_level: Annotated[LogLevel, typer.Option(help="uvicorn's log level")] = LogLevel.INFO,
-    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            help="uvicorn's line per request; default: off with JSON logs, whose "
+            "geodispatch.request line per request says more"
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP service (OpenAPI docs at /docs).
 
     With ``--workers N``, N processes each build the app from the ``GEODISPATCH_*``
     environment and listen on their own socket (``api.server``): one Python process uses one
-    core at a time.
+    core at a time. Logs go to stderr in ``GEODISPATCH_LOG_FORMAT`` (docs/operations.md).
     """
+    import logging.config
+
     import uvicorn
 
     from api.main import create_app
+    from api.observability.logs import logging_config
     from api.server import ServerProcessFailed, serve_processes
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
+    log_config = logging_config(settings.log_format, log_level.value)
+    if access_log is None:
+        access_log = settings.log_format == "text"
+    logging.config.dictConfig(log_config)  # this process's lines too: the app, the supervisor
     if workers == 1:
         uvicorn.run(
             create_app(settings),
@@ -104,10 +117,18 @@ def serve(
             port=port,
             log_level=log_level.value,
             access_log=access_log,
+            log_config=log_config,
         )
         return
     try:
-        serve_processes(host, port, workers, log_level=log_level.value, access_log=access_log)
+        serve_processes(
+            host,
+            port,
+            workers,
+            log_level=log_level.value,
+            access_log=access_log,
+            log_config=log_config,
+        )
     except OSError as err:
         raise fail(f"cannot listen on {host}:{port}: {err.strerror}") from err
     except (ValueError, ServerProcessFailed) as err:

@@ -60,6 +60,7 @@ def test_domain_errors_keep_their_code_and_details(client: TestClient) -> None:
             "code": "invalid_coordinates",
             "message": "longitude 200 at index 0 is out of range",
             "details": {"index": 0},
+            "request_id": None,  # this bare app has no RequestObserver to name its requests
         }
     }
 

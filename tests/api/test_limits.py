@@ -3,7 +3,8 @@
 Page sizes (``limit``, ``n_offers``) are 422 above their maximum and at 0, and accepted at the
 maximum itself; a lead batch over 1,000 items, a CSV import over 10,000 rows or over the body
 size limit, and a dispatch run over ``dispatch_max_technicians`` are refused before anything is
-written. Every refusal carries the one error body ``{"error": {"code", "message", "details"}}``.
+written. Every refusal carries the one error body
+``{"error": {"code", "message", "details", "request_id"}}``.
 """
 
 from collections.abc import Iterator
@@ -31,7 +32,8 @@ def refusal(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "details"}
+    assert set(body["error"]) == {"code", "message", "details", "request_id"}
+    assert body["error"]["request_id"] == response.headers["X-Request-ID"]
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     error: dict[str, Any] = body["error"]
     return error
