@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     port: PositiveInt = 8000
     max_region_vertices: PositiveInt = 20_000
     max_body_bytes: PositiveInt = 10 * 1024 * 1024
+    rate_card_max_bytes: PositiveInt = Field(
+        default=256 * 1024,
+        description="largest rate-card document an upload may carry (413 above); rules and "
+        "entries per table are capped too (api.rate_cards.repository.MAX_RULES, MAX_ENTRIES)",
+    )
     dask_scheduler: str | None = Field(
         default=None, description="tcp://host:port of a Dask scheduler for partitioned solves"
     )

@@ -6,6 +6,10 @@ so the load generator does not share the server's interpreter. Single ``POST /v1
 (each with its own ``Idempotency-Key``, as integrators send them) go out open-loop at a fixed
 rate, so a slow answer does not slow the arrivals down (no coordinated omission); then one
 batch is posted.
+
+With ``--rate-card-kb``, the database first holds a rate card padded with difficulty flags to
+about that size, and every ticket names one of its flags, so each POST checks its flags
+against the cards in force: what a large card costs the hot path.
 """
 
 import asyncio
@@ -38,6 +42,7 @@ from api.config import PROJECT_ROOT, get_settings
 from api.datafiles import load_regions
 from api.db import migrate
 from api.db.spatial import make_engine
+from api.rate_cards import repository as card_repo
 from api.regions import repository as region_repo
 
 TARGET_P99_MS = 50.0
@@ -63,8 +68,38 @@ def fresh_database(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def _prepare(database_url: str) -> str:
-    """Migrate, load the demo regions, and return an integrator's token."""
+PADDED_FLAG = "flag_00000"  # the first flag of the padded card: what every ticket names
+
+
+def padded_card(size_kib: int) -> str:
+    """Return a JSON rate card in force today, padded with difficulty flags to ``size_kib``.
+
+    As many flags as fit: the document is at most ``size_kib`` KiB and within one flag of it.
+    """
+    flags: dict[str, dict[str, str]] = {}
+    card = {
+        "id": "bench-padded", "version": 1, "currency": "CNY", "effective_from": "2000-01-01",
+        "rules": [
+            {"kind": "base_fee", "id": "base",
+             "fees": {"repair": {"fee": "80.00", "label_zh": "维修", "label_en": "repair"}}},
+            {"kind": "difficulty", "id": "difficulty", "flags": flags},
+        ],
+    }  # fmt: skip
+    entry = {"coefficient": "1.05", "label_zh": "难度标记", "label_en": "padding flag"}
+    # What one more entry adds to a table: its key, its value and the ", " before it.
+    per_flag = len(_json({**entry, PADDED_FLAG: entry})) - len(_json(entry))
+    room = size_kib * 1024 - len(_json(card))
+    for i in range(max(1, room // per_flag)):
+        flags[f"flag_{i:05d}"] = entry
+    return _json(card).decode()
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _prepare(database_url: str, rate_card_kib: int) -> str:
+    """Migrate, load the demo regions (and the padded card), and return an integrator's token."""
     settings = get_settings()
     engine = make_engine(database_url)
     migrate.upgrade(engine)
@@ -72,6 +107,12 @@ def _prepare(database_url: str) -> str:
     with Session(engine) as session, session.begin():
         region_repo.replace_all(session, regions=regions)
         _, token = create_key(session, role=Role.INTEGRATOR, name="bench", source="bench")
+        if rate_card_kib:
+            card_repo.save_version(
+                session, document=padded_card(rate_card_kib), document_format="json",
+                region_ids={region.id for region in regions}, now=datetime.now(UTC),
+                actor_key_id=None,
+            )  # fmt: skip
     engine.dispose()
     return token
 
@@ -110,8 +151,8 @@ def uvicorn_server(database_url: str, port: int, workers: int) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def _tickets(n: int, seed: int, prefix: str) -> list[dict[str, Any]]:
-    """``n`` plausible tickets around Shanghai, seeded."""
+def _tickets(n: int, seed: int, prefix: str, difficulty: list[str]) -> list[dict[str, Any]]:
+    """``n`` plausible tickets around Shanghai, seeded, with the ``difficulty`` flags."""
     rng = np.random.default_rng(seed)
     skills = get_settings().skill_catalogue
     day = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) + timedelta(days=1)
@@ -130,6 +171,7 @@ def _tickets(n: int, seed: int, prefix: str) -> list[dict[str, Any]]:
                 "time_windows": [[start.isoformat(), (start + timedelta(hours=3)).isoformat()]],
                 "priority": "normal",
                 "customer": {"name": "张三", "phone": "+86 138 0000 0000"},
+                "difficulty": difficulty,
             }
         )
     return tickets
@@ -185,7 +227,13 @@ def _requests(base: str, token: str, bodies: list[dict[str, Any]]) -> list[bytes
 
 
 async def _steady(
-    base: str, token: str, rate: float, duration_s: float, warmup_s: float, connections: int
+    base: str,
+    token: str,
+    rate: float,
+    duration_s: float,
+    warmup_s: float,
+    connections: int,
+    difficulty: list[str],
 ) -> dict[str, Any]:
     """Post tickets at ``rate``/s on a schedule; time those sent after the warm-up.
 
@@ -195,7 +243,7 @@ async def _steady(
     ``*_from_schedule_ms`` figures count from the slot, so they include that lag too.
     """
     n_warm, n = int(rate * warmup_s), int(rate * duration_s)
-    bodies = _tickets(n_warm + n, seed=1, prefix=f"single-{uuid.uuid4().hex[:6]}")
+    bodies = _tickets(n_warm + n, 1, f"single-{uuid.uuid4().hex[:6]}", difficulty)
     requests = _requests(base, token, bodies)
     latencies: list[float] = []
     lags: list[float] = []
@@ -260,8 +308,9 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _batch(base: str, token: str, size: int) -> dict[str, Any]:
-    body = json.dumps({"tickets": _tickets(size, seed=2, prefix=f"batch-{uuid.uuid4().hex[:6]}")})
+def _batch(base: str, token: str, size: int, difficulty: list[str]) -> dict[str, Any]:
+    tickets = _tickets(size, 2, f"batch-{uuid.uuid4().hex[:6]}", difficulty)
+    body = json.dumps({"tickets": tickets})
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     started = time.perf_counter()
     response = httpx.post(f"{base}/v1/tickets/batch", content=body, headers=headers, timeout=120)
@@ -271,12 +320,22 @@ def _batch(base: str, token: str, size: int) -> dict[str, Any]:
     return {"tickets": size, "body_mb": round(len(body) / 2**20, 2), "seconds": round(seconds, 3)}
 
 
+def _card_figures(size_kib: int) -> dict[str, Any] | None:
+    """Return the padded card's size and flag count, or None when no card was stored."""
+    if not size_kib:
+        return None
+    document = padded_card(size_kib)
+    flags = json.loads(document)["rules"][1]["flags"]
+    return {"kib": round(len(document.encode()) / 1024, 1), "flags": len(flags)}
+
+
 def _print(figures: dict[str, Any], console: Console) -> None:
     single, batch = figures["single"], figures["batch"]
     workers = figures["uvicorn_workers"]
-    table = Table(
-        title=f"POST /v1/tickets on uvicorn ({workers} workers) + PostGIS ({figures['postgres']})"
-    )
+    title = f"POST /v1/tickets on uvicorn ({workers} workers) + PostGIS ({figures['postgres']})"
+    if card := figures["rate_card"]:
+        title += f", a {card['kib']} KiB rate card of {card['flags']:,} flags stored"
+    table = Table(title=title)
     table.add_column("figure")
     table.add_column("value", justify="right")
     rows = [
@@ -323,20 +382,30 @@ def bench_api(
     repeat: Annotated[
         int, typer.Option(min=1, max=20, help="timed runs at the rate; medians are reported")
     ] = 3,
+    rate_card_kb: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=10_240,
+            help="store a rate card padded with difficulty flags to this many KiB, and send "
+            "every ticket with one of its flags (0: no card, no flags)",
+        ),
+    ] = 0,
     json_path: Annotated[
         Path, typer.Option("--json", help="where to write the figures")
     ] = PROJECT_ROOT / "benchmarks" / "results" / "api.json",
 ) -> None:
     """Measure single ticket POST latency at a steady rate and one batch, on PostGIS."""
     load_before = round(os.getloadavg()[0], 2)
+    difficulty = [PADDED_FLAG] if rate_card_kb else []
     with fresh_database(admin_url) as database_url:
-        token = _prepare(database_url)
+        token = _prepare(database_url, rate_card_kb)
         with uvicorn_server(database_url, _free_port(), workers) as base:
             runs = [
-                asyncio.run(_steady(base, token, rate, duration, warmup, connections))
+                asyncio.run(_steady(base, token, rate, duration, warmup, connections, difficulty))
                 for _ in range(repeat)
             ]
-            batch_figures = _batch(base, token, batch)
+            batch_figures = _batch(base, token, batch, difficulty)
         with create_engine(database_url).connect() as conn:
             postgres = str(conn.execute(text("SELECT version()")).scalar()).split(" on ")[0]
     single = _median_run(runs)
@@ -347,6 +416,7 @@ def bench_api(
         "single": single,
         "single_runs": runs,
         "batch": batch_figures,
+        "rate_card": _card_figures(rate_card_kb),
         "target_p99_ms": TARGET_P99_MS,
         "target_batch_s": TARGET_BATCH_S,
         "meets_p99": single["p99_ms"] <= TARGET_P99_MS,

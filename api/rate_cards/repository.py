@@ -2,7 +2,8 @@
 
 A version is stored as the document the admin uploaded (TOML or JSON text) with the content hash
 the settlement package computes. It may be replaced until it first prices an order; from then on
-no code path updates it (and a trigger refuses it).
+no code path updates it (and a trigger refuses it). Each process parses a version once
+(:func:`card_of`); the queries that load versions to use their cards leave the document unread.
 """
 
 import json
@@ -10,13 +11,13 @@ import tomllib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, defer
 
 from api.db.tables import RateCardVersionRow
+from api.rate_cards.cache import ParsedCards
 from settlement import (
     InvalidRateCard,
     RateCard,
@@ -28,6 +29,15 @@ from settlement import (
 from settlement.localtime import zone
 
 DocumentFormat = Literal["toml", "json"]
+
+#: The most rules a card may have, and the most entries any one table or list in it may have
+#: (fees, coefficients, flags, materials, windows, tiers...): they bound what parsing a card and
+#: pricing with it cost. A nation-wide region table has about 3,000 entries.
+MAX_RULES = 100
+MAX_ENTRIES = 5_000
+
+_PARSED = ParsedCards(capacity=64)
+_UNREAD_DOCUMENT = defer(RateCardVersionRow.document)
 
 
 class SaveOutcome(StrEnum):
@@ -60,20 +70,73 @@ def parse_document(document: str, document_format: DocumentFormat) -> dict[str, 
         raise InvalidRateCard(
             f"card: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}", field="body"
         ) from err
+    except RecursionError as err:  # both parsers recurse into nested arrays and tables
+        raise InvalidRateCard("card: nested too deeply", field="body") from err
     if not isinstance(table, dict):
         raise InvalidRateCard("card: the document must be a table (a JSON object)", field="body")
     return table
 
 
-@lru_cache(maxsize=16)
-def _parsed(document: str, document_format: DocumentFormat) -> RateCard:
-    return parse_rate_card(parse_document(document, document_format))
+def check_size(table: dict[str, Any]) -> None:
+    """Refuse a card over the size limits (``InvalidRateCard`` naming the field).
+
+    At most ``MAX_RULES`` rules, and at most ``MAX_ENTRIES`` entries in any table or list.
+    """
+    rules = table.get("rules")
+    if isinstance(rules, list) and len(rules) > MAX_RULES:
+        raise InvalidRateCard(
+            f"card: at most {MAX_RULES} rules, not {len(rules)}", field="rules", limit=MAX_RULES
+        )
+    pending: list[tuple[str, object]] = [("card", table)]
+    while pending:  # a loop, not recursion: a document may nest as deeply as its parser allowed
+        path, value = pending.pop()
+        if not isinstance(value, dict | list) or not value:
+            continue
+        if len(value) > MAX_ENTRIES:
+            raise InvalidRateCard(
+                f"{path}: at most {MAX_ENTRIES} entries, not {len(value)}",
+                field=path,
+                limit=MAX_ENTRIES,
+            )
+        if isinstance(value, dict):
+            pending += [(_field(path, str(key)), item) for key, item in value.items()]
+        else:
+            pending += [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+
+
+def _field(table_path: str, key: str) -> str:
+    """Name a table's entry as the card's errors do: ``rules[1].coefficients``, ``rules``."""
+    return key if table_path == "card" else f"{table_path}.{key}"
 
 
 def card_of(row: RateCardVersionRow) -> RateCard:
-    """Return the parsed card of a stored version (parsed once per distinct document)."""
-    document_format: DocumentFormat = "toml" if row.document_format == "toml" else "json"
-    return _parsed(row.document, document_format)
+    """Return the parsed card of a stored version, parsed once per process.
+
+    Only the first call for a version reads its document (a lazy load when the query left it
+    unread), so the hot paths cost the same whatever the card's size.
+    """
+    key = (row.id, row.content_sha256)
+    card = _PARSED.get(key)
+    if card is None:
+        document_format: DocumentFormat = "toml" if row.document_format == "toml" else "json"
+        card = parse_rate_card(parse_document(row.document, document_format))
+        _PARSED.put(key, card)
+    return card
+
+
+def cards_not_expired(session: Session, *, today: date) -> list[RateCard]:
+    """Return the cards of every version open-ended or ending after ``today``."""
+    rows = session.scalars(
+        select(RateCardVersionRow)
+        .where(
+            or_(
+                RateCardVersionRow.effective_until.is_(None),
+                RateCardVersionRow.effective_until > today,
+            )
+        )
+        .options(_UNREAD_DOCUMENT)
+    )
+    return [card_of(row) for row in rows]
 
 
 def save_version(
@@ -90,11 +153,14 @@ def save_version(
     Raises
     ------
     InvalidRateCard
-        (or a subclass) naming the rule and field, for a bad card or an unknown region id.
+        (or a subclass) naming the rule and field, for a bad card, one over the size limits
+        (:func:`check_size`) or one naming an unknown region id.
     RateCardVersionUsed
         If that (id, version) has priced orders and the content differs.
     """
-    card = parse_rate_card(parse_document(document, document_format))
+    table = parse_document(document, document_format)
+    check_size(table)
+    card = parse_rate_card(table)
     check_regions(card, region_ids)
     row = get_version(session, card_id=card.id, version=card.version)
     if row is None:
@@ -109,9 +175,25 @@ def save_version(
         )
         session.add(row)
         session.flush()
-        return row, SaveOutcome.CREATED
-    if row.content_sha256 == card.content_hash:
-        return row, SaveOutcome.UNCHANGED
+        outcome = SaveOutcome.CREATED
+    elif row.content_sha256 == card.content_hash:
+        outcome = SaveOutcome.UNCHANGED
+    else:
+        _replace(session, row=row, card=card, document=document, document_format=document_format)
+        outcome = SaveOutcome.REPLACED
+    _PARSED.put((row.id, card.content_hash), card)  # parsed here already: not again on use
+    return row, outcome
+
+
+def _replace(
+    session: Session,
+    *,
+    row: RateCardVersionRow,
+    card: RateCard,
+    document: str,
+    document_format: DocumentFormat,
+) -> None:
+    """Give an unused version new content; refuse if it has priced orders."""
     if row.first_used_at is not None:
         check_unchanged(card, {(row.card_id, row.version): row.content_sha256})
     replaced = session.execute(
@@ -128,7 +210,6 @@ def save_version(
             version=card.version,
         )
     session.refresh(row)
-    return row, SaveOutcome.REPLACED
 
 
 def _columns(card: RateCard) -> dict[str, Any]:
@@ -152,10 +233,14 @@ def get_version(session: Session, *, card_id: str, version: int) -> RateCardVers
 
 def list_versions(session: Session, *, card_id: str | None = None) -> list[RateCardVersionRow]:
     """List stored versions, newest effective date first (optionally of one card id)."""
-    query = select(RateCardVersionRow).order_by(
-        RateCardVersionRow.effective_from.desc(),
-        RateCardVersionRow.version.desc(),
-        RateCardVersionRow.card_id,
+    query = (
+        select(RateCardVersionRow)
+        .order_by(
+            RateCardVersionRow.effective_from.desc(),
+            RateCardVersionRow.version.desc(),
+            RateCardVersionRow.card_id,
+        )
+        .options(_UNREAD_DOCUMENT)
     )
     if card_id is not None:
         query = query.where(RateCardVersionRow.card_id == card_id)
@@ -195,6 +280,7 @@ def _first_in_force(
             RateCardVersionRow.version.desc(),
             RateCardVersionRow.card_id,
         )
+        .options(_UNREAD_DOCUMENT)
     )
     for row in candidates:
         day = local_date_of(row)

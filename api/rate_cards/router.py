@@ -85,8 +85,12 @@ def version_read(row: RateCardVersionRow, *, with_document: bool = False) -> Rat
     )
 
 
-async def card_document(request: Request) -> tuple[str, repo.DocumentFormat]:
-    """Read the raw body as a TOML or JSON card document (415 for another media type)."""
+async def card_document(request: Request, settings: SettingsDep) -> tuple[str, repo.DocumentFormat]:
+    """Read the raw body as a TOML or JSON card document.
+
+    415 for another media type; 413 above ``rate_card_max_bytes``, the limit every card is
+    kept under so that storing and parsing one stays cheap.
+    """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in MEDIA_TYPES:
         raise ApiError(
@@ -95,8 +99,16 @@ async def card_document(request: Request) -> tuple[str, repo.DocumentFormat]:
             "send the card as application/toml or application/json",
             {"content_type": media_type, "supported": sorted(MEDIA_TYPES)},
         )
+    body = await request.body()
+    if len(body) > (max_bytes := settings.rate_card_max_bytes):
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"a rate-card document is at most {max_bytes} bytes, this one {len(body)}",
+            {"field": "body", "max_bytes": max_bytes},
+        )
     try:
-        text = (await request.body()).decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ApiError(422, "invalid_rate_card", "the body is not UTF-8") from err
     return text, "toml" if MEDIA_TYPES[media_type] == "toml" else "json"
@@ -109,9 +121,11 @@ async def card_document(request: Request) -> tuple[str, repo.DocumentFormat]:
     summary="Upload a rate-card version",
     description=(
         "Admin only. The body is the card document as `application/toml` or `application/json` "
-        "(format: docs/rate-card.md; rates and amounts are quoted decimals). The card is "
-        "validated by the settlement package: an error is 422 with the rule and field named in "
-        "`details`, and a region id the service does not know is refused. Uploading the same "
+        "(format: docs/rate-card.md; rates and amounts are quoted decimals), at most "
+        "`GEODISPATCH_RATE_CARD_MAX_BYTES` bytes (413 above), with at most "
+        f"{repo.MAX_RULES} rules and {repo.MAX_ENTRIES:,} entries in any table or list. The card "
+        "is validated by the settlement package: an error is 422 with the rule and field named "
+        "in `details`, and a region id the service does not know is refused. Uploading the same "
         "(id, version) again with the same content is a no-op (200, `unchanged`); with new "
         "content it replaces the version (200, `replaced`) only while no order has been priced "
         "under it; a used version is frozen (409 `rate_card_version_used`): publish a new one."
@@ -128,6 +142,7 @@ async def card_document(request: Request) -> tuple[str, repo.DocumentFormat]:
     responses={
         200: {"description": "Unchanged or replaced (unused version)"},
         409: {"description": "The version has priced orders and cannot change"},
+        413: {"description": "The document exceeds GEODISPATCH_RATE_CARD_MAX_BYTES"},
         415: {"description": "Neither TOML nor JSON"},
         422: {"description": "Invalid card: the message names the rule and field"},
     },

@@ -9,6 +9,7 @@ PostgreSQL one ticket under an ``Idempotency-Key`` in a single statement
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -30,7 +31,6 @@ from sqlalchemy import (
     literal,
     literal_column,
     null,
-    or_,
     select,
     table,
     text,
@@ -45,7 +45,6 @@ from api.db.base import Base
 from api.db.spatial import SRID
 from api.db.tables import (
     CustomerRow,
-    RateCardVersionRow,
     TechnicianRow,
     TicketRow,
     TicketSignatureRow,
@@ -64,6 +63,7 @@ from api.tickets.rules import (
     TicketStatus,
     check_transition,
 )
+from settlement import RateCard
 from settlement.rules.coefficients import KeyedCoefficientSlot
 from settlement.rules.fees import MaterialSlot
 
@@ -646,20 +646,21 @@ def history(session: Session, *, ticket_id: int) -> list[TicketStatusChangeRow]:
 
 def card_terms(session: Session, *, today: date) -> CardTerms:
     """Collect the flags and material codes of every version not expired by ``today``."""
-    rows = session.scalars(
-        select(RateCardVersionRow).where(
-            or_(
-                RateCardVersionRow.effective_until.is_(None),
-                RateCardVersionRow.effective_until > today,
-            )
-        )
+    terms = [_terms_of(card) for card in card_repo.cards_not_expired(session, today=today)]
+    return CardTerms(
+        flags=frozenset().union(*(t.flags for t in terms)),
+        materials=frozenset().union(*(t.materials for t in terms)),
     )
-    slots = [slot for row in rows for slot in card_repo.card_of(row).slots]
+
+
+@lru_cache(maxsize=64)
+def _terms_of(card: RateCard) -> CardTerms:
+    """Return one card's flags and material codes (cached: a version's card is one object)."""
     return CardTerms(
         flags=frozenset(
-            s.flag for s in slots if isinstance(s, KeyedCoefficientSlot) and s.flag is not None
+            s.flag for s in card.slots if isinstance(s, KeyedCoefficientSlot) and s.flag is not None
         ),
-        materials=frozenset(s.material_code for s in slots if isinstance(s, MaterialSlot)),
+        materials=frozenset(s.material_code for s in card.slots if isinstance(s, MaterialSlot)),
     )
 
 

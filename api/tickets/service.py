@@ -129,29 +129,39 @@ def _skill_errors(
 def _term_errors(
     tickets: Sequence[TicketCreate], terms: CardTerms, prefix: str
 ) -> list[dict[str, Any]]:
-    flags = ", ".join(sorted(terms.flags)) or "none"
-    materials = ", ".join(sorted(terms.materials)) or "none"
-    errors = [
-        {
-            "index": i,
-            "field": f"{prefix.format(i=i)}difficulty[{j}]",
-            "message": f"unknown difficulty flag {flag!r}; the rate cards in force define: {flags}",
-        }
+    unknown_flags = [
+        (i, j, flag)
         for i, ticket in enumerate(tickets)
         for j, flag in enumerate(ticket.difficulty)
         if flag not in terms.flags
     ]
-    errors += [
-        {
-            "index": i,
-            "field": f"{prefix.format(i=i)}materials[{j}].code",
-            "message": f"unknown material {m.code!r}; the rate cards in force price: {materials}",
-        }
+    unknown_materials = [
+        (i, j, m.code)
         for i, ticket in enumerate(tickets)
         for j, m in enumerate(ticket.materials)
         if m.code not in terms.materials
     ]
-    return errors
+    # The lists of known names are built only for a refusal: a card may define thousands.
+    flags = ", ".join(sorted(terms.flags)) if unknown_flags else ""
+    materials = ", ".join(sorted(terms.materials)) if unknown_materials else ""
+    errors = [
+        {
+            "index": i,
+            "field": f"{prefix.format(i=i)}difficulty[{j}]",
+            "message": f"unknown difficulty flag {flag!r}; the rate cards in force define: "
+            f"{flags or 'none'}",
+        }
+        for i, j, flag in unknown_flags
+    ]
+    return errors + [
+        {
+            "index": i,
+            "field": f"{prefix.format(i=i)}materials[{j}].code",
+            "message": f"unknown material {code!r}; the rate cards in force price: "
+            f"{materials or 'none'}",
+        }
+        for i, j, code in unknown_materials
+    ]
 
 
 def new_tickets(
@@ -399,8 +409,11 @@ def transition(
                 f"technician_id: no technician {transition_in.technician_id!r}",
                 [{"field": "technician_id", "message": "unknown technician"}],
             )
+        # The change is checked against the ticket as read under its lock (refreshed, not the
+        # copy loaded before waiting): a concurrent change may have moved or reassigned it.
         locked = repo.get_ticket(session, ticket_id=ticket.id, for_update=True)
-        assert locked is not None
+        if locked is None or not is_visible(principal, locked):
+            raise ApiError(404, "not_found", f"no ticket {ticket.id}")
         repo.transition(
             session,
             ticket=locked,

@@ -15,19 +15,32 @@ Verifying a delivery (receiver side)::
 Use the raw body bytes as received (not re-serialised JSON), compare in constant time, and
 refuse old timestamps to stop replays.  ``X-Geodispatch-Delivery`` is unique per delivery and
 stays the same across its retries: use it to drop duplicates.
+
+Where a delivery may go (server-side request forgery): before each attempt the worker resolves
+the URL's host and refuses the attempt, without connecting, if any address is not public
+(``api.webhooks.rules.refusal``: loopback, private, link-local, unique-local, multicast,
+unspecified, cloud metadata). It then connects to the address it judged, with the name in the
+``Host`` header and TLS's SNI (and certificate check), so a name that resolves differently a
+moment later (DNS rebinding) cannot steer the connection elsewhere. Redirects are not followed:
+a 3xx is a failed attempt. ``webhook_allow_private_urls`` lifts the address check (tests,
+all-intranet deployments); it stays off by default.
 """
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import random
+import socket
+import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 import anyio.to_thread
 import httpx
@@ -38,6 +51,7 @@ from api.auth import utc_now
 from api.clock import Clock
 from api.config import Settings
 from api.webhooks import repository as repo
+from api.webhooks.rules import IPAddress, refusal
 
 SIGNATURE_HEADER = "X-Geodispatch-Signature"
 log = logging.getLogger(__name__)
@@ -72,7 +86,11 @@ def verify(
 
 @dataclass(frozen=True, slots=True)
 class DeliveryPolicy:
-    """How hard to try: attempts, exponential backoff with jitter, per-attempt timeout."""
+    """How hard to try, and where.
+
+    Attempts, exponential backoff with jitter and a per-attempt timeout; whether addresses
+    that are not public may be reached (``allow_private_addresses``: tests and intranets).
+    """
 
     max_attempts: int = 8
     backoff_base_s: float = 10.0
@@ -80,6 +98,7 @@ class DeliveryPolicy:
     timeout_s: float = 10.0
     batch: int = 50
     concurrency: int = 8
+    allow_private_addresses: bool = False
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.batch < 1 or self.concurrency < 1:
@@ -95,6 +114,7 @@ class DeliveryPolicy:
             backoff_base_s=settings.webhook_backoff_base_s,
             backoff_max_s=min(settings.webhook_backoff_max_s, 86_400.0),
             timeout_s=settings.webhook_timeout_s,
+            allow_private_addresses=settings.webhook_allow_private_urls,
         )
 
     @property
@@ -113,8 +133,82 @@ class DeliveryPolicy:
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
-def post(client: httpx.Client, due: repo.DueDelivery, *, now: datetime) -> repo.AttemptResult:
-    """POST one signed delivery and report status, latency and error; never raise."""
+Resolver = Callable[[str, int], Sequence[IPAddress]]
+"""Resolves ``(host, port)`` to addresses; raises ``OSError`` when the name does not resolve."""
+
+
+def resolve_host(host: str, port: int) -> list[IPAddress]:
+    """Return the addresses the system's resolver gives ``host``, in its order."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    # An IPv6 link-local address comes with its zone ("fe80::1%eth0"); the address decides.
+    addresses = (ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in found)
+    return list(dict.fromkeys(addresses))
+
+
+class Undeliverable(Exception):
+    """No attempt can be made: the host does not resolve, or reaches a refused address.
+
+    The message is the attempt's recorded error.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where one attempt connects, and as which name.
+
+    ``url`` has its host replaced by the checked address; the name goes in the ``Host`` header
+    and, over HTTPS, in the TLS server name (SNI), which the certificate is checked against.
+    """
+
+    url: httpx.URL
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+def destination(url: str, *, resolve: Resolver, allow_private: bool) -> Destination:
+    """Resolve ``url``'s host once, judge every address, and pin the first.
+
+    Raises ``Undeliverable`` when the name does not resolve or an address is refused (unless
+    ``allow_private``).
+    """
+    parsed = httpx.URL(url)
+    name = parsed.raw_host.decode("ascii")  # IDNA-encoded, as DNS and SNI take it
+    try:
+        addresses: Sequence[IPAddress] = [ipaddress.ip_address(parsed.host)]
+    except ValueError:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            addresses = resolve(name, port)
+        except OSError as err:
+            raise Undeliverable(f"DNS: {name} does not resolve: {err}") from err
+    if not addresses:
+        raise Undeliverable(f"DNS: {name} resolves to no address")
+    if not allow_private:
+        # Every address, not only the one used: a mixed answer is a rebinding attempt.
+        reasons = [reason for address in addresses if (reason := refusal(address)) is not None]
+        if reasons:
+            raise Undeliverable(f"refused, not a public address: {parsed.host}: {reasons[0]}")
+    extensions = {"sni_hostname": name} if parsed.scheme == "https" else {}
+    return Destination(
+        url=parsed.copy_with(host=str(addresses[0])),
+        headers={"Host": parsed.netloc.decode("ascii")},
+        extensions=extensions,
+    )
+
+
+def post(
+    client: httpx.Client,
+    due: repo.DueDelivery,
+    *,
+    now: datetime,
+    resolve: Resolver = resolve_host,
+    allow_private: bool = False,
+) -> repo.AttemptResult:
+    """POST one signed delivery to its checked address and report status, latency and error.
+
+    Never raises: a refused address, a name that does not resolve, a redirect and a transport
+    error are each a failed attempt with the reason in ``error``.
+    """
     body = due.body.encode("utf-8")
     headers = {
         "Content-Type": "application/json",
@@ -126,10 +220,21 @@ def post(client: httpx.Client, due: repo.DueDelivery, *, now: datetime) -> repo.
     started = time.perf_counter()
     status, error = None, None
     try:
-        response = client.post(due.url, content=body, headers=headers)
+        target = destination(due.url, resolve=resolve, allow_private=allow_private)
+        response = client.post(
+            target.url,
+            content=body,
+            headers=headers | target.headers,
+            extensions=target.extensions,
+        )
         status = response.status_code
-        if not 200 <= status < 300:
+        if response.is_redirect:
+            location = response.headers.get("location", "")[:200]
+            error = f"HTTP {status}: redirects are not followed (Location: {location})"
+        elif not 200 <= status < 300:
             error = f"HTTP {status}: {response.text[:200]}"
+    except Undeliverable as err:
+        error = str(err)[:500]
     except httpx.HTTPError as err:
         error = f"{type(err).__name__}: {err}"[:500]
     except httpx.InvalidURL as err:  # stored URLs were validated; this is belt and braces
@@ -138,18 +243,14 @@ def post(client: httpx.Client, due: repo.DueDelivery, *, now: datetime) -> repo.
     return repo.AttemptResult(now, latency_ms, status, error)
 
 
-def _post_in_order(
-    client: httpx.Client, deliveries: list[repo.DueDelivery], clock: Clock
-) -> list[tuple[repo.DueDelivery, repo.AttemptResult]]:
-    return [(d, post(client, d, now=clock())) for d in deliveries]
-
-
 @dataclass
 class WebhookWorker:
     """Reads the outbox, makes deliveries, POSTs the due ones and logs each attempt.
 
     ``clock`` dates every attempt and decides what is due; tests pass a
     :class:`~api.clock.ManualClock`. Only the idle poll between passes waits in real time.
+    ``resolve`` turns a URL's host into the addresses judged and connected to; tests pass a
+    stub, so no test depends on real DNS.
     """
 
     sessions: Callable[[], Session]
@@ -157,6 +258,7 @@ class WebhookWorker:
     poll_s: float = 2.0
     rng: random.Random = field(default_factory=random.Random)
     clock: Clock = utc_now
+    resolve: Resolver = resolve_host
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
@@ -169,23 +271,31 @@ class WebhookWorker:
                 session, now=self.clock(), limit=self.policy.batch, lease=self.policy.lease
             )
             session.commit()
+        if not due:
+            return 0
         # Subscriptions are served in parallel, so one slow endpoint holds up no other; each
         # one's deliveries go in order, one at a time. Results are recorded here, serially.
         by_subscription: dict[int, list[repo.DueDelivery]] = {}
         for delivery in due:
             by_subscription.setdefault(delivery.subscription_id, []).append(delivery)
-        with (
-            httpx.Client(timeout=self.policy.timeout_s, follow_redirects=False) as client,
-            ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="webhook") as pool,
-        ):
-            sends = [
-                pool.submit(_post_in_order, client, ds, self.clock)
-                for ds in by_subscription.values()
-            ]
+        tls = httpx.create_ssl_context()  # loading the CA bundle once per pass, not per client
+        with ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="webhook") as pool:
+            sends = [pool.submit(self._post_in_order, ds, tls) for ds in by_subscription.values()]
             for done in as_completed(sends):
                 for delivery, result in done.result():
                     self._record(delivery, result)
         return len(due)
+
+    def _post_in_order(
+        self, deliveries: list[repo.DueDelivery], tls: ssl.SSLContext
+    ) -> list[tuple[repo.DueDelivery, repo.AttemptResult]]:
+        # A client per subscription: connections are opened to checked addresses, and two
+        # hosts behind one address must not share a connection (its TLS names one of them).
+        allow_private = self.policy.allow_private_addresses
+        send = partial(post, resolve=self.resolve, allow_private=allow_private)
+        timeout_s = self.policy.timeout_s
+        with httpx.Client(timeout=timeout_s, follow_redirects=False, verify=tls) as client:
+            return [(delivery, send(client, delivery, now=self.clock())) for delivery in deliveries]
 
     def _record(self, due: repo.DueDelivery, result: repo.AttemptResult) -> None:
         retry_at = None

@@ -31,6 +31,9 @@ so the same delivery (`X-Geodispatch-Delivery`) may arrive more than once: dedup
 A subscription's deliveries are sent one at a time in order, but a retried one arrives after
 later ones: order by `data.changed_at`, not by arrival.
 Every attempt is logged under `GET /v1/webhooks/{{id}}/deliveries`.
+Your URL's host must resolve to public addresses only: it is resolved again at every attempt,
+and an attempt that would reach a loopback, private, link-local or metadata address is refused
+(logged, and retried as a failure). Redirects are not followed: a 3xx is a failed attempt.
 
 A delivery's body (event type `ticket.<new status>`, header `X-Geodispatch-Event`):
 

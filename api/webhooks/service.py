@@ -13,6 +13,7 @@ from api.db.tables import WebhookSubscriptionRow
 from api.deps import SessionDep
 from api.errors import ApiError
 from api.webhooks import repository as repo
+from api.webhooks.rules import refusal
 from api.webhooks.schemas import SubscriptionCreate
 
 Reader = Annotated[Principal, require_roles(Role.ADMIN, Role.DISPATCHER, Role.INTEGRATOR)]
@@ -35,23 +36,25 @@ Subscription = Annotated[WebhookSubscriptionRow, Depends(subscription_for)]
 def check_url(url: str, *, allow_private: bool) -> None:
     """Refuse URLs that point into the service's own network (422 naming ``url``).
 
-    Without this, an integrator could make the worker POST to localhost or the intranet.
-    Host names are not resolved here; the setting ``webhook_allow_private_urls`` lifts the
-    check for tests and all-intranet deployments.
+    An address in the URL is judged by ``rules.refusal``; a name is refused here only when it
+    is plainly internal. Names are not resolved here: what a name resolves to can change after
+    subscribing, so the delivery worker resolves it and judges the addresses on every attempt.
+    The setting ``webhook_allow_private_urls`` lifts both checks for tests and all-intranet
+    deployments.
     """
     if allow_private:
         return
     host = (httpx.URL(url).host or "").lower()
     try:
-        address = ipaddress.ip_address(host)
-        is_internal = not address.is_global
+        reason = refusal(ipaddress.ip_address(host))
     except ValueError:
         is_internal = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
-    if is_internal:
+        reason = f"{host} is an internal name" if is_internal else None
+    if reason is not None:
         raise ApiError(
             422,
             "validation_error",
-            f"url: {host} is a private, loopback or reserved address",
+            f"url: {reason}; webhooks go to public addresses only",
             {"errors": [{"field": "url", "in": "body", "message": "not public"}]},
         )
 

@@ -99,6 +99,10 @@ def test_deliveries_page_validates_its_cursor(client: TestClient, headers: Heade
         "http://[::1]/hook",
         "http://169.254.169.254/latest/meta-data",
         "https://api.internal/hook",
+        "http://[::ffff:127.0.0.1]/hook",  # IPv4-mapped loopback
+        "http://[fd00:ec2::254]/latest/meta-data",
+        "http://168.63.129.16/machine",  # Azure's wire server looks public
+        "http://0.0.0.0:8000/hook",
     ],
 )
 def test_private_and_loopback_urls_are_refused(

@@ -1,7 +1,9 @@
-"""Webhook delivery against a real HTTP receiver on 127.0.0.1: signatures, retries, backoff.
+"""Webhook delivery against a real HTTP receiver on 127.0.0.1: signatures, retries, backoff,
+and the addresses a delivery may reach.
 
 The worker reads a :class:`~api.clock.ManualClock`: a test moves it past a backoff instead of
-sleeping through it.
+sleeping through it. Its policy lets it reach the receivers' loopback address, except where a
+test checks that the default refuses it; names resolve through a stub, never real DNS.
 """
 
 import hashlib
@@ -14,7 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,8 +28,17 @@ from api.clock import ManualClock
 from api.config import Settings
 from api.db.tables import TicketStatusChangeRow
 from api.main import create_app
-from api.webhooks.delivery import SIGNATURE_HEADER, DeliveryPolicy, WebhookWorker, sign, verify
+from api.webhooks.delivery import (
+    SIGNATURE_HEADER,
+    DeliveryPolicy,
+    Resolver,
+    WebhookWorker,
+    resolve_host,
+    sign,
+    verify,
+)
 from api.webhooks.repository import _advance
+from api.webhooks.rules import IPAddress
 
 Headers = dict[str, dict[str, str]]
 HOLD_MAX_S = 10.0  # a held receiver answers by then at the latest
@@ -45,10 +58,12 @@ class Receiver:
 
     ``arrived`` is set at the first request. With ``hold`` given, it answers only once
     ``hold`` is set (or after ``HOLD_MAX_S``); ``was_released`` says whether that was in time.
+    With ``location`` given, every answer carries it (a redirect, with a 3xx status).
     """
 
     statuses: list[int]
     hold: threading.Event | None = None
+    location: str | None = None
     requests: list[tuple[float, dict[str, str], bytes]] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
     url: str = ""
@@ -61,11 +76,13 @@ class Receiver:
 @pytest.fixture
 def receiver() -> Iterator[Callable[..., Receiver]]:
     """Start receivers on free ports; each answers ``statuses`` in turn (the last one repeats),
-    once ``hold`` (when given) is set."""
+    once ``hold`` (when given) is set, with a ``Location`` header when ``location`` is given."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(statuses: list[int], hold: threading.Event | None = None) -> Receiver:
-        rec = Receiver(statuses, hold)
+    def start(
+        statuses: list[int], hold: threading.Event | None = None, location: str | None = None
+    ) -> Receiver:
+        rec = Receiver(statuses, hold, location)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -76,6 +93,8 @@ def receiver() -> Iterator[Callable[..., Receiver]]:
                 if rec.hold is not None:
                     rec.was_released = rec.hold.wait(HOLD_MAX_S)
                 self.send_response(status)
+                if rec.location is not None:
+                    self.send_header("Location", rec.location)
                 self.end_headers()
                 self.wfile.write(b"ok" if status < 300 else b"boom")
 
@@ -101,16 +120,34 @@ def clock() -> ManualClock:
     return ManualClock(datetime.now(UTC))
 
 
-def worker_on(session: Session, clock: ManualClock, **policy: Any) -> WebhookWorker:
+def worker_on(
+    session: Session, clock: ManualClock, resolve: Resolver = resolve_host, **policy: Any
+) -> WebhookWorker:
     """A worker whose sessions share the test's connection (so the test still rolls back)."""
     connection = session.connection()
-    params = {"max_attempts": 3, "backoff_base_s": 0.2, "backoff_max_s": 1.0, "timeout_s": 2.0}
+    params = {"max_attempts": 3, "backoff_base_s": 0.2, "backoff_max_s": 1.0, "timeout_s": 2.0,
+              "allow_private_addresses": True}  # fmt: skip
     return WebhookWorker(
         sessions=lambda: Session(bind=connection, join_transaction_mode="create_savepoint"),
         policy=DeliveryPolicy(**{**params, **policy}),
         rng=random.Random(7),
         clock=clock,
+        resolve=resolve,
     )
+
+
+def resolving_to(*answers: str) -> tuple[Resolver, list[str]]:
+    """Return a stub resolver, and the list of the names it is asked.
+
+    Its n-th answer is ``answers[n]`` (the last one once they run out), as a rebinding name's.
+    """
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[IPAddress]:
+        asked.append(host)
+        return [ip_address(answers[min(len(asked), len(answers)) - 1])]
+
+    return resolve, asked
 
 
 def make_ticket(client: TestClient, headers: Headers, who: str, external_id: str) -> int:
@@ -230,6 +267,54 @@ def test_gives_up_after_max_attempts_and_logs_connection_errors(
     [attempted] = deliveries(client, headers, session, closed["id"])
     assert attempted["attempts"][0]["status_code"] is None
     assert "ConnectError" in attempted["attempts"][0]["error"]
+
+
+def test_a_public_name_resolving_to_loopback_is_refused_and_never_contacted(
+    client: TestClient, headers: Headers, session: Session, receiver: Any, clock: ManualClock
+) -> None:
+    rec = receiver([200])
+    port = urlsplit(rec.url).port
+    sub = subscribe(client, headers, f"http://hooks.example.com:{port}/hook")
+    make_ticket(client, headers, "shop_a", "SO-7")
+    resolve, asked = resolving_to("127.0.0.1")
+    worker = worker_on(session, clock, resolve, allow_private_addresses=False)  # the default
+    assert worker.run_once() == 1
+    assert asked == ["hooks.example.com"] and rec.requests == []
+    [refused] = deliveries(client, headers, session, sub["id"])
+    [attempt] = refused["attempts"]
+    assert attempt["status_code"] is None
+    assert attempt["error"] == (
+        "refused, not a public address: hooks.example.com: 127.0.0.1 is loopback"
+    )
+    assert refused["status"] == "pending"  # retried later: the name may point outward again
+
+
+def test_the_connection_goes_to_the_address_resolved_once_not_to_a_rebound_one(
+    client: TestClient, headers: Headers, session: Session, receiver: Any, clock: ManualClock
+) -> None:
+    rec = receiver([200])
+    port = urlsplit(rec.url).port
+    subscribe(client, headers, f"http://hooks.example.com:{port}/hook")
+    make_ticket(client, headers, "shop_a", "SO-8")
+    resolve, asked = resolving_to("127.0.0.1", "10.255.255.1")  # rebinds after one answer
+    assert worker_on(session, clock, resolve).run_once() == 1
+    assert asked == ["hooks.example.com"]  # judged and connected from one answer
+    [(_, sent_headers, _)] = rec.requests
+    assert sent_headers["Host"] == f"hooks.example.com:{port}"
+
+
+def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
+    client: TestClient, headers: Headers, session: Session, receiver: Any, clock: ManualClock
+) -> None:
+    inside = receiver([200])
+    redirecting = receiver([302], location=inside.url)
+    sub = subscribe(client, headers, redirecting.url)
+    make_ticket(client, headers, "shop_a", "SO-9")
+    worker_on(session, clock).run_once()
+    assert len(redirecting.requests) == 1 and inside.requests == []
+    [attempt] = deliveries(client, headers, session, sub["id"])[0]["attempts"]
+    assert attempt["status_code"] == 302
+    assert attempt["error"] == f"HTTP 302: redirects are not followed (Location: {inside.url})"
 
 
 def test_the_api_only_writes_rows_and_never_calls_out(
