@@ -2,7 +2,8 @@
 
 OR-Tools' own metaheuristics stall a few per cent above the best known Solomon solutions
 and cannot build a start on large technician days, so the routes are built and improved
-here (:mod:`dispatch.search_anneal` and the kernels it calls) before OR-Tools polishes
+here (:mod:`dispatch.search_anneal` and the kernels it calls, with the granular descent of
+:mod:`dispatch.search_descent` on long routes) before OR-Tools polishes
 them. The objective is the solver's: weighted travel, weighted lateness past SLA deadlines,
 priority-scaled penalties for unserved orders and the balance term; every constraint
 (skills, territory, pins, windows, shifts, breaks, capacity, max orders, working time,
@@ -36,7 +37,12 @@ class AnnealingParams:
     Where the first routes average at least ``long_route`` orders (the long-horizon
     instances, 30-100 stops a route), ruin removes ``long_mean_removed`` orders on average in
     strings of up to ``long_max_string``: strings of five barely reorder such routes. A share
-    ``split_share`` of the strings are split strings (a run inside them stays).
+    ``split_share`` of the strings are split strings (a run inside them stays). On such
+    routes every new best is also taken to a local optimum of the granular descent
+    (:mod:`dispatch.search_descent`) over each order's ``long_granular`` nearest orders; 0
+    turns it off. Short routes go without: there a new best comes every few moves and the
+    descent costs more moves than it saves (a 200 / 2,000 city day made 4,900 moves in 10 s
+    instead of 18,000 with it).
     """
 
     mean_removed: int = 5
@@ -48,6 +54,7 @@ class AnnealingParams:
     long_mean_removed: int = 10
     long_max_string: int = 10
     split_share: float = 0.5
+    long_granular: int = 20
 
     def __post_init__(self) -> None:
         sizes = ("mean_removed", "max_string", "long_route", "long_mean_removed",
@@ -55,6 +62,8 @@ class AnnealingParams:
         for name in sizes:
             if getattr(self, name) < 1:
                 raise InvalidSolveParams(f"{name} must be >= 1", field=name)
+        if self.long_granular < 0:
+            raise InvalidSolveParams("long_granular must be >= 0", field="long_granular")
         if not 0.0 <= self.split_share <= 1.0:
             raise InvalidSolveParams("split_share must be in [0, 1]", field="split_share")
         if not 0.0 <= self.blink < 1.0:
@@ -67,6 +76,10 @@ class AnnealingParams:
         if orders_per_route >= self.long_route:
             return self.long_mean_removed, self.long_max_string
         return self.mean_removed, self.max_string
+
+    def granular(self, orders_per_route: float) -> int:
+        """Neighbours per order in the descent of new bests; 0 for no descent."""
+        return self.long_granular if orders_per_route >= self.long_route else 0
 
 
 class LocalSearch:
@@ -133,6 +146,7 @@ class LocalSearch:
         scale = float(self.current.cost.sum()) / served
         used = max(int((self.current.length > 0).sum()), 1)
         mean_removed, max_string = params.ruin_sizes(served / used)
+        granular = params.granular(served / used)
         t0, t1 = params.start_temperature * scale, params.end_temperature * scale
         done, chunk = 0, FIRST_CHUNK
         while True:
@@ -150,7 +164,7 @@ class LocalSearch:
             anneal(
                 self.instance, self.current, self.trial, self.best, self.costs, self.dirty,
                 chunk, t_from, t_to, mean_removed, max_string, params.split_share,
-                params.blink, self.rng,
+                params.blink, granular, self.rng,
             )  # fmt: skip
             done += chunk
             self.moves += chunk

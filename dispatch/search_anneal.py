@@ -2,7 +2,9 @@
 
 Three states take part: ``current`` (the annealing walk), ``trial`` (current plus one move)
 and ``best``. Only the routes a move touched are copied back and forth, so an iteration
-costs what the move costs, not the size of the plan.
+costs what the move costs, not the size of the plan. On long routes every new best is
+first taken to a local optimum of the granular descent (:mod:`dispatch.search_descent`),
+and the walk goes on from there.
 """
 
 import math
@@ -10,6 +12,7 @@ import math
 import numpy as np
 
 from dispatch.jit import jit
+from dispatch.search_descent import descend
 from dispatch.search_instance import SearchInstance, SearchState
 from dispatch.search_moves import recreate, ruin
 from dispatch.search_timing import time_route
@@ -38,7 +41,7 @@ def construct(inst: SearchInstance, st: SearchState, how: int, rng: np.random.Ge
 def anneal(
     inst: SearchInstance, current: SearchState, trial: SearchState, best: SearchState,
     costs: np.ndarray, dirty: np.ndarray, iterations: int, t_from: float, t_to: float,
-    mean_removed: int, max_string: int, split_share: float, blink: float,
+    mean_removed: int, max_string: int, split_share: float, blink: float, granular: int,
     rng: np.random.Generator,
 ) -> int:  # fmt: skip
     """Run ``iterations`` moves, cooling from ``t_from`` to ``t_to``; return moves accepted.
@@ -52,6 +55,9 @@ def anneal(
     pool = np.empty(3 * n_orders + 1, dtype=np.int64)
     in_pool = np.zeros(n_orders, dtype=np.bool_)
     scratch = np.empty(current.route.shape[1] + 1, dtype=np.int64)
+    seq_a = np.empty(2 * current.route.shape[1] + 1, dtype=np.int64)
+    seq_b = np.empty(2 * current.route.shape[1] + 1, dtype=np.int64)
+    scope = np.empty(n_orders, dtype=np.int64)
     accepted = 0
     for it in range(iterations):
         temperature = t_from * (t_to / t_from) ** (it / iterations) if t_from > 0 else 0.0
@@ -71,6 +77,12 @@ def anneal(
             accepted += 1
             for i in range(n_touched):
                 dirty[touched_list[i]] = True
+            if cost < costs[1] and granular > 0:
+                cost = _descend_new_best(
+                    inst, current, trial, dirty, granular, scope, touched, touched_list,
+                    n_touched, seq_a, seq_b,
+                )  # fmt: skip
+                costs[0], n_touched = cost, 0  # _descend_new_best cleared the marks
             if cost < costs[1]:
                 _copy_routes(current, best, np.flatnonzero(dirty), int(dirty.sum()))
                 dirty[:] = False
@@ -80,6 +92,36 @@ def anneal(
         for i in range(n_touched):
             touched[touched_list[i]] = False
     return accepted
+
+
+@jit
+def _descend_new_best(
+    inst: SearchInstance, current: SearchState, trial: SearchState, dirty: np.ndarray,
+    granular: int, scope: np.ndarray, touched: np.ndarray, touched_list: np.ndarray,
+    n_touched: int, seq_a: np.ndarray, seq_b: np.ndarray,
+) -> int:  # fmt: skip
+    """Take ``current``, a new best, to a local optimum of the granular descent; its cost.
+
+    The orders it moves are those on routes that differ from the best so far (every best
+    before was descended already), each with its neighbours on any route, so a new best
+    costs what changed rather than the size of the plan. ``trial`` follows ``current``;
+    the routes changed are marked dirty and left unmarked as touched.
+    """
+    for i in range(n_touched):
+        touched[touched_list[i]] = False
+    n_scope = 0
+    for v in np.flatnonzero(dirty):
+        for j in range(current.length[v]):
+            scope[n_scope] = current.route[v, j]
+            n_scope += 1
+    n_touched = descend(
+        inst, current, scope, n_scope, granular, touched, touched_list, 0, seq_a, seq_b
+    )
+    _copy_routes(current, trial, touched_list, n_touched)
+    for i in range(n_touched):
+        dirty[touched_list[i]] = True
+        touched[touched_list[i]] = False
+    return total_cost(inst, current)
 
 
 @jit
@@ -105,6 +147,7 @@ def _copy_routes(src: SearchState, dst: SearchState, vehicles: np.ndarray, count
             dst.load[v, d] = src.load[v, d]
         for j in range(length):
             dst.vehicle_of[src.route[v, j]] = v
+            dst.position[src.route[v, j]] = j
     dst.unserved_penalty[0] = src.unserved_penalty[0]
 
 

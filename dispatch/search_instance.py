@@ -72,6 +72,7 @@ class SearchState(NamedTuple):
     working: IntArray  # travel plus service
     cost: IntArray  # weighted travel plus weighted lateness
     vehicle_of: IntArray  # per order, -1 when unserved
+    position: IntArray  # per served order, its place in its route
     unserved_penalty: IntArray  # one element: the sum of penalties of unserved orders
 
 
@@ -153,6 +154,7 @@ def empty_state(instance: SearchInstance) -> SearchState:
         working=zeros.copy(),
         cost=zeros.copy(),
         vehicle_of=np.full(n_orders, -1, dtype=np.int64),
+        position=np.zeros(n_orders, dtype=np.int64),
         unserved_penalty=np.asarray([int(instance.penalty.sum())], dtype=np.int64),
     )  # fmt: skip
 

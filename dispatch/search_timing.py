@@ -99,6 +99,7 @@ def time_route(inst: SearchInstance, st: SearchState, v: int) -> bool:
     travel, late, load, service, feasible = 0, 0, 0, 0, True
     for j in range(length):
         order = st.route[v, j]
+        st.position[order] = j
         leg = inst.travel[prev, order]
         travel += leg
         start = earliest_start(inst, order, t + leg)

@@ -130,8 +130,11 @@ def test_ruin_sizes_follow_the_route_length() -> None:
     params = AnnealingParams()
     assert params.ruin_sizes(8.0) == (5, 5)
     assert params.ruin_sizes(25.0) == (10, 10)
+    assert (params.granular(8.0), params.granular(25.0)) == (0, 20)  # descent on long routes
     with pytest.raises(InvalidSolveParams, match="max_string"):
         AnnealingParams(max_string=0)
+    with pytest.raises(InvalidSolveParams, match="long_granular"):
+        AnnealingParams(long_granular=-1)
 
 
 @pytest.mark.parametrize("seed", range(3))
