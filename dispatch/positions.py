@@ -86,6 +86,25 @@ class PositionTable:
         for v, schedule in enumerate(schedules):
             self.update(v, schedule)
 
+    def extended(self, arrays: RoutingArrays) -> "PositionTable":
+        """Return a copy of the table for ``arrays``: its problem with orders appended last.
+
+        Every position stays; only the technicians' nodes, numbered after the orders, move up
+        by the number of orders appended. Cheaper than a table built from the schedules.
+        """
+        added = arrays.n_orders - self.arrays.n_orders
+        if added < 0 or len(arrays.vehicles) != len(self.arrays.vehicles):
+            raise ValueError("the arrays are not this table's problem with orders appended")
+        first_technician_node = self.arrays.n_orders
+        table = object.__new__(PositionTable)
+        table.arrays, table.limits = arrays, self.limits
+        table.service_class = np.asarray([v.service_class for v in arrays.vehicles], dtype=np.int64)
+        table.count, table.load = self.count.copy(), self.load.copy()
+        table.working_s, table.is_open = self.working_s.copy(), self.is_open.copy()
+        table._blocks = [_moved_nodes(b, first_technician_node, added) for b in self._blocks]
+        table._flat = None
+        return table
+
     def update(self, v: int, schedule: RouteSchedule | None) -> None:
         """Replace vehicle ``v``'s positions by those of ``schedule`` (``None``: closed)."""
         self._flat = None
@@ -126,6 +145,14 @@ class PositionTable:
             | (self.working_s + service > limits.max_working_s)
         )
         return full
+
+
+def _moved_nodes(block: IntArray, first: int, added: int) -> IntArray:
+    """Return ``block`` with its nodes from ``first`` on (the technicians') up by ``added``."""
+    moved = block.copy()
+    nodes = moved[2:4]
+    nodes[nodes >= first] += added
+    return moved
 
 
 def rank_positions(

@@ -77,7 +77,7 @@ class LiveDay:
                 return left_out
             grown = base.with_order(order)
             if grown is not None:
-                return grown.live_plan(self.plan)
+                return grown.live  # the request's own copy: its insertions change no other
         return self._rebuilt_live_plan(order, catalog)
 
     def base(self, catalog: Collection[str]) -> DayBase | None:

@@ -240,3 +240,27 @@ def test_schedule_matches_the_arrays() -> None:
     assert schedule.start_s == (10 * H,)  # arrives 08:30, waits for the window
     assert schedule.latest_s == (11 * H,)
     assert schedule.return_s == 10 * H + 1800 + 3 * STEP_S
+
+
+def test_a_live_plan_extended_by_an_order_equals_one_built_afresh() -> None:
+    techs = [tech("t1"), tech("t2", start=(121.45, 31.2), shifts=(Shift(9 * H, 17 * H),))]
+    day = [order(f"o{i}", x) for i, x in enumerate([1, 3, 6, 2, 7])]
+    live = planned(street(techs, day), [o.id for o in day])
+    grown_problem = street(techs, [*day, order("new", 4)])
+    grown_problem = Problem(  # the day's orders as the same objects, as a kept day has them
+        grown_problem.origin, live.problem.technicians, (*live.problem.orders, order("new", 4)),
+        grown_problem.travel_s,
+    )  # fmt: skip
+    arrays = build_routing_arrays(grown_problem)
+    extended, afresh = live.extended(grown_problem, arrays), LivePlan(grown_problem, live.plan)
+    assert extended.schedules == afresh.schedules
+    assert np.array_equal(extended.table.flat(), afresh.table.flat())
+    before = (list(live.schedules), live.table.flat().copy(), live.plan)
+    mine, theirs = extended.insert(WorkOrderId("new")), afresh.insert(WorkOrderId("new"))
+    assert isinstance(mine, Insertion) and mine == theirs
+    assert extended.plan == afresh.plan
+    # The plan it was extended from is untouched by the copy's insertion.
+    assert (live.schedules, live.plan) == (before[0], before[2])
+    assert np.array_equal(live.table.flat(), before[1])
+    with pytest.raises(ValueError, match="appended"):
+        live.extended(street(techs, day[:3]), build_routing_arrays(street(techs, day[:3])))
