@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.observability.request_ids import current_request_id
 from dispatch.errors import DispatchError
@@ -168,6 +169,41 @@ def _http_code(status: int) -> str:
         415: "unsupported_media_type",
         429: "too_many_requests",
     }.get(status, "http_error")
+
+
+class LastResort:
+    """Answer an exception no handler took with the one error body (500), and log it.
+
+    Starlette's own last resort answers plain text and then raises again, so the server closes
+    the connection and the client's next request on it fails too. This one sends
+    ``internal_error`` with the request's id (the log line carries the traceback under the same
+    id) and returns normally, which keeps the connection open. A response already started is
+    left to the server: nothing sensible can follow its first bytes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            message = "internal error; quote the request id when reporting it"
+            response = JSONResponse(status_code=500, content=error_body("internal_error", message))
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

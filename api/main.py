@@ -16,7 +16,7 @@ from api.dispatch import router as dispatch
 from api.dispatch.live_plans import LivePlanCache
 from api.dispatch.runs import run_executor_lifespan
 from api.earnings import router as earnings
-from api.errors import install_error_handlers
+from api.errors import LastResort, install_error_handlers
 from api.leads import router as leads
 from api.limits import BodySizeLimit, CompressPaths
 from api.map import router as map_router
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.live_plans = LivePlanCache()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CompressPaths, prefixes=("/v1/map/", "/map", "/static/"))
+    app.add_middleware(LastResort)  # inside the observer: an unhandled error is counted as 500
     app.state.metrics = ServiceMetrics()
     # Added last, so outermost: a 413 of BodySizeLimit gets an id and is counted too.
     app.add_middleware(RequestObserver, metrics=app.state.metrics, engine=app.state.engine)

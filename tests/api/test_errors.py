@@ -1,11 +1,19 @@
 """The one error shape, for validation, HTTP, domain errors and oversized bodies."""
 
+import json
+import socket
+import threading
+import time
+from typing import Any
+
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from api.errors import install_error_handlers
+from api.demo.service import free_port
+from api.errors import LastResort, install_error_handlers
 from api.limits import BodySizeLimit
 from geo.errors import InvalidCoordinates
 
@@ -87,3 +95,51 @@ def test_oversized_streamed_body_without_length_is_413(client: TestClient) -> No
         "/points", content=chunks(), headers={"content-type": "application/json"}
     )
     assert response.status_code == 413
+
+
+def test_an_unhandled_error_is_the_error_body_and_keeps_the_connection() -> None:
+    # A real server, two requests on one socket: after the 500 the connection still serves.
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(LastResort)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    @app.get("/fine")
+    def fine() -> dict[str, str]:
+        return {"status": "ok"}
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            stream = sock.makefile("rb")
+            first = exchange(sock, stream, "/boom")
+            second = exchange(sock, stream, "/fine")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    status, headers, body = first
+    assert status == 500 and headers.get("connection") != "close"
+    assert json.loads(body)["error"]["code"] == "internal_error"
+    assert "a bug" not in body.decode()  # the traceback goes to the log, not to the client
+    assert second[0] == 200 and json.loads(second[2]) == {"status": "ok"}
+
+
+def exchange(sock: socket.socket, stream: Any, path: str) -> tuple[int, dict[str, str], bytes]:
+    """Send one keep-alive GET on ``sock``; read its status, headers and body."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    status = int(stream.readline().split()[1])
+    headers = {}
+    while (line := stream.readline().decode().strip()) != "":
+        name, _, value = line.partition(":")
+        headers[name.lower()] = value.strip()
+    return status, headers, stream.read(int(headers["content-length"]))
