@@ -1,5 +1,6 @@
 """Service settings, read once from ``GEODISPATCH_*`` environment variables (or ``.env``)."""
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -44,6 +45,12 @@ class Settings(BaseSettings):
         default=None, description="tcp://host:port of a Dask scheduler for partitioned solves"
     )
     log_level: str = "INFO"
+    adjustment_max_amount: Decimal = Field(
+        default=Decimal("10000"),
+        gt=0,
+        description="largest manual ledger adjustment either way, in the major unit (yuan); a "
+        "larger one is refused (422 on amount), as is zero",
+    )
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="json: every line the service writes is one JSON object (docs/operations.md)",

@@ -228,6 +228,7 @@ def adjust(
     adjustment_in: AdjustmentCreate,
     session: SessionDep,
     principal: Annotated[Principal, require_roles(Role.ADMIN)],
+    settings: SettingsDep,
 ) -> LedgerChangeRead:
     return service.adjust(
         session,
@@ -235,4 +236,5 @@ def adjust(
         adjustment_in=adjustment_in,
         regions=request.app.state.region_cache.index(session),
         actor_key_id=principal.key_id,
+        max_amount=settings.adjustment_max_amount,
     )

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import Depends
@@ -190,8 +191,13 @@ def adjust(
     adjustment_in: AdjustmentCreate,
     regions: RegionIndex,
     actor_key_id: str,
+    max_amount: Decimal,
 ) -> LedgerChangeRead:
-    """Append a manual adjustment, or price a settled ticket again (reversal plus new earning)."""
+    """Append a manual adjustment, or price a settled ticket again (reversal plus new earning).
+
+    A manual amount is refused when it is zero or larger than ``max_amount`` either way: a
+    ledger is append-only, so a slipped digit would stay in it as two entries.
+    """
     now = utc_now()
     if adjustment_in.kind == "resettle":
         ticket_id = adjustment_in.ticket_id
@@ -218,6 +224,11 @@ def adjust(
         rows = list(settled.entries)
     else:
         assert adjustment_in.amount is not None
+        amount = adjustment_in.amount.money().amount
+        if amount == 0 or abs(amount) > max_amount:
+            raise invalid_field(
+                "amount", f"must be non-zero and at most {max_amount} either way, got {amount}"
+            )
         before = settlement_repo.load(session, technician_id=technician_id, for_update=True)
         after = before.ledger.adjust(
             technician_id, adjustment_in.amount.money(), now, adjustment_in.memo

@@ -179,6 +179,9 @@ def test_adjustment_and_resettlement_under_a_new_version(
         {"kind": "adjustment", "amount": {"amount": "5.00"}, "memo": ""},
         {"kind": "resettle", "memo": "no ticket"},
         {"kind": "refund", "amount": {"amount": "5.00"}, "memo": "x"},
+        {"kind": "adjustment", "amount": {"amount": "10000.01"}, "memo": "a slipped digit"},
+        {"kind": "adjustment", "amount": {"amount": "-999999999999"}, "memo": "far too much"},
+        {"kind": "adjustment", "amount": {"amount": "0.00"}, "memo": "nothing"},
     ],
 )
 def test_bad_adjustments_are_422(
@@ -186,6 +189,17 @@ def test_bad_adjustments_are_422(
 ) -> None:
     response = client.post("/v1/earnings/T-A/adjustments", json=body, headers=headers["admin"])
     assert response.status_code == 422
+    ledger = client.get("/v1/earnings/T-A/ledger", headers=headers["admin"]).json()
+    assert not [e for e in ledger["entries"] if e["kind"] == "adjustment"]  # nothing written
+
+
+def test_an_adjustment_at_the_bound_is_booked(
+    client: TestClient, headers: Headers, technicians: None
+) -> None:
+    body = {"kind": "adjustment", "amount": {"amount": "-10000.00"}, "memo": "at the bound"}
+    response = client.post("/v1/earnings/T-A/adjustments", json=body, headers=headers["admin"])
+    assert response.status_code == 201, response.text
+    assert [e["kind"] for e in response.json()["entries"]] == ["adjustment"]
 
 
 def test_resettling_someone_elses_ticket_is_404(
