@@ -6,7 +6,8 @@ service writes is then one JSON object.
 """
 
 import logging
-from typing import Any, Literal
+import sys
+from typing import Any, Literal, TextIO
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -44,6 +45,22 @@ def json_formatter() -> logging.Formatter:
     )
 
 
+class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes to ``sys.stderr`` as it is when each line is written.
+
+    A plain handler keeps the stream it was given: where something replaces ``sys.stderr`` for a
+    while (a CLI runner, a test capturing output) and closes it, every later line would fail.
+    """
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _stream: TextIO) -> None:
+        """``StreamHandler`` sets its stream once; this one looks it up on every line."""
+
+
 def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
     """Return the logging configuration of the service (uvicorn's ``log_config``).
 
@@ -61,8 +78,7 @@ def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
         "formatters": {"service": formatter},
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stderr",
+                "()": CurrentStderr,
                 "formatter": "service",
                 "filters": ["request_id"],
             }

@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -227,3 +228,23 @@ def test_metrics_need_an_admin_key(
 
 def test_metrics_stay_out_of_the_openapi_document(client: TestClient) -> None:
     assert "/metrics" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_log_lines_go_to_stderr_as_it_is_when_written() -> None:
+    # A CLI runner or a test may swap sys.stderr and close it; later lines must not fail.
+    handler_config = logging_config("json", "info")["handlers"]["stderr"]
+    handler = handler_config["()"]()
+    record = logging.LogRecord("geodispatch.test", logging.INFO, __file__, 1, "hello", None, None)
+    handler.setFormatter(json_formatter())
+    handler.addFilter(RequestIdFilter())
+    written = []
+    for _ in range(2):
+        swapped = io.StringIO()
+        previous, sys.stderr = sys.stderr, swapped
+        try:
+            handler.handle(record)
+        finally:
+            sys.stderr = previous
+        written.append(swapped.getvalue())
+        swapped.close()  # as a runner closes its capture
+    assert [json.loads(line)["message"] for line in written] == ["hello", "hello"]
