@@ -20,7 +20,7 @@ already holds (a ticket the plan left out) still goes through a full build.
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from threading import Lock
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -107,9 +107,9 @@ class LiveDay:
         return left_out if left_out is not None else LivePlan(built.problem, self.plan)
 
     def inserted(
-        self, live: LivePlan, route: Route, ticket: TicketRow, pinned_to: str | None
+        self, live: LivePlan, route: Route, ticket: TicketRow, pinned_to: str | None, at: datetime
     ) -> "LiveDay":
-        """Return the copy once ``ticket`` is in ``live``'s plan on ``route`` (call before commit).
+        """Return the copy once ``ticket`` is in ``live``'s plan on ``route``, stamped ``at``.
 
         The day that took the order is kept as ``live`` left it when the order it took is the
         one the copy holds (its windows were not cut at the present); other days take the
@@ -119,7 +119,7 @@ class LiveDay:
         order, _ = ticket_order(
             ticket, day_origin(self.day, self.zone), now_s=0, pinned_to=pinned_to
         )
-        state = self.state.with_ticket(ticket.id, ticket.updated_at)
+        state = self.state.with_ticket(ticket.id, at)
         if pinned_to is not None:
             state = replace(state, pins=state.pins | {(ticket.id, pinned_to)})
         is_new = all(o.id != order.id for o in self.orders)

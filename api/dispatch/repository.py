@@ -22,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api.db.spatial import lonlat
 from api.db.tables import (
@@ -41,7 +42,7 @@ from api.dispatch.problem_builder import (
     day_bounds,
 )
 from api.tickets import repository as ticket_repo
-from api.tickets.rules import Actor, TicketStatus
+from api.tickets.rules import Actor, TicketStatus, check_transition
 from dispatch import DispatchError, Plan, Route
 from geo.regions import RegionIndex
 
@@ -646,6 +647,117 @@ def store_plan(session: Session, *, run_id: int, plan_doc: dict[str, Any]) -> No
         .values(plan=plan_doc, revision=DispatchPlanRow.revision + 1)
         .execution_options(synchronize_session=False)
     )
+
+
+def locked_ticket(session: Session, *, ticket_id: int) -> tuple[TicketRow | None, str | None]:
+    """Return the ticket locked (PostgreSQL) and re-read, and the technician it is pinned to.
+
+    One query: the pin is read under the same lock as the status it goes with.
+    """
+    pin = (
+        select(AssignmentRow.technician_id)
+        .where(AssignmentRow.ticket_id == TicketRow.id, AssignmentRow.is_pinned.is_(True))
+        .scalar_subquery()
+    )
+    query = (
+        select(TicketRow, pin)
+        .where(TicketRow.id == ticket_id)
+        .with_for_update(of=TicketRow)
+        .execution_options(populate_existing=True)
+    )
+    found = session.execute(query).first()
+    return (None, None) if found is None else (found[0], found[1])
+
+
+def record_insertion(
+    session: Session,
+    *,
+    ticket: TicketRow,
+    head: PlanHead,
+    plan: Plan,
+    route: Route,
+    plan_doc: dict[str, Any],
+    actor_key_id: str,
+    at: datetime,
+) -> None:
+    """Schedule a ``new`` ticket (locked) that an insertion put on ``route`` of ``head``'s plan.
+
+    Writes what ``transition``, ``store_route`` and ``store_plan`` would: the ticket and its
+    history row, the route's changed assignments, the plan document with its revision bumped.
+    On PostgreSQL that is one statement, a single round trip (the insertion's answer waits on
+    it); ``ticket`` is then updated in place as the statement left the row.
+    """
+    note = f"inserted into the plan of run {head.run_id}"
+    if session.get_bind().dialect.name != "postgresql":
+        ticket_repo.transition(
+            session, ticket=ticket, target=TicketStatus.SCHEDULED, actor=Actor.STAFF,
+            actor_key_id=actor_key_id, at=at, technician_id=route.technician_id, note=note,
+        )  # fmt: skip
+        store_route(
+            session, run_id=head.run_id, day=head.day, plan=plan, route=route,
+            actor_key_id=actor_key_id, at=at,
+        )  # fmt: skip
+        store_plan(session, run_id=head.run_id, plan_doc=plan_doc)
+        return
+    check_transition(TicketStatus(ticket.status), TicketStatus.SCHEDULED, Actor.STAFF)
+    params = {
+        "ticket_id": ticket.id, "from_status": ticket.status,
+        "to_status": TicketStatus.SCHEDULED.value, "technician_id": route.technician_id,
+        "at": at, "actor_key_id": actor_key_id, "note": note,
+        "day": head.day, "run_id": head.run_id, "plan": plan_doc,
+        "stop_ticket_ids": [int(stop.order_id) for stop in route.stops],
+        "etas": [plan.at(stop.arrival_s) for stop in route.stops],
+        "starts": [plan.at(stop.start_s) for stop in route.stops],
+        "ends": [plan.at(stop.end_s) for stop in route.stops],
+    }  # fmt: skip
+    scheduled = session.execute(INSERTION_AT_ONCE, params).scalar_one()
+    if scheduled != 1:  # the caller holds the row's lock and saw it ``new``
+        raise RuntimeError(f"ticket {ticket.id} changed under its lock")
+    for name, value in (
+        ("status", TicketStatus.SCHEDULED.value), ("technician_id", route.technician_id),
+        ("updated_at", at),
+    ):  # fmt: skip
+        set_committed_value(ticket, name, value)
+
+
+# The ticket's change and its history row (as ``tickets.repository.transition``), the route's
+# assignments where they differ (as ``store_route``: stamped only when changed, a pin kept), and
+# the plan document (as ``store_plan``).
+INSERTION_AT_ONCE = text(
+    """
+    WITH scheduled AS (
+        UPDATE ticket SET status = :to_status, technician_id = :technician_id, updated_at = :at
+        WHERE id = :ticket_id AND status = :from_status
+        RETURNING id
+    ), history AS (
+        INSERT INTO ticket_status_change (ticket_id, from_status, to_status, at, actor_key_id, note)
+        SELECT id, :from_status, :to_status, :at, :actor_key_id, :note FROM scheduled
+    ), stops AS (
+        INSERT INTO assignment AS a (
+            ticket_id, technician_id, day, sequence, eta_at, start_at, end_at, is_pinned, source,
+            run_id, assigned_at, assigned_by
+        )
+        SELECT s.ticket_id, :technician_id, :day, s.sequence, s.eta_at, s.start_at, s.end_at,
+            false, 'run', :run_id, :at, :actor_key_id
+        FROM unnest(
+            CAST(:stop_ticket_ids AS bigint[]), CAST(:etas AS timestamptz[]),
+            CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])
+        ) WITH ORDINALITY AS s(ticket_id, eta_at, start_at, end_at, sequence)
+        ON CONFLICT (ticket_id) DO UPDATE SET
+            technician_id = excluded.technician_id, day = excluded.day,
+            sequence = excluded.sequence, eta_at = excluded.eta_at,
+            start_at = excluded.start_at, end_at = excluded.end_at, source = excluded.source,
+            run_id = excluded.run_id, assigned_at = excluded.assigned_at,
+            assigned_by = excluded.assigned_by
+        WHERE (a.technician_id, a.day, a.sequence, a.eta_at, a.start_at, a.end_at, a.source,
+            a.run_id) IS DISTINCT FROM (excluded.technician_id, excluded.day, excluded.sequence,
+            excluded.eta_at, excluded.start_at, excluded.end_at, excluded.source, excluded.run_id)
+    ), stored_plan AS (
+        UPDATE dispatch_plan SET plan = :plan, revision = revision + 1 WHERE run_id = :run_id
+    )
+    SELECT count(*) FROM scheduled
+    """
+).bindparams(bindparam("plan", type_=DispatchPlanRow.__table__.c.plan.type))
 
 
 # Assignments of tickets to technicians: create, move, pin, drop, and each day's stops.

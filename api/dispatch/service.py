@@ -174,7 +174,7 @@ def insert_ticket(
     hierarchy = [r.id for r in index.containing(*lonlat(ticket.location))]
     # The plan's lock, taken before the ticket's as applying a plan does, queues insertions.
     head = repo.applied_plan_head(session, day=day, region_ids=hierarchy, for_update=True)
-    session.refresh(ticket, with_for_update=True)
+    _, pinned = repo.locked_ticket(session, ticket_id=ticket.id)  # ``ticket``, re-read
     if ticket.status != TicketStatus.NEW:
         message = f"ticket {ticket.id} is {ticket.status}; only new tickets are inserted"
         raise _error(409, "not_insertable", message, status=ticket.status)
@@ -184,7 +184,6 @@ def insert_ticket(
     live_day = live_plans.get(session, head=head, zone=zone, index=index)
     now = utc_now()
     now_s = max(0, int((now - day_origin(day, zone)).total_seconds()))
-    pinned = repo.pins(session, ticket_ids=[ticket.id]).get(ticket.id)
     order, is_over = ticket_order(ticket, live_day.plan.origin, now_s=now_s, pinned_to=pinned)
     if is_over:
         raise _error(422, "cannot_insert", "its time windows are over", reason="unreachable")
@@ -198,17 +197,11 @@ def insert_ticket(
     new_plan = live.plan
     route = new_plan.route_of(result.technician_id, result.shift_index)
     assert route is not None  # the insertion just put a stop on it
-    ticket_repo.transition(
-        session, ticket=ticket, target=TicketStatus.SCHEDULED, actor=Actor.STAFF,
-        actor_key_id=actor_key_id, at=now, technician_id=result.technician_id,
-        note=f"inserted into the plan of run {head.run_id}",
+    updated = live_day.inserted(live, route, ticket, pinned, at=now)  # what is written next
+    repo.record_insertion(
+        session, ticket=ticket, head=head, plan=new_plan, route=route,
+        plan_doc=updated.plan_doc, actor_key_id=actor_key_id, at=now,
     )  # fmt: skip
-    repo.store_route(
-        session, run_id=head.run_id, day=head.day, plan=new_plan, route=route,
-        actor_key_id=actor_key_id, at=now,
-    )  # fmt: skip
-    updated = live_day.inserted(live, route, ticket, pinned)  # what was written, not re-read
-    repo.store_plan(session, run_id=head.run_id, plan_doc=updated.plan_doc)
     session.commit()
     live_plans.put(updated)
     stop = route.stops[result.position]

@@ -1,5 +1,6 @@
 """Manual overrides with constraint warnings, pins honoured by runs, urgent insertion."""
 
+from datetime import datetime
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from api.db.tables import (
     TechnicianRow,
     TechnicianShiftRow,
     TicketRow,
+    TicketStatusChangeRow,
 )
 from api.dispatch.assignment_checks import assignment_warnings
 from api.dispatch.problem_builder import Fleet, build_problem, day_origin, ticket_order
@@ -164,6 +166,53 @@ def test_urgent_ticket_is_inserted_into_the_applied_plan(
 
     again = api.post("/v1/dispatch/insert", json={"ticket_id": urgent}, headers=headers["admin"])
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_insertable"
+
+
+def test_an_insertion_writes_its_route_as_the_plan_has_it_and_stamps_only_what_changed(
+    api: TestClient, headers: Headers, world: dict[str, Any], session: Session
+) -> None:
+    run = applied_day(api, headers)
+    before = {a.ticket_id: _stored(a) for a in session.scalars(select(AssignmentRow))}
+    # Late in the day, so that it goes after the route's stops and leaves them as they were.
+    urgent = add_ticket(session, (121.474, 31.228), priority="urgent", windows=[(at(16), at(18))])
+
+    answer = api.post("/v1/dispatch/insert", json={"ticket_id": urgent}, headers=headers["admin"])
+    assert answer.status_code == 200, answer.text
+    session.expire_all()
+    plan_row = session.get(DispatchPlanRow, run["id"])
+    assert plan_row is not None
+    tech = answer.json()["technician_id"]
+    (route,) = (r for r in plan_row.plan["routes"] if r["technician_id"] == tech)
+    untouched = 0
+    after = {a.ticket_id: _stored(a) for a in session.scalars(select(AssignmentRow))}
+    for sequence, stop in enumerate(route["stops"], start=1):
+        stored = after[int(stop["order_id"])]
+        assert stored[:4] == (tech, sequence, run["id"], "run")
+        assert stored[4] == datetime.fromisoformat(stop["arrival"])
+        assert stored[5] is False  # a new assignment is not pinned
+        old = before.get(int(stop["order_id"]))
+        changed = old is None or old[:5] != stored[:5]
+        assert stored[6] == (after[urgent][6] if changed else old[6])  # stamped when written
+        untouched += not changed
+    assert 0 < untouched < len(route["stops"])
+    on_route = {int(stop["order_id"]) for stop in route["stops"]}
+    assert {i: a for i, a in after.items() if i not in on_route} == {
+        i: a for i, a in before.items() if i not in on_route
+    }
+    ticket = session.get(TicketRow, urgent)
+    assert ticket is not None and (ticket.status, ticket.technician_id) == ("scheduled", tech)
+    query = select(TicketStatusChangeRow).where(TicketStatusChangeRow.ticket_id == urgent)
+    changes = [(c.from_status, c.to_status, c.note, c.at) for c in session.scalars(query)]
+    assert changes[-1] == (
+        "new", "scheduled", f"inserted into the plan of run {run['id']}", ticket.updated_at
+    )  # fmt: skip
+
+
+def _stored(row: AssignmentRow) -> tuple[Any, ...]:
+    return (
+        row.technician_id, row.sequence, row.run_id, row.source, row.eta_at, row.is_pinned,
+        row.assigned_at,
+    )  # fmt: skip
 
 
 def test_insert_refusals_give_the_reason(
