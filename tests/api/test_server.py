@@ -1,4 +1,5 @@
-"""``geodispatch serve --workers N``: processes with a socket each, sharing the connections."""
+"""``geodispatch serve --workers N``: processes with a socket each, sharing the connections
+and their metrics."""
 
 import os
 import signal
@@ -10,11 +11,13 @@ import time
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from api.cli import app
 from api.config import PROJECT_ROOT
+from api.demo.keys import create_staff_keys
 from api.server import reuse_port_socket, serve_processes
 
 
@@ -61,6 +64,15 @@ def _connections_per_process(server: psutil.Process, port: int) -> list[int]:
     return counts
 
 
+def _health_requests(exposition: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "geodispatch_http_requests_total" and sample.labels["route"] == "/health"
+    )
+
+
 def test_connections_spread_over_the_processes_and_sigterm_stops_them(
     engine: Engine, database_url: str
 ) -> None:
@@ -84,9 +96,18 @@ def test_connections_spread_over_the_processes_and_sigterm_stops_them(
         time.sleep(0.5)
         counts = _connections_per_process(psutil.Process(server.pid), port)
         for client in clients:
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert client.recv(64).startswith(b"HTTP/1.1 200"), "a process did not answer"
             client.close()
         # The kernel hashes each connection to a socket: both processes get some.
         assert len(counts) == 2 and min(counts) >= 1, counts
+        # Whichever process answers a scrape counts the requests both served: 24 + the poll.
+        token = create_staff_keys(engine)["admin"]
+        auth = {"Authorization": f"Bearer {token}"}
+        for _ in range(4):  # a few scrapes, so that both processes answer one
+            scrape = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=auth, timeout=10)
+            assert scrape.status_code == 200, scrape.text
+            assert _health_requests(scrape.text) == 25
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=40) == 0
     finally:
