@@ -23,15 +23,21 @@ if TYPE_CHECKING:
     from dispatch.model import Problem, Shift, Technician, TimeWindow, WorkOrder
 
 
-def validate_problem(problem: "Problem") -> None:
-    """Raise the first ``DispatchError`` found in ``problem``; return ``None`` if it is sound."""
+def validate_problem(problem: "Problem", *, fleet_checked: bool = False) -> None:
+    """Raise the first ``DispatchError`` found in ``problem``; return ``None`` if it is sound.
+
+    ``fleet_checked``: the technicians are a fleet already checked in another problem (a live
+    day's), so only the orders and what joins them to the fleet are checked.
+    """
     if problem.origin.tzinfo is None or problem.origin.utcoffset() is None:
         raise InvalidField("origin must be timezone-aware", field="origin")
-    _check_unique("technician", [t.id for t in problem.technicians])
+    if not fleet_checked:
+        _check_unique("technician", [t.id for t in problem.technicians])
+        validate_locations(problem.technicians, ())
+        for tech in problem.technicians:
+            _check_technician(tech)
     _check_unique("order", [o.id for o in problem.orders])
-    validate_locations(problem.technicians, problem.orders)
-    for tech in problem.technicians:
-        _check_technician(tech)
+    validate_locations((), problem.orders)
     for order in problem.orders:
         _check_order(order)
     _check_skills(problem)

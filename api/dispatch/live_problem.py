@@ -31,6 +31,7 @@ from dispatch.routing_arrays import (
     RoutingArrays,
     build_routing_arrays,
 )
+from dispatch.validation import validate_problem
 from geo.distance import DEFAULT_TRAVEL_TIME, HaversineTravelTime, haversine_matrix_m
 from geo.regions import RegionIndex
 
@@ -108,11 +109,10 @@ class DayBase:
         travel = _grown(problem.travel_s, n, row[0], column[:, 0]).astype(np.int32)
         distance = _grown(problem.distance_m, n, to_all[0], from_all[:, 0])
         nodes = [n, *range(n + 1, len(lons))]
-        alone = Problem(  # checks the order against the fleet, as building the day would
-            problem.origin, problem.technicians, (order,), travel[np.ix_(nodes, nodes)], None,
-            duration_factor_by_level=problem.duration_factor_by_level,
-            skill_catalog=problem.skill_catalog,
-        )  # fmt: skip
+        alone = _checked_already(
+            problem, orders=(order,), travel_s=travel[np.ix_(nodes, nodes)], distance_m=None
+        )
+        validate_problem(alone, fleet_checked=True)  # the order against the fleet, as a build
         one = build_routing_arrays(alone)
         if one.part_types != self.arrays.part_types:
             return None  # the order adds or lacks a part type: the load columns differ
