@@ -1,8 +1,9 @@
 """``geodispatch bench settle``: batch settlement of a million orders on one core.
 
 It draws seeded synthetic orders inside the demo regions (a month of work for a few thousand
-technicians, every rule kind in play), then times :func:`settlement.batch.settle_batch` on the
-columns: region lookup, local times, volume ranks and every rule. Reading files is not timed.
+technicians, every rule kind of the demo card in play), then times
+:func:`settlement.batch.settle_batch` on the columns: region lookup, local times, volume ranks
+and every rule. Reading files is not timed.
 Each run also re-prices a sample of orders on the per-order Decimal path and requires identical
 breakdowns, so a fast wrong answer cannot produce a figure.
 """

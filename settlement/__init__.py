@@ -27,6 +27,7 @@ from .money import Money as Money
 from .order import CompletedOrder as CompletedOrder
 from .order import OrderContext as OrderContext
 from .ratecard import RateCard as RateCard
+from .ratecard import check_open_ended_tiers as check_open_ended_tiers
 from .ratecard import check_regions as check_regions
 from .ratecard import check_unchanged as check_unchanged
 from .ratecard import parse_rate_card as parse_rate_card

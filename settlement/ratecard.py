@@ -31,7 +31,14 @@ from settlement.rules.fees import (
     parse_urgency_bonus,
 )
 from settlement.rules.rule import Rule, RuleParser
-from settlement.rules.tiers import Period, VolumeSlot, parse_surge, parse_volume
+from settlement.rules.supplement import parse_distance_supplement
+from settlement.rules.tiers import (
+    Period,
+    VolumeSlot,
+    open_end_problem,
+    parse_surge,
+    parse_volume,
+)
 from settlement.rules.timing import parse_calendar, parse_seasonal, parse_time_of_day
 from settlement.rules.travel import parse_crossing_subsidy, parse_distance_subsidy
 from settlement.slots import Slot
@@ -47,6 +54,7 @@ RULE_KINDS: Final[Mapping[str, RuleParser]] = {
     "volume_tier": parse_volume,
     "urgency_bonus": parse_urgency_bonus,
     "distance_subsidy": parse_distance_subsidy,
+    "distance_supplement": parse_distance_supplement,
     "crossing_subsidy": parse_crossing_subsidy,
     "review_bonus": parse_review_bonus,
     "material_deduction": parse_material_deduction,
@@ -170,6 +178,22 @@ def check_unchanged(card: RateCard, used_versions: Mapping[tuple[str, int], str]
         )
 
 
+def check_open_ended_tiers(card: RateCard) -> None:
+    """Refuse a card whose volume or surge tiers end with a closed tier (for new uploads).
+
+    Parsing accepts such a card, so a version stored before this check keeps settling: an order
+    past its last tier is paid at that tier's rate and labelled as carried on.
+
+    Raises
+    ------
+    TiersNotContiguous
+        Naming the rule and the tier, and how to make the last tier open-ended.
+    """
+    for slot in card.slots:
+        if (problem := open_end_problem(slot)) is not None:
+            raise problem
+
+
 def _parse_rule(entry: object, position: int, currency: str) -> Rule:
     table: Table = table_of(entry, f"rules[{position}]")
     rule_id = text(table, "id", f"rules[{position}]")
@@ -193,6 +217,14 @@ def _check_rule_set(rules: tuple[Rule, ...]) -> None:
             raise InvalidRateCard(f"a card has at most one {kind} rule", field="rules")
     if "base_fee" not in kinds:
         raise InvalidRateCard("a card needs a base_fee rule", field="rules")
+    base = next(rule for rule in rules if rule.kind == "base_fee")
+    for rule in rules:
+        if unknown := sorted(rule.service_types - base.service_types):
+            raise InvalidRateCard(
+                f"{rule.id}: service type {unknown[0]!r} has no base fee in rule {base.id!r}",
+                rule=rule.id,
+                field="service_types",
+            )
 
 
 def _currency(table: Mapping[str, object]) -> str:

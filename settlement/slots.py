@@ -7,7 +7,9 @@ turns (option rate, quantity, running subtotal) into an amount. Every line satis
 
 - ``COEFFICIENT``: basis = the running subtotal, rate = coefficient - 1 (at most 4 decimals);
 - ``PER_UNIT``: basis = the quantity, rate = an amount per unit (whole fen; exact);
-- ``PER_KM``: basis = the quantity in metres / 1000, rate = an amount per km (whole fen).
+- ``PER_KM``: basis = the quantity in metres / 1000, rate = an amount per km (whole fen);
+- ``FLAT``: basis = 1 (one order), rate = a fixed amount (whole fen); the quantity is only the
+  fact the label states (e.g. the trip's metres), as for coefficient lines.
 
 The columnar path does the same in integer fen and scaled integer rates, so both paths agree
 to the fen by construction; ``tests/settlement/test_batch.py`` checks that they do.
@@ -40,6 +42,7 @@ class Arithmetic(Enum):
     COEFFICIENT = "coefficient"
     PER_UNIT = "per_unit"
     PER_KM = "per_km"
+    FLAT = "flat"
 
     @property
     def rate_scale(self) -> int:
@@ -56,6 +59,7 @@ _DIVISORS: Final = {
     Arithmetic.COEFFICIENT: 10_000,
     Arithmetic.PER_UNIT: 1,
     Arithmetic.PER_KM: 1_000,
+    Arithmetic.FLAT: 1,
 }
 
 
@@ -111,11 +115,13 @@ class Slot(ABC):
 
 
 def line_basis(arithmetic: Arithmetic, quantity: int, subtotal: Decimal) -> Decimal:
-    """Return the basis a line's rate multiplies: the subtotal, a count, or kilometres."""
+    """Return the basis a line's rate multiplies: the subtotal, a count, kilometres, or 1."""
     if arithmetic is Arithmetic.COEFFICIENT:
         return subtotal
     if arithmetic is Arithmetic.PER_UNIT:
         return Decimal(quantity)
+    if arithmetic is Arithmetic.FLAT:
+        return Decimal(1)
     return Decimal(quantity).scaleb(-3)
 
 
@@ -141,6 +147,8 @@ def line_fen(
         return divide_half_up(subtotal_fen * rate_scaled, arithmetic.divisor)
     if arithmetic is Arithmetic.PER_UNIT:
         return quantity * rate_scaled
+    if arithmetic is Arithmetic.FLAT:
+        return np.broadcast_to(rate_scaled, quantity.shape).astype(np.int64)
     return divide_half_up(quantity * rate_scaled, arithmetic.divisor)
 
 

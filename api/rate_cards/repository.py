@@ -22,6 +22,7 @@ from settlement import (
     InvalidRateCard,
     RateCard,
     RateCardVersionUsed,
+    check_open_ended_tiers,
     check_regions,
     check_unchanged,
     parse_rate_card,
@@ -162,6 +163,7 @@ def save_version(
     check_size(table)
     card = parse_rate_card(table)
     check_regions(card, region_ids)
+    check_open_ended_tiers(card)  # new cards only: stored ones still settle, labelled
     row = get_version(session, card_id=card.id, version=card.version)
     if row is None:
         row = RateCardVersionRow(

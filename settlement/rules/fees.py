@@ -166,7 +166,7 @@ def parse_base_fee(table: Table, rule_id: str, currency: str) -> Rule:
                 currency,
             )
         )
-    return Rule(rule_id, "base_fee", tuple(slots))
+    return Rule(rule_id, "base_fee", tuple(slots), service_types=frozenset(fees))
 
 
 def parse_urgency_bonus(table: Table, rule_id: str, currency: str) -> Rule:

@@ -5,6 +5,12 @@ Both tier lists must be contiguous: each tier starts where the previous one ends
 last may be open-ended. Volume tiers are *marginal*: the n-th completed order of the period is
 priced at the tier containing n, and reaching a higher tier never re-prices earlier orders (so a
 settled order stays settled). The order that crosses a boundary is the first of the new tier.
+
+Past a closed last tier (volume 1-50, 51-100 and order 101; a surge ratio at or above the last
+``until``) there is no tier. New cards must end both lists with an open tier
+(:func:`open_end_problem`, checked at upload by ``settlement.check_open_ended_tiers``); a stored
+card that does not still settles: the order carries on at the last tier's rate, and its label
+says so ("volume tier 101+ (beyond the last tier, paid as 51-100)"), the same amount as before.
 """
 
 from dataclasses import dataclass
@@ -39,9 +45,14 @@ _PERIOD_ZH: Final = {"day": "当日", "week": "本周", "month": "本月"}
 
 @dataclass(frozen=True)
 class SurgeSlot(Slot):
-    """Tier ``i`` covers ratios ``lower[i] <= ratio < lower[i + 1]`` (ten-thousandths)."""
+    """Tier ``i`` covers ratios ``lower[i] <= ratio < lower[i + 1]`` (ten-thousandths).
+
+    ``upper`` are the tiers' own ``until`` (None: open); a ratio at or above a closed last tier's
+    ``until`` is carried on at that tier's percent and labelled so.
+    """
 
     lower: tuple[int, ...]
+    upper: tuple[int | None, ...]
 
     @override
     def choose(self, order: CompletedOrder, context: OrderContext) -> Choice | None:
@@ -63,9 +74,16 @@ class SurgeSlot(Slot):
     def label(self, choice: Choice, names: RegionNames) -> tuple[str, str]:
         percent = fmt_number(self.options[choice.option].rate * 100)
         ratio = fmt_coefficient(Decimal(choice.quantity) / RATIO_SCALE)
+        until = self.upper[choice.option]
+        if until is None or choice.quantity < until:
+            return (
+                f"高峰加价 +{percent}%（供需比 {ratio}）",
+                f"surge +{percent}% (demand/supply {ratio})",
+            )
+        span = f"{_ratio(self.lower[choice.option])}-{_ratio(until)}"
         return (
-            f"高峰加价 +{percent}%（供需比 {ratio}）",
-            f"surge +{percent}% (demand/supply {ratio})",
+            f"高峰加价 +{percent}%（供需比 {ratio}，超出最后一档，按 {span} 计）",
+            f"surge +{percent}% (demand/supply {ratio}, beyond the last tier, paid as {span})",
         )
 
 
@@ -93,11 +111,16 @@ class VolumeSlot(Slot):
     @override
     def label(self, choice: Choice, names: RegionNames) -> tuple[str, str]:
         first, last = self.first[choice.option], self.last[choice.option]
-        span = f"{first}-{last}" if last is not None else f"{first}+"
         rate = fmt_coefficient(self.options[choice.option].rate + 1)
-        return (
-            f"{_PERIOD_ZH[self.period]}第 {choice.quantity} 单，阶梯 {span} 单 ×{rate}",
-            f"order #{choice.quantity} of the {self.period}: volume tier {span} x{rate}",
+        head_zh = f"{_PERIOD_ZH[self.period]}第 {choice.quantity} 单，阶梯"
+        head_en = f"order #{choice.quantity} of the {self.period}: volume tier"
+        if last is None:
+            return f"{head_zh} {first}+ 单 ×{rate}", f"{head_en} {first}+ x{rate}"
+        if choice.quantity <= last:
+            return f"{head_zh} {first}-{last} 单 ×{rate}", f"{head_en} {first}-{last} x{rate}"
+        return (  # past a closed last tier (a stored card): carried on, and said so
+            f"{head_zh} {last + 1}+ 单（超出最后一档，按 {first}-{last} 单计）×{rate}",
+            f"{head_en} {last + 1}+ (beyond the last tier, paid as {first}-{last}) x{rate}",
         )
 
 
@@ -120,7 +143,9 @@ def parse_surge(table: Table, rule_id: str, currency: str) -> Rule:
         percent = decimal(entry["percent"], where, "percent", places=2, minimum=Decimal(0))
         options.append(Option(percent / 100, "", ""))
     _check_contiguous(lower, upper, rule_id, step=0)
-    slot = SurgeSlot(rule_id, "surge", Arithmetic.COEFFICIENT, tuple(options), tuple(lower))
+    slot = SurgeSlot(
+        rule_id, "surge", Arithmetic.COEFFICIENT, tuple(options), tuple(lower), tuple(upper)
+    )
     return Rule(rule_id, "surge", (slot,))
 
 
@@ -157,6 +182,38 @@ def parse_volume(table: Table, rule_id: str, currency: str) -> Rule:
         period,
     )
     return Rule(rule_id, "volume_tier", (slot,))
+
+
+def open_end_problem(slot: Slot) -> TiersNotContiguous | None:
+    """Return the error for a tier list whose last tier is closed, or None when it is open.
+
+    Parsing accepts a closed last tier so that stored cards keep settling; uploads refuse it.
+    """
+    if isinstance(slot, VolumeSlot) and slot.last[-1] is not None:
+        tier, first, last = len(slot.last) - 1, slot.first[-1], slot.last[-1]
+        span, past, field = f"orders {first}-{last}", f"order {last + 1}", "last_order"
+        fix = f"leave out its last_order, or add an open-ended tier from order {last + 1}"
+    elif isinstance(slot, SurgeSlot) and slot.upper[-1] is not None:
+        tier, first, last = len(slot.upper) - 1, slot.lower[-1], slot.upper[-1]
+        span, past, field = (
+            f"ratios {_ratio(first)}-{_ratio(last)}",
+            f"a ratio of {_ratio(last)} or more",
+            "until",
+        )
+        fix = "leave out its until"
+    else:
+        return None
+    return TiersNotContiguous(
+        f"{slot.rule_id}: the last tier (tier {tier}, {span}) is closed, so no tier covers "
+        f"{past}; make the last tier open-ended: {fix}",
+        rule=slot.rule_id,
+        tier=tier,
+        field=f"tiers[{tier}].{field}",
+    )
+
+
+def _ratio(scaled: int) -> str:
+    return fmt_coefficient(Decimal(scaled) / RATIO_SCALE)
 
 
 def _check_contiguous(

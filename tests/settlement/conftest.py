@@ -166,6 +166,13 @@ def card_table(**overrides: Any) -> dict[str, Any]:
         {"kind": "urgency_bonus", "id": "urgent", "amount": "15.00"},
         {"kind": "distance_subsidy", "id": "distance", "free_radius_m": 3000, "per_km": "0.80"},
         {
+            "kind": "distance_supplement",
+            "id": "far-locks",
+            "beyond_m": 5000,
+            "amount": "20.00",
+            "service_types": ["lock_install"],
+        },
+        {
             "kind": "crossing_subsidy",
             "id": "crossing",
             "crossings": [

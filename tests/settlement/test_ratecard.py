@@ -1,3 +1,6 @@
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from settlement.errors import (
@@ -6,9 +9,16 @@ from settlement.errors import (
     TiersNotContiguous,
     UnknownRegionInCard,
 )
-from settlement.ratecard import check_regions, check_unchanged, parse_rate_card
+from settlement.ratecard import (
+    check_open_ended_tiers,
+    check_regions,
+    check_unchanged,
+    parse_rate_card,
+)
 
 from .conftest import card_table
+
+DEMO_CARD = Path(__file__).parents[2] / "data" / "rate_card.toml"
 
 
 def rule(table, rule_id):
@@ -169,3 +179,84 @@ def test_bad_crossings_refused(crossing, message):
     rule(table, "crossing")["crossings"] = [entry]
     with pytest.raises(InvalidRateCard, match=message):
         parse_rate_card(table)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"beyond_km": 5}, "beyond_km", "far-locks: unknown field 'beyond_km'"),
+        ({"amount": "-20.00"}, "amount", "far-locks: amount must be >= 0"),
+        ({"amount": 20.0}, "amount", "far-locks: amount must be a quoted decimal"),
+        ({"amount": "twenty"}, "amount", "far-locks: amount is not a decimal"),
+        ({"amount": "20.005"}, "amount", "far-locks: amount must be finite with at most 2"),
+        ({"beyond_m": -1}, "beyond_m", "far-locks: beyond_m must be an integer >= 0, got -1"),
+        ({"beyond_m": 5000.5}, "beyond_m", "far-locks: beyond_m must be an integer >= 0"),
+        ({"beyond_m": "5000"}, "beyond_m", "far-locks: beyond_m must be an integer >= 0"),
+        ({"beyond_m": True}, "beyond_m", "far-locks: beyond_m must be an integer >= 0"),
+        ({"service_types": []}, "service_types", "far-locks: service_types must be a non-empty"),
+        ({"service_types": "lock_install"}, "service_types", "must be a non-empty list"),
+        ({"service_types": ["lock_install"] * 2}, "service_types", "distinct service types"),
+        ({"service_types": ["paint"]}, "service_types", "'paint' has no base fee in rule 'base'"),
+        ({"label_zh": "远途"}, "label_en", "far-locks: give both label_zh and label_en"),
+    ],
+)
+def test_bad_distance_supplement_refused_naming_rule_and_field(change, field, message):
+    table = card_table()
+    rule(table, "far-locks").update(change)
+    with pytest.raises(InvalidRateCard, match=message) as caught:
+        parse_rate_card(table)
+    assert caught.value.details["rule"] == "far-locks"
+    assert caught.value.details["field"] == field
+
+
+def test_distance_supplement_needs_its_threshold_and_amount():
+    for missing in ("beyond_m", "amount"):
+        table = card_table()
+        del rule(table, "far-locks")[missing]
+        with pytest.raises(InvalidRateCard, match=f"far-locks: missing field '{missing}'"):
+            parse_rate_card(table)
+
+
+def test_distance_supplement_threshold_zero_and_labels_accepted():
+    table = card_table()
+    rule(table, "far-locks").update(beyond_m=0, label_zh="远途", label_en="far")
+    parse_rate_card(table)
+
+
+def test_open_ended_cards_pass_the_upload_check(card):
+    check_open_ended_tiers(card)
+    with DEMO_CARD.open("rb") as handle:
+        check_open_ended_tiers(parse_rate_card(tomllib.load(handle)))
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "tiers", "message", "field"),
+    [
+        (
+            "volume",
+            [
+                {"first_order": 1, "last_order": 50, "coefficient": "1.00"},
+                {"first_order": 51, "last_order": 100, "coefficient": "1.05"},
+            ],
+            "volume: the last tier \\(tier 1, orders 51-100\\) is closed, so no tier covers "
+            "order 101; make the last tier open-ended: leave out its last_order, or add an "
+            "open-ended tier from order 101",
+            "tiers[1].last_order",
+        ),
+        (
+            "surge",
+            [{"from": "1.2", "until": "1.5", "percent": "5"}],
+            "surge: the last tier \\(tier 0, ratios 1.2-1.5\\) is closed, so no tier covers a "
+            "ratio of 1.5 or more; make the last tier open-ended: leave out its until",
+            "tiers[0].until",
+        ),
+    ],
+)
+def test_closed_last_tier_parses_but_is_refused_for_upload(rule_id, tiers, message, field):
+    table = card_table()
+    rule(table, rule_id)["tiers"] = tiers
+    card = parse_rate_card(table)  # a stored card like this still parses and settles
+    with pytest.raises(TiersNotContiguous, match=message) as caught:
+        check_open_ended_tiers(card)
+    assert caught.value.code == "tiers_not_contiguous"
+    assert caught.value.details == {"rule": rule_id, "tier": len(tiers) - 1, "field": field}

@@ -9,6 +9,9 @@ from settlement.batch import settle_batch
 from settlement.breakdown import PayoutBreakdown, order_context, price_order, region_names
 from settlement.columns import OrderColumns
 from settlement.money import Money
+from settlement.ratecard import RateCard, parse_rate_card
+
+from .conftest import card_table
 
 BERLIN = {"lon": 13.4, "lat": 52.5}
 EAST_OUTER = {"lon": 121.8, "lat": 31.0}
@@ -133,10 +136,6 @@ def test_distance_subsidy_beyond_free_radius(card, regions, make_order, travel_m
 
 
 def test_distance_cap(regions, make_order):
-    from settlement.ratecard import parse_rate_card
-
-    from .conftest import card_table
-
     table = card_table()
     next(r for r in table["rules"] if r["id"] == "distance")["cap_m"] = 10_000
     b = settle(parse_rate_card(table), regions, make_order(travel_m=50_000))
@@ -194,3 +193,86 @@ def test_material_deduction_can_make_total_negative(card, regions, make_order):
     b = settle(card, regions, make_order(materials=(("filter", 10),)))
     assert b.total == Money(Decimal("104.00")) - Money(Decimal("125.00"))
     assert line(b, "material_deduction").label_en == "deduction: 10 x filter at 12.50 CNY"
+
+
+@pytest.mark.parametrize(
+    ("service_type", "travel_m", "amount"),
+    [
+        ("lock_install", 5000, None),  # exactly the threshold is not beyond it
+        ("lock_install", 5001, "20.00"),
+        ("lock_install", 40_000, "20.00"),  # flat: the same however far
+        ("repair", 9000, None),  # the rule names lock_install only
+    ],
+)
+def test_distance_supplement_beyond_threshold(
+    card, regions, make_order, service_type, travel_m, amount
+):
+    order = make_order(service_type=service_type, travel_m=travel_m)
+    found = line(settle(card, regions, order), "distance_supplement")
+    assert (str(found.amount.amount) if found else None) == amount
+    if found:
+        assert (found.basis, found.rate, found.rule_id) == (
+            Decimal(1),
+            Decimal("20.00"),
+            "far-locks",
+        )
+
+
+def test_distance_supplement_label_states_trip_and_threshold(card, regions, make_order):
+    b = settle(card, regions, make_order(service_type="lock_install", travel_m=7250))
+    found = line(b, "distance_supplement")
+    assert found.label_en == "long-trip supplement: 7.25 km trip, beyond 5 km: flat 20.00 CNY"
+    assert found.label_zh == "远途补贴：路程 7.25 公里，超过 5 公里：定额 20.00 CNY"  # noqa: RUF001
+
+
+def _volume_card(last_tier: dict[str, object]) -> RateCard:
+    """The test card with volume tiers 1-50 x1.00 and 51-... x1.05 (+ ``last_tier`` fields)."""
+    table = card_table()
+    next(r for r in table["rules"] if r["id"] == "volume")["tiers"] = [
+        {"first_order": 1, "last_order": 50, "coefficient": "1.00"},
+        {"first_order": 51, "coefficient": "1.05"} | last_tier,
+    ]
+    return parse_rate_card(table)
+
+
+CARRIED_ON = "101+ (beyond the last tier, paid as 51-100)"
+
+
+@pytest.mark.parametrize(
+    ("nth", "span", "rate"),
+    [
+        (50, "1-50 x1.0", "0"),
+        (100, "51-100 x1.05", "0.05"),
+        (101, f"{CARRIED_ON} x1.05", "0.05"),
+        (150, f"{CARRIED_ON} x1.05", "0.05"),
+    ],
+)
+def test_stored_card_with_closed_last_tier_carries_on_and_says_so(
+    regions, make_order, nth, span, rate
+):
+    card = _volume_card({"last_order": 100})  # parses: a stored card must keep settling
+    found = line(settle(card, regions, make_order(), nth), "volume_tier")
+    assert found.label_en == f"order #{nth} of the month: volume tier {span}"
+    assert found.rate == Decimal(rate)
+    if nth > 100:
+        assert "阶梯 101+ 单（超出最后一档，按 51-100 单计）×1.05" in found.label_zh  # noqa: RUF001
+
+
+@pytest.mark.parametrize("nth", [100, 101, 150])
+def test_open_ended_last_tier_label(regions, make_order, nth):
+    found = line(settle(_volume_card({}), regions, make_order(), nth), "volume_tier")
+    assert found.label_en == f"order #{nth} of the month: volume tier 51+ x1.05"
+
+
+def test_surge_past_a_closed_last_tier_carries_on_and_says_so(regions, make_order):
+    table = card_table()
+    next(r for r in table["rules"] if r["id"] == "surge")["tiers"] = [
+        {"from": "1.2", "until": "1.5", "percent": "5"},
+        {"from": "1.5", "until": "2.0", "percent": "10"},
+    ]
+    card = parse_rate_card(table)
+    inside = line(settle(card, regions, make_order(demand_supply_ratio=Decimal("1.9999"))), "surge")
+    assert inside.label_en == "surge +10% (demand/supply 1.9999)"
+    past = line(settle(card, regions, make_order(demand_supply_ratio=Decimal("2.0"))), "surge")
+    assert past.label_en == "surge +10% (demand/supply 2.0, beyond the last tier, paid as 1.5-2.0)"
+    assert past.rate == Decimal("0.1")

@@ -112,6 +112,8 @@ def test_a_used_version_cannot_change(
         (lambda t: t["rules"][0]["fees"]["repair"].update(fee=80.0), "base"),  # a float
         (lambda t: t["rules"][1]["coefficients"].update({"nowhere": "1.5"}), "nowhere"),
         (lambda t: t["rules"][2]["tiers"].pop(0), "volume"),  # tiers start at order 2
+        # the last tier closed at order 50: no tier would say what order 51 gets
+        (lambda t: t["rules"][2]["tiers"][1].update(last_order=50), "tiers[1].last_order"),
         (lambda t: t.pop("currency"), "currency"),
         (lambda t: t["rules"].append({"kind": "bonus", "id": "x"}), "kind"),
     ],
