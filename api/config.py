@@ -22,6 +22,17 @@ class Settings(BaseSettings):
         default=f"sqlite:///{PROJECT_ROOT / 'var' / 'geodispatch.sqlite'}",
         description="sqlite:///FILE (SpatiaLite) or postgresql+psycopg://… (PostGIS)",
     )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="URL `db upgrade` connects with on PostgreSQL: a role that owns the schema "
+        "or may SET ROLE to its owner (database_owner_role); unset: database_url",
+    )
+    database_owner_role: str | None = Field(
+        default=None,
+        description="PostgreSQL role that owns the schema: `db upgrade` acts as it and then "
+        "grants the service's role (the user of database_url) its privileges; unset: the "
+        "migrating role itself (docs/operations.md)",
+    )
     database_pre_ping: bool = Field(
         default=False,
         description="ping each pooled PostgreSQL connection before a request uses it: a round "
@@ -51,12 +62,23 @@ class Settings(BaseSettings):
         description="largest manual ledger adjustment either way, in the major unit (yuan); a "
         "larger one is refused (422 on amount), as is zero",
     )
+    adjustment_approval_amount: Decimal = Field(
+        default=Decimal("1000"),
+        gt=0,
+        description="a manual ledger adjustment larger than this either way, in yuan, waits "
+        "for a second admin's approval (four eyes); at or above adjustment_max_amount: never",
+    )
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="json: every line the service writes is one JSON object (docs/operations.md)",
     )
     dispatch_workers: PositiveInt = Field(
         default=1, description="worker processes that solve dispatch runs (one CPU core each)"
+    )
+    dispatch_warm_workers: bool = Field(
+        default=True,
+        description="start the dispatch workers with the service, each loading the solver's "
+        "kernels, so the first run starts searching at once (off: the first run starts one)",
     )
     dispatch_max_time_limit_s: float = Field(
         default=60.0, gt=0, le=3600, description="the longest time limit a run may ask for"

@@ -77,7 +77,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def _json_safe(value: Any) -> Any:
-    """Replace what JSON cannot carry (NaN, Infinity, bytes, exceptions) with printable values.
+    """Replace what JSON cannot carry (NaN, Infinity, bytes, lone surrogates, exceptions).
 
     Pydantic accepts NaN and Infinity into float fields and echoes the bad input back in its
     errors; the stock handler then fails to serialise them and answers 500.
@@ -85,10 +85,12 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {_json_safe(str(k)): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, str):  # a lone surrogate (JSON "\\ud800") cannot be encoded: "?"
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, int | float | bool) or value is None:
         return value
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")

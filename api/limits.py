@@ -1,5 +1,7 @@
 """Request limits enforced before a body is parsed."""
 
+from urllib.parse import parse_qsl
+
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,6 +64,42 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+class StorableParams:
+    """Refuse a query or path holding a NUL character (``%00``) with 422 naming the parameter.
+
+    PostgreSQL cannot store or compare text with a NUL in it, so such a value would fail the
+    first query that uses it (a 500). Bodies are checked by their models (``api.schemas.Strict``).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (field := _nul_parameter(scope)) is not None:
+            where = "path" if field == "path" else "query"
+            message = "must not contain the NUL character (U+0000)"
+            error = {"field": field, "in": where, "message": message}
+            body = error_body(
+                "validation_error", f"{field}: {message}", {"field": field, "errors": [error]}
+            )
+            await JSONResponse(status_code=422, content=body)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _nul_parameter(scope: Scope) -> str | None:
+    """Return the query parameter (or ``path``) holding a NUL character, if any."""
+    if "\x00" in scope["path"]:
+        return "path"
+    query = scope.get("query_string", b"")
+    if b"%00" not in query and b"\x00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "query"
+    return None
 
 
 class CompressPaths:

@@ -10,7 +10,9 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from api import health
+from api.adjustments import router as adjustments
 from api.config import Settings, get_settings
+from api.contract import install_contract
 from api.db.spatial import make_engine
 from api.dispatch import router as dispatch
 from api.dispatch.live_plans import LivePlanCache
@@ -18,7 +20,7 @@ from api.dispatch.runs import run_executor_lifespan
 from api.earnings import router as earnings
 from api.errors import LastResort, install_error_handlers
 from api.leads import router as leads
-from api.limits import BodySizeLimit, CompressPaths
+from api.limits import BodySizeLimit, CompressPaths, StorableParams
 from api.map import router as map_router
 from api.map.assets import mount_assets
 from api.me import router as me_router
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.region_cache = RegionCache()
     app.state.live_plans = LivePlanCache()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(StorableParams)  # a NUL in the query or path: 422, not a database error
     app.add_middleware(CompressPaths, prefixes=("/v1/map/", "/map", "/static/"))
     app.add_middleware(LastResort)  # inside the observer: an unhandled error is counted as 500
     app.state.metrics = ServiceMetrics()
@@ -114,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(observability.router)
     resources = (regions, tickets, technicians, leads, dispatch, rate_cards, settlement, earnings)
-    for module in (*resources, webhooks):
+    for module in (*resources, adjustments, webhooks):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(settlement.tickets_router, prefix=API_PREFIX)
     install_page_handlers(app)
@@ -124,4 +127,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static/app", StaticFiles(directory=PAGES_STATIC), name="app-static")
     app.mount("/static/map", StaticFiles(directory=MAP_STATIC), name="map-static")
     mount_assets(app)
+    install_contract(app)  # every route's error responses in its OpenAPI; 405 with all methods
     return app

@@ -1,19 +1,34 @@
 """Shared request/response pieces: coordinates, CRS, strict bodies and GeoJSON shapes."""
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from api.errors import invalid_field
+from api.fields import Latitude as Latitude
+from api.fields import Longitude as Longitude
+from api.fields import unstorable_text
 
-Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, examples=[121.4737])]
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, examples=[31.2304])]
 CrsName = Literal["wgs84", "gcj02", "bd09"]
 
 
 BBox = tuple[float, float, float, float]
 BBOX_HELP = "min_lon,min_lat,max_lon,max_lat (WGS84)"
+_DEGREES = r"-?[0-9]{1,3}(\.[0-9]{1,15})?"
+BBOX_PATTERN = rf"^{_DEGREES}(,{_DEGREES}){{3}}$"
+BBoxParam = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description=f"{BBOX_HELP}; decimal degrees, min before max",
+        json_schema_extra={"pattern": BBOX_PATTERN},
+    ),
+]
+"""The ``bbox`` query parameter, read by ``parse_bbox`` (which answers its 422s)."""
 
 
 def parse_bbox(text: str) -> BBox:
@@ -22,6 +37,8 @@ def parse_bbox(text: str) -> BBox:
     >>> parse_bbox("121.2,31.0,121.8,31.5")
     (121.2, 31.0, 121.8, 31.5)
     """
+    if not re.match(BBOX_PATTERN, text):
+        raise invalid_field("bbox", f"must be four numbers: {BBOX_HELP}", location="query")
     parts = text.split(",")
     try:
         x0, y0, x1, y1 = (float(p) for p in parts)
@@ -41,9 +58,20 @@ def parse_bbox(text: str) -> BBox:
 
 
 class Strict(BaseModel):
-    """Base of every request body: unknown fields are refused, so nobody sets what they may not."""
+    """Base of every request body: unknown fields are refused, so nobody sets what they may not.
+
+    Text no database can store (a NUL character, a lone surrogate) is refused in every field,
+    at any depth, naming the field: PostgreSQL would otherwise fail the insert (a 500).
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if (why := unstorable_text(value)) is not None:
+            raise PydanticCustomError("unstorable_text", why)
+        return value
 
 
 class RegionRead(BaseModel):

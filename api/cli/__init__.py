@@ -140,6 +140,12 @@ BENCH = (
              "PostGIS.", "geodispatch bench api"),
     _command("map", "benchmarks.map_layers:bench_map", "The dispatcher map: time to all layers "
              "drawn.", "geodispatch bench map"),
+    _command("startup", "benchmarks.startup:bench_startup", "Time from a solve command or a "
+             "dispatch run to the search starting.", "geodispatch bench startup --runs 5"),
+    _command("reliability", "benchmarks.reliability.cli:reliability", "Crash, PostgreSQL "
+             "fault, killed-run and money figures.", "geodispatch bench reliability crash"),
+    _command("load", "benchmarks.load:bench_load", "A realistic mix under locust on "
+             "serve --workers 2 + PostGIS.", "geodispatch bench load --users 20 --duration 60"),
 )  # fmt: skip
 COMMANDS = (
     _command("serve", "api.cli.service:serve", "Run the HTTP service (OpenAPI docs at /docs).",

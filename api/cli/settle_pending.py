@@ -21,7 +21,7 @@ def settle_pending_command(
 ) -> None:
     """Settle tickets still confirmed (oldest first); list any that stay so, and why."""
     engine = configured_engine()
-    with Session(engine) as session, session.begin():
+    with Session(engine) as session:  # each ticket is committed on its own
         regions = RegionIndex(region_repo.list_regions(session))
         attempts = settle_pending(session, now=utc_now(), regions=regions, limit=limit)
     engine.dispose()

@@ -5,7 +5,6 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 
 from api.auth import Principal, Role, require_roles
 from api.deps import SessionDep, SettingsDep
@@ -21,7 +20,8 @@ from api.dispatch.schemas import (
     RunRead,
 )
 from api.errors import invalid_field
-from api.schemas import CrsName, Latitude, Longitude
+from api.fields import LatitudeParam, LongitudeParam, RowIdParam, Timestamp
+from api.schemas import CrsName
 from geo.coords import to_wgs84
 
 live_routes = APIRouter(tags=["dispatch"])  # under /dispatch: see ``router`` below
@@ -122,11 +122,11 @@ def availability(
     session: SessionDep,
     settings: SettingsDep,
     _principal: Staff,
-    lon: Annotated[Longitude, Query()],
-    lat: Annotated[Latitude, Query()],
+    lon: Annotated[LongitudeParam, Query()],
+    lat: Annotated[LatitudeParam, Query()],
     duration_min: Annotated[int, Query(ge=1, le=24 * 60)],
-    window_start: Annotated[AwareDatetime, Query(description="ISO 8601 with offset")],
-    window_end: Annotated[AwareDatetime, Query(description="ISO 8601 with offset")],
+    window_start: Annotated[Timestamp, Query(description="ISO 8601 with offset")],
+    window_end: Annotated[Timestamp, Query(description="ISO 8601 with offset")],
     skills: Annotated[
         str | None, Query(pattern=SKILLS_PATTERN, description="`name:level,...`, e.g. aircon:2")
     ] = None,
@@ -201,7 +201,7 @@ def submit_run(
 
 
 @router.get(
-    "/runs/{run_id}",
+    "/runs/{run_id:id}",
     response_model=RunRead,
     summary="A run's status, progress, KPIs and plan",
     responses=responses(404),
@@ -210,12 +210,14 @@ def submit_run(
     "A queued or running run whose service process stopped renewing `heartbeat_at` for the "
     "lease (`GEODISPATCH_DISPATCH_RUN_LEASE_S`) is `failed` with `error.code` `worker_lost`.",
 )
-def read_run(run_id: int, session: SessionDep, settings: SettingsDep, _principal: Staff) -> RunRead:
+def read_run(
+    run_id: RowIdParam, session: SessionDep, settings: SettingsDep, _principal: Staff
+) -> RunRead:
     return service.read_run(session, run_id=run_id, settings=settings)
 
 
 @router.post(
-    "/runs/{run_id}/apply",
+    "/runs/{run_id:id}/apply",
     response_model=ApplyRead,
     summary="Apply a run's plan: schedule its tickets",
     responses=responses(404, 409),
@@ -225,7 +227,7 @@ def read_run(run_id: int, session: SessionDep, settings: SettingsDep, _principal
     "changed since it was submitted; **409** if the run has not succeeded or was applied already.",
 )
 def apply_run(
-    run_id: int, session: SessionDep, settings: SettingsDep, principal: Staff
+    run_id: RowIdParam, session: SessionDep, settings: SettingsDep, principal: Staff
 ) -> ApplyRead:
     return service.apply_run(
         session, run_id=run_id, settings=settings, actor_key_id=principal.key_id

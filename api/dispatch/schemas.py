@@ -5,9 +5,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.fields import Day as StrictDay
+from api.fields import Flag, Number, RowId
 from api.schemas import Strict
 
-Day = date  # fields named ``date`` shadow the type inside their class
+Day = StrictDay  # fields named ``date`` shadow the type inside their class
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 MAX_SCOPE_TICKETS = 10_000  # the run's problem-size cap (Settings) usually binds first
 
@@ -22,7 +24,7 @@ class RegionDayScope(Strict):
 class TicketScope(Strict):
     """An explicit list of tickets; the day is ``date`` or that of their first time window."""
 
-    ticket_ids: list[int] = Field(min_length=1, max_length=MAX_SCOPE_TICKETS)
+    ticket_ids: list[RowId] = Field(min_length=1, max_length=MAX_SCOPE_TICKETS)
     date: Day | None = None
 
 
@@ -40,10 +42,9 @@ class RunCreate(Strict):
     )
 
     scope: RegionDayScope | TicketScope
-    time_limit_s: float | None = Field(
+    time_limit_s: Number | None = Field(
         default=None,
         gt=0,
-        allow_inf_nan=False,
         description="solver time limit in seconds; at most the service's cap (422 above it); "
         "default: the service's default",
     )
@@ -159,13 +160,13 @@ class AssignmentCreate(Strict):
         },
     )
 
-    ticket_id: int
+    ticket_id: RowId
     action: Action
     technician_id: str | None = Field(default=None, min_length=1, max_length=64)
     date: Day | None = Field(
         default=None, description="the day of the assignment; default: the ticket's first window"
     )
-    force: bool = Field(
+    force: Flag = Field(
         default=False, description="accept the constraint warnings (otherwise 409 lists them)"
     )
 
@@ -205,7 +206,7 @@ class InsertCreate(Strict):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ticket_id": 250}]})
 
-    ticket_id: int
+    ticket_id: RowId
     date: Day | None = Field(default=None, description="default: the ticket's first window")
 
 

@@ -1,10 +1,13 @@
 """``/v1/earnings``: pay per order, statements, the ledger, withdrawals and adjustments."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
+from api.adjustments.schemas import AdjustmentRequestRead
 from api.auth import Principal, Role, require_roles, utc_now
 from api.deps import SessionDep, SettingsDep
 from api.earnings import service
@@ -27,6 +30,7 @@ from api.earnings.service import (
     statement_read,
 )
 from api.errors import ApiError
+from api.fields import Day, RowIdParam
 from api.rate_cards import repository as card_repo
 from api.settlement import repository as settlement_repo
 from api.settlement.facts import period_bounds
@@ -53,8 +57,8 @@ def read_earnings(
     technician_id: OwnerDep,
     session: SessionDep,
     settings: SettingsDep,
-    first: Annotated[date | None, Query(description="first service date (inclusive)")] = None,
-    last: Annotated[date | None, Query(description="last service date (inclusive)")] = None,
+    first: Annotated[Day | None, Query(description="first service date (inclusive)")] = None,
+    last: Annotated[Day | None, Query(description="last service date (inclusive)")] = None,
 ) -> EarningsRead:
     check_range(first, last)
     last = last or utc_now().astimezone(zone(settings.timezone)).date()
@@ -75,7 +79,7 @@ def read_earnings(
 
 
 @router.get(
-    "/{technician_id}/orders/{ticket_id}",
+    "/{technician_id}/orders/{ticket_id:id}",
     response_model=OrderEarningRead,
     summary="The payout breakdown of one settled order",
     description=(
@@ -84,7 +88,7 @@ def read_earnings(
     ),
 )
 def read_order_earning(
-    technician_id: OwnerDep, ticket_id: int, session: SessionDep
+    technician_id: OwnerDep, ticket_id: RowIdParam, session: SessionDep
 ) -> OrderEarningRead:
     row = settlement_repo.latest_for_ticket(session, ticket_id=ticket_id)
     if row is None or row.technician_id != technician_id:
@@ -115,10 +119,10 @@ def read_statement(
         Literal["day", "week", "month"] | None, Query(description="with `date`")
     ] = None,
     on: Annotated[
-        date | None, Query(alias="date", description="a day in the period, e.g. 2026-11-18")
+        Day | None, Query(alias="date", description="a day in the period, e.g. 2026-11-18")
     ] = None,
-    first: Annotated[date | None, Query(description="range start, with `last`")] = None,
-    last: Annotated[date | None, Query(description="range end (inclusive)")] = None,
+    first: Annotated[Day | None, Query(description="range start, with `last`")] = None,
+    last: Annotated[Day | None, Query(description="range end (inclusive)")] = None,
 ) -> StatementRead:
     if (period is None) == (first is None or last is None) or (period is None) != (on is None):
         raise bad_query("period", "give period and date, or first and last")
@@ -215,12 +219,21 @@ def withdraw(
     status_code=201,
     summary="Correct a technician's ledger (admin)",
     description=(
-        "`kind=adjustment` appends a signed manual entry with its reason. `kind=resettle` "
-        "prices a settled ticket again under the card now in force for its service time: if "
-        "that is another version, the old earning is reversed and the new one booked (a "
-        "reversal plus a new entry); if it is the same version, nothing is added. Ledger "
-        "entries are never edited."
+        "`kind=adjustment` appends a signed manual entry with its reason; an amount of zero or "
+        "above `GEODISPATCH_ADJUSTMENT_MAX_AMOUNT` (10,000) either way is 422. Above "
+        "`GEODISPATCH_ADJUSTMENT_APPROVAL_AMOUNT` (1,000) either way nothing is booked yet: "
+        "the answer is 202 with a pending request (`Location: /v1/adjustments/{id}`) that "
+        "another admin must approve (four eyes). `kind=resettle` prices a settled ticket "
+        "again under the card now in force for its service time: if that is another version, "
+        "the old earning is reversed and the new one booked (a reversal plus a new entry); if "
+        "it is the same version, nothing is added. Ledger entries are never edited."
     ),
+    responses={
+        202: {
+            "model": AdjustmentRequestRead,
+            "description": "Above the approval amount: stored pending a second admin's approval",
+        }
+    },
 )
 def adjust(
     request: Request,
@@ -229,12 +242,20 @@ def adjust(
     session: SessionDep,
     principal: Annotated[Principal, require_roles(Role.ADMIN)],
     settings: SettingsDep,
-) -> LedgerChangeRead:
-    return service.adjust(
+) -> LedgerChangeRead | JSONResponse:
+    done = service.adjust(
         session,
         technician_id=technician_id,
         adjustment_in=adjustment_in,
         regions=request.app.state.region_cache.index(session),
         actor_key_id=principal.key_id,
         max_amount=settings.adjustment_max_amount,
+        approval_amount=settings.adjustment_approval_amount,
     )
+    if isinstance(done, AdjustmentRequestRead):
+        return JSONResponse(
+            jsonable_encoder(done),
+            status_code=202,
+            headers={"Location": f"/v1/adjustments/{done.id}"},
+        )
+    return done

@@ -6,6 +6,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from api.fields import RowId
 from api.schemas import Strict
 from settlement import CURRENCIES, Money
 
@@ -15,6 +16,14 @@ AmountText = Annotated[
         pattern=r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$",
         description="a decimal string with at most two decimals (never a JSON number)",
         examples=["94.68"],
+    ),
+]
+PositiveAmountText = Annotated[
+    str,
+    Field(
+        pattern=r"^([1-9][0-9]{0,11}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$",
+        description="a positive decimal string with at most two decimals",
+        examples=["200.00"],
     ),
 ]
 
@@ -140,10 +149,16 @@ class LedgerRead(BaseModel):
     entries: list[EntryRead] = Field(description="newest first")
 
 
+class PositiveMoneyIn(MoneyIn):
+    """An amount sent by a client that must be more than zero (a withdrawal)."""
+
+    amount: PositiveAmountText
+
+
 class WithdrawalCreate(Strict):
     """A withdrawal of part of the available balance."""
 
-    amount: MoneyIn
+    amount: PositiveMoneyIn
     memo: str = Field(default="", max_length=500, description="payout reference")
 
     model_config = ConfigDict(
@@ -165,7 +180,7 @@ class AdjustmentCreate(Strict):
     kind: Literal["adjustment", "resettle"]
     memo: str = Field(min_length=1, max_length=500, description="why (shown to the technician)")
     amount: MoneyIn | None = None
-    ticket_id: int | None = Field(default=None, ge=1)
+    ticket_id: RowId | None = None
 
     model_config = ConfigDict(
         extra="forbid",

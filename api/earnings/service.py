@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.orm import Session
 
+from api.adjustments import service as adjustments
+from api.adjustments.schemas import AdjustmentRequestRead
 from api.auth import PrincipalDep, Role, utc_now
 from api.db.tables import LedgerEntryRow, SettlementRow, TechnicianRow
 from api.deps import SessionDep
@@ -192,11 +194,14 @@ def adjust(
     regions: RegionIndex,
     actor_key_id: str,
     max_amount: Decimal,
-) -> LedgerChangeRead:
+    approval_amount: Decimal,
+) -> LedgerChangeRead | AdjustmentRequestRead:
     """Append a manual adjustment, or price a settled ticket again (reversal plus new earning).
 
     A manual amount is refused when it is zero or larger than ``max_amount`` either way: a
-    ledger is append-only, so a slipped digit would stay in it as two entries.
+    ledger is append-only, so a slipped digit would stay in it as two entries. One larger than
+    ``approval_amount`` either way is not booked but stored as a request that another admin
+    must approve (four eyes, ``api.adjustments``): the pending request is returned.
     """
     now = utc_now()
     if adjustment_in.kind == "resettle":
@@ -228,6 +233,14 @@ def adjust(
         if amount == 0 or abs(amount) > max_amount:
             raise invalid_field(
                 "amount", f"must be non-zero and at most {max_amount} either way, got {amount}"
+            )
+        if abs(amount) > approval_amount:
+            return adjustments.request_adjustment(
+                session,
+                technician_id=technician_id,
+                amount=adjustment_in.amount.money(),
+                memo=adjustment_in.memo,
+                actor_key_id=actor_key_id,
             )
         before = settlement_repo.load(session, technician_id=technician_id, for_update=True)
         after = before.ledger.adjust(

@@ -1,16 +1,18 @@
 """``/v1/leads``: capture (single, batch, CSV), read and list, touches, owners, funnel, convert."""
 
 import hashlib
+import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from api.auth import Principal, utc_now
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError, field_path
+from api.fields import Timestamp
 from api.idempotency import IdempotencyKey, run_idempotent
 from api.leads import repository as repo
 from api.leads import service
@@ -158,6 +160,17 @@ def _bad_csv(message: str, errors: list[RowError]) -> ApiError:
     return ApiError(422, "validation_error", message, details)
 
 
+def _csv_number(cell: object) -> object:
+    """Return a cell holding a plain decimal number as a number; anything else as it is.
+
+    A CSV cell is text, while a lead's coordinates are strict numbers (no strings in JSON):
+    what is not a plain number stays text and is refused, naming ``location[0]`` or ``[1]``.
+    """
+    if isinstance(cell, str) and re.fullmatch(r"[-+]?[0-9]{1,3}(\.[0-9]+)?", cell):
+        return float(cell)
+    return cell
+
+
 def _parse_csv(
     data: bytes, channel: Channel, campaign: str | None
 ) -> tuple[list[tuple[int, LeadCreate]], list[RowError]]:
@@ -168,6 +181,8 @@ def _parse_csv(
     valid, errors = [], []
     for row in rows:
         fields = {"channel": channel.value, "campaign": campaign, **row.fields}
+        if isinstance(location := fields.get("location"), list):
+            fields["location"] = [_csv_number(cell) for cell in location]
         try:
             valid.append((row.line, LeadCreate.model_validate(fields)))
         except ValidationError as err:
@@ -183,6 +198,7 @@ def _parse_csv(
 @capture_routes.post(
     "/import",
     response_model=LeadBatchResult,
+    responses={415: {"description": "neither a text/csv body nor a multipart `file` field"}},
     summary="Import leads from a CSV file",
     description="Send the file as the `text/csv` body or as the `file` field of a "
     "`multipart/form-data` upload; UTF-8 (Excel's BOM is fine) or GB18030. Header columns: "
@@ -252,9 +268,10 @@ conversion_routes = APIRouter(prefix="/leads", tags=["leads"])
 
 
 @conversion_routes.post(
-    "/{lead_id}/convert",
+    "/{lead_id:id}/convert",
     status_code=201,
     response_model=Converted,
+    responses={409: {"description": "the lead is rejected, or converted already"}},
     summary="Convert a lead into a ticket",
     description="Creates a ticket (status `new`) of the lead's source from the lead's location, "
     "address, contact and notes plus the body (type, duration, skills, windows; any lead field "
@@ -324,8 +341,8 @@ def list_leads(
     source: Annotated[str | None, Query(max_length=64, description="staff only")] = None,
     is_overdue: bool | None = None,
     is_at_risk: bool | None = None,
-    created_from: AwareDatetime | None = None,
-    created_to: AwareDatetime | None = None,
+    created_from: Timestamp | None = None,
+    created_to: Timestamp | None = None,
     cursor: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> LeadPage:
@@ -356,8 +373,8 @@ def funnel(
     principal: Reader,
     group_by: Literal["channel", "campaign"] = "channel",
     source: Annotated[str | None, Query(max_length=64, description="staff only")] = None,
-    created_from: AwareDatetime | None = None,
-    created_to: AwareDatetime | None = None,
+    created_from: Timestamp | None = None,
+    created_to: Timestamp | None = None,
 ) -> Funnel:
     counted = repo.funnel(
         session, source=_visible_source(principal, source), by_campaign=group_by == "campaign",
@@ -384,7 +401,7 @@ def nurture_due(
     session: SessionDep,
     principal: Reader,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,
-    before: AwareDatetime | None = None,
+    before: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> list[NurtureDueRead]:
     rows = repo.due_steps(
@@ -416,6 +433,7 @@ def list_owners(session: SessionDep, _principal: Staff) -> list[LeadOwnerRead]:
 @reads.put(
     "/owners/{owner_id}",
     response_model=LeadOwnerRead,
+    responses={201: {"model": LeadOwnerRead, "description": "a new owner was created"}},
     summary="Create or replace a lead owner",
     description="Owners receive leads of their territory `team` (a region attribute) and "
     "product lines, least loaded first; an inactive owner receives none.",
@@ -433,16 +451,17 @@ def put_owner(
     return owner_read(row, repo.open_leads_by_owner(session).get(row.id, 0))
 
 
-@reads.get("/{lead_id}", response_model=LeadDetail, summary="Read a lead with its history")
+@reads.get("/{lead_id:id}", response_model=LeadDetail, summary="Read a lead with its history")
 def read_lead(lead: ReadableLead, session: SessionDep) -> LeadDetail:
     touches = repo.touches(session, lead_id=lead.id)
     return lead_detail(lead, touches, repo.nurture_steps(session, lead_id=lead.id), utc_now())
 
 
 @reads.post(
-    "/{lead_id}/touches",
+    "/{lead_id:id}/touches",
     status_code=201,
     response_model=LeadDetail,
+    responses={409: {"description": "the lead is rejected (`lead_rejected`)"}},
     summary="Record a touch (call, SMS, e-mail, visit, note)",
     description="The first call, SMS, e-mail or visit answers the first-response SLA and moves "
     "the lead to `contacted`; it also ticks off the next planned nurture step of its kind.",

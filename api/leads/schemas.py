@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+from api.fields import JSON_NUMBER, Count, Flag, Timestamp
 from api.leads.rules.model import Channel
 from api.schemas import CrsName, Latitude, Longitude, Strict
 from api.tickets.schemas import MAX_WINDOWS, Priority, SkillLevel, SkillName, TicketType, Window
@@ -51,7 +52,7 @@ class LeadCreate(Strict):
     )
     crs: CrsName = "wgs84"
     notes: str | None = Field(default=None, max_length=2000)
-    captured_at: AwareDatetime | None = Field(
+    captured_at: Timestamp | None = Field(
         default=None, description="when the channel captured it; default and upper bound: now"
     )
 
@@ -217,7 +218,7 @@ class TouchCreate(Strict):
     kind: TOUCH_KINDS
     outcome: TOUCH_OUTCOMES | None = None
     note: str | None = Field(default=None, max_length=2000)
-    at: AwareDatetime | None = Field(default=None, description="default and upper bound: now")
+    at: Timestamp | None = Field(default=None, description="default and upper bound: now")
 
 
 class LeadOwnerWrite(Strict):
@@ -232,8 +233,8 @@ class LeadOwnerWrite(Strict):
     name: Text200 = Field(min_length=1)
     team: str | None = Field(default=None, max_length=64)
     product_lines: list[ProductLine] = Field(default_factory=list, max_length=50)
-    max_open_leads: int | None = Field(default=None, ge=1, le=10_000)
-    is_active: bool = True
+    max_open_leads: Annotated[int, Field(ge=1, le=10_000), JSON_NUMBER] | None = None
+    is_active: Flag = True
 
 
 class LeadOwnerRead(BaseModel):
@@ -263,11 +264,11 @@ class ConvertCreate(Strict):
     )
 
     type: TicketType
-    duration_min: int = Field(ge=1, le=24 * 60, description="expected time on site")
+    duration_min: Count = Field(ge=1, le=24 * 60, description="expected time on site")
     skills: dict[SkillName, SkillLevel] = Field(default_factory=dict, max_length=20)
     time_windows: list[Window] = Field(default_factory=list, max_length=MAX_WINDOWS)
     priority: Priority = "normal"
-    sla_due_at: AwareDatetime | None = None
+    sla_due_at: Timestamp | None = None
     external_id: str | None = Field(
         default=None, min_length=1, max_length=128, description="default: lead-<lead id>"
     )

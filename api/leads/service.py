@@ -15,6 +15,7 @@ from api.db.spatial import from_wkb
 from api.db.tables import LeadNurtureStepRow, LeadOwnerRow, LeadRow, LeadTouchRow
 from api.deps import SessionDep
 from api.errors import ApiError, field_path, invalid
+from api.fields import RowIdParam
 from api.leads import repository as repo
 from api.leads.repository import OPEN_STATUSES
 from api.leads.rules.assignment import DEFAULT_ASSIGN, sla_state
@@ -45,7 +46,7 @@ Reader = Annotated[Principal, require_roles(Role.ADMIN, Role.DISPATCHER, Role.IN
 Staff = Annotated[Principal, require_roles(Role.ADMIN, Role.DISPATCHER)]
 
 
-def lead_for_reader(lead_id: int, session: SessionDep, principal: Reader) -> LeadRow:
+def lead_for_reader(lead_id: RowIdParam, session: SessionDep, principal: Reader) -> LeadRow:
     """Load a lead the caller may see: staff any, an integrator only its source's (else 404)."""
     row = repo.get_lead(session, lead_id=lead_id)
     if row is None or (not principal.is_staff and row.source != principal.source):

@@ -22,8 +22,14 @@ MAP_PAGE = page_roles(Role.ADMIN, Role.DISPATCHER)
 LAYER_TAG = "map"
 
 
+class GeoJSONResponse(JSONResponse):
+    """A GeoJSON layer, served (and documented) as ``application/geo+json``."""
+
+    media_type = "application/geo+json"
+
+
 def _geojson(body: Any) -> JSONResponse:
-    return JSONResponse(body, media_type="application/geo+json")
+    return GeoJSONResponse(body)
 
 
 def _crs(settings: Settings) -> DisplayCrs:
@@ -42,6 +48,7 @@ def map_page(request: Request, query: MapQueryDep, settings: SettingsDep) -> HTM
 @router.get(
     "/v1/map/regions",
     tags=[LAYER_TAG],
+    response_class=GeoJSONResponse,
     summary="Regions with coefficient and surge, simplified for the zoom",
     dependencies=[STAFF],
 )
@@ -56,6 +63,7 @@ def regions_layer(
 @router.get(
     "/v1/map/technicians",
     tags=[LAYER_TAG],
+    response_class=GeoJSONResponse,
     summary="Technicians at their latest position, with state and load",
     dependencies=[STAFF],
 )
@@ -68,6 +76,7 @@ def technicians_layer(
 @router.get(
     "/v1/map/tickets",
     tags=[LAYER_TAG],
+    response_class=GeoJSONResponse,
     summary="The day's tickets by status and priority, late and at-risk flagged",
     dependencies=[STAFF],
 )
@@ -85,6 +94,7 @@ def tickets_layer(
 @router.get(
     "/v1/map/unassigned",
     tags=[LAYER_TAG],
+    response_class=GeoJSONResponse,
     summary="Tickets the applied plans left out, each with the solver's reason",
     dependencies=[STAFF],
 )
@@ -98,6 +108,7 @@ def unassigned_layer(
 @router.get(
     "/v1/map/routes",
     tags=[LAYER_TAG],
+    response_class=GeoJSONResponse,
     summary="Applied routes: a line per technician with the stops' order and ETAs",
     dependencies=[STAFF],
 )

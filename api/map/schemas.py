@@ -10,7 +10,8 @@ from fastapi import Depends, Query, Request
 from api.auth import utc_now
 from api.deps import SettingsDep
 from api.errors import ApiError, invalid_field
-from api.schemas import BBox, parse_bbox
+from api.fields import Day
+from api.schemas import BBox, BBoxParam, parse_bbox
 
 FILTERS = frozenset({"day", "bbox", "region", "technician", "zoom", "lang"})
 
@@ -40,10 +41,8 @@ class MapQuery:
 def map_query(
     request: Request,
     settings: SettingsDep,
-    day: Annotated[date | None, Query(description="local day, YYYY-MM-DD; default today")] = None,
-    bbox: Annotated[
-        str | None, Query(max_length=200, description="min_lon,min_lat,max_lon,max_lat")
-    ] = None,
+    day: Annotated[Day | None, Query(description="local day, YYYY-MM-DD; default today")] = None,
+    bbox: BBoxParam = None,
     region: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     technician: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     zoom: Annotated[int, Query(ge=0, le=22, description="map zoom; sets region detail")] = 11,

@@ -1,6 +1,5 @@
 """``/v1/rate-cards``: upload versioned rate cards (JSON or TOML), list them, the one in force."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -9,6 +8,7 @@ from api.auth import Principal, Role, require_roles, utc_now
 from api.db.tables import RateCardVersionRow
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError
+from api.fields import Day, VersionParam
 from api.rate_cards import repository as repo
 from api.rate_cards.schemas import RateCardSaved, RateCardVersionRead, RuleSummary
 from settlement import RateCardVersionUsed
@@ -197,12 +197,13 @@ def list_rate_cards(
         "default: today in the service's time zone). When versions overlap, the latest "
         "`effective_from` wins, then the highest version. 404 when no version covers the date."
     ),
+    responses={404: {"description": "no version covers the date (`no_rate_card_in_force`)"}},
     dependencies=[STAFF],
 )
 def rate_card_in_force(
     session: SessionDep,
     settings: SettingsDep,
-    on: Annotated[date | None, Query(alias="date", description="YYYY-MM-DD")] = None,
+    on: Annotated[Day | None, Query(alias="date", description="YYYY-MM-DD")] = None,
 ) -> RateCardVersionRead:
     day = on or utc_now().astimezone(zone(settings.timezone)).date()
     row = repo.in_force_on(session, local_date=day)
@@ -217,12 +218,12 @@ def rate_card_in_force(
 
 
 @router.get(
-    "/{card_id}/versions/{version}",
+    "/{card_id}/versions/{version:id}",
     response_model=RateCardVersionRead,
     summary="One rate-card version, with its document",
     dependencies=[STAFF],
 )
-def read_rate_card(card_id: str, version: int, session: SessionDep) -> RateCardVersionRead:
+def read_rate_card(card_id: str, version: VersionParam, session: SessionDep) -> RateCardVersionRead:
     row = repo.get_version(session, card_id=card_id, version=version)
     if row is None:
         raise ApiError(

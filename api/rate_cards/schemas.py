@@ -3,9 +3,10 @@
 from datetime import date, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.earnings.schemas import MoneyRead
+from api.fields import JSON_NUMBER, Count, Day, Flag, Timestamp
 from api.schemas import Latitude, Longitude, Strict
 
 MAX_SIMULATED_ORDERS = 100_000
@@ -48,7 +49,7 @@ class VersionRef(Strict):
     """A stored version, by card id and version number."""
 
     card_id: str = Field(examples=["shanghai-2026"])
-    version: int = Field(ge=1, examples=[3])
+    version: Count = Field(ge=1, le=2**31 - 1, examples=[3])
 
 
 class OrderIn(Strict):
@@ -57,16 +58,18 @@ class OrderIn(Strict):
     order_id: str = Field(min_length=1, max_length=128)
     technician_id: str = Field(min_length=1, max_length=64)
     service_type: str = Field(min_length=1, max_length=40, examples=["repair"])
-    service_at: AwareDatetime
+    service_at: Timestamp
     location: tuple[Longitude, Latitude] = Field(description="[lon, lat], WGS84")
-    units: int = Field(default=1, ge=1, le=10_000)
+    units: Count = Field(default=1, ge=1, le=10_000)
     flags: list[str] = Field(default_factory=list, max_length=50)
-    is_urgent: bool = False
-    rating: int | None = Field(default=None, ge=1, le=5)
-    travel_m: int = Field(default=0, ge=0, le=2_000_000)
+    is_urgent: Flag = False
+    rating: Annotated[int, Field(ge=1, le=5), JSON_NUMBER] | None = None
+    travel_m: Count = Field(default=0, ge=0, le=2_000_000)
     origin: tuple[Longitude, Latitude] | None = Field(default=None, description="trip origin")
     demand_supply_ratio: Annotated[str, Field(pattern=r"^[0-9]{1,6}(\.[0-9]{1,4})?$")] | None = None
-    materials: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    materials: dict[str, Annotated[int, Field(ge=1, le=100_000), JSON_NUMBER]] = Field(
+        default_factory=dict
+    )
 
 
 class SimulateRequest(Strict):
@@ -83,8 +86,8 @@ class SimulateRequest(Strict):
     candidate: dict[str, Any] | None = Field(default=None, description="a rate-card document")
     candidate_version: VersionRef | None = None
     current_version: VersionRef | None = None
-    first: date | None = None
-    last: date | None = None
+    first: Day | None = None
+    last: Day | None = None
     region_id: str | None = Field(default=None, max_length=64)
     technician_id: str | None = Field(default=None, max_length=64)
     orders: list[OrderIn] | None = Field(default=None, max_length=MAX_SIMULATED_ORDERS)

@@ -6,16 +6,9 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 
 from api.deps import SessionDep
+from api.fields import LatitudeParam, LongitudeParam
 from api.regions import repository as repo
-from api.schemas import (
-    CrsName,
-    FeatureCollection,
-    Latitude,
-    LocateRead,
-    Longitude,
-    RegionRead,
-    parse_bbox,
-)
+from api.schemas import BBoxParam, CrsName, FeatureCollection, LocateRead, RegionRead, parse_bbox
 from geo.coords import to_wgs84
 from geo.geojson import regions_to_geojson
 from geo.regions import Region
@@ -40,7 +33,7 @@ def region_read(region: Region) -> RegionRead:
 def list_regions(
     session: SessionDep,
     level: Annotated[str | None, Query(description="only regions of this level")] = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
+    bbox: BBoxParam = None,
 ) -> dict[str, object]:
     """Every region as a GeoJSON FeatureCollection (WGS84, [lon, lat])."""
     regions = repo.list_regions(
@@ -53,8 +46,8 @@ def list_regions(
 def locate(
     request: Request,
     session: SessionDep,
-    lon: Annotated[Longitude, Query()],
-    lat: Annotated[Latitude, Query()],
+    lon: Annotated[LongitudeParam, Query()],
+    lat: Annotated[LatitudeParam, Query()],
     crs: Annotated[CrsName, Query(description="datum of lon/lat; converted to WGS84")] = "wgs84",
 ) -> LocateRead:
     """Find the most specific region containing a point, and every region around it."""

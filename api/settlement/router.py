@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import Role, require_roles, utc_now
@@ -13,6 +13,7 @@ from api.deps import SessionDep
 from api.earnings.schemas import MoneyRead, OrderEarningRead
 from api.earnings.service import order_read
 from api.errors import ApiError
+from api.fields import RowIdParam
 from api.rate_cards import repository as card_repo
 from api.rate_cards.schemas import (
     MAX_SIMULATED_ORDERS,
@@ -54,8 +55,9 @@ class SettledRead(OrderEarningRead):
 
 
 @tickets_router.post(
-    "/{ticket_id}/settle",
+    "/{ticket_id:id}/settle",
     response_model=SettledRead,
+    responses={409: {"description": "the ticket is not confirmed, or no card is in force"}},
     summary="Settle a confirmed ticket",
     description=(
         "Staff only. Prices the ticket under the rate card in force at its service time "
@@ -68,9 +70,7 @@ class SettledRead(OrderEarningRead):
     ),
     dependencies=[STAFF],
 )
-def settle(
-    request: Request, session: SessionDep, ticket_id: Annotated[int, Path(ge=1)]
-) -> SettledRead:
+def settle(request: Request, session: SessionDep, ticket_id: RowIdParam) -> SettledRead:
     try:
         settled = settle_ticket(
             session,

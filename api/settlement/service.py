@@ -15,7 +15,8 @@ Facts taken from the database, each documented on the helper that reads it:
   and review bonus rules).
 
 The pricing, the ledger rules and idempotency live in ``settlement``; this module only reads,
-calls and writes. Nothing commits: the caller owns the unit of work.
+calls and writes. Nothing commits but :func:`settle_pending` (see there): the caller owns the
+unit of work.
 """
 
 import logging
@@ -110,9 +111,9 @@ def settle_ticket(
             ticket_id=ticket_id,
             status=ticket.status,
         )
+    before = _locked_ledger(session, ticket)
     facts, card_row, breakdown = _price(session, ticket, regions, surge_window)
     row = _store(session, ticket, facts, card_row, breakdown, now)
-    before = repo.load(session, technician_id=breakdown.technician_id, for_update=True)
     after = before.ledger.record(breakdown, now)
     entries = repo.append(
         session, before=before, after=after, actor_key_id=None, settlement_of=lambda _: row.id
@@ -174,10 +175,12 @@ def try_settle(
 def settle_pending(
     session: Session, *, now: datetime, regions: RegionIndex, limit: int
 ) -> list[Attempt]:
-    """Settle up to ``limit`` confirmed tickets, oldest first, each on its own SAVEPOINT.
+    """Settle up to ``limit`` confirmed tickets, oldest first, each committed on its own.
 
     The backlog after a card was missing or wrong: fix the card, then run this. A ticket that
-    is still refused stays ``confirmed`` and its reason is reported.
+    is still refused stays ``confirmed`` and its reason is reported. Unlike the rest of this
+    module it commits, once per ticket: holding every ticket's and technician's lock until the
+    end would deadlock with the single settlements and confirmations running meanwhile.
     """
     ticket_ids = session.scalars(
         select(TicketRow.id)
@@ -185,10 +188,12 @@ def settle_pending(
         .order_by(TicketRow.id)
         .limit(limit)
     ).all()
-    return [
-        attempt_settle(session, ticket_id=ticket_id, now=now, regions=regions)
-        for ticket_id in ticket_ids
-    ]
+    session.commit()
+    attempts = []
+    for ticket_id in ticket_ids:
+        attempts.append(attempt_settle(session, ticket_id=ticket_id, now=now, regions=regions))
+        session.commit()
+    return attempts
 
 
 def resettle_ticket(
@@ -215,11 +220,11 @@ def resettle_ticket(
             ticket_id=ticket_id,
             status=ticket.status,
         )
+    before = _locked_ledger(session, ticket)
     facts, card_row, breakdown = _price(session, ticket, regions, surge_window)
     if card_row.id == current.rate_card_version_id:
         return Settled(current, repo.breakdown_of(current), (), created=False)
     row = _store(session, ticket, facts, card_row, breakdown, now)
-    before = repo.load(session, technician_id=breakdown.technician_id, for_update=True)
     after = before.ledger.correct(breakdown, now, memo)
 
     def settlement_of(entry: LedgerEntry) -> int | None:
@@ -245,13 +250,25 @@ def _ticket(session: Session, ticket_id: int) -> TicketRow:
     return ticket
 
 
-def _price(
-    session: Session, ticket: TicketRow, regions: RegionIndex, surge_window: timedelta
-) -> tuple[JobFacts, RateCardVersionRow, PayoutBreakdown]:
+def _locked_ledger(session: Session, ticket: TicketRow) -> repo.TechnicianLedger:
+    """Lock the ledger of the technician paid for ``ticket`` (locked already), and load it.
+
+    Every settlement takes its locks in this order, ticket then technician, and before it
+    writes: the settlement row's foreign key share-locks the technician's row, so two
+    settlements that inserted first and then asked for the update lock waited on each other
+    (a deadlock PostgreSQL broke by failing one of them).
+    """
     if ticket.technician_id is None:
         raise TicketNotSettleable(
             f"ticket {ticket.id} has no technician to pay", ticket_id=ticket.id
         )
+    return repo.load(session, technician_id=ticket.technician_id, for_update=True)
+
+
+def _price(
+    session: Session, ticket: TicketRow, regions: RegionIndex, surge_window: timedelta
+) -> tuple[JobFacts, RateCardVersionRow, PayoutBreakdown]:
+    assert ticket.technician_id is not None  # checked with the ledger's lock
     facts = job_facts(session, ticket=ticket, regions=regions, surge_window=surge_window)
     card_row = card_repo.in_force_at(session, at=facts.service_at)
     if card_row is None:

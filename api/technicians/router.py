@@ -1,6 +1,6 @@
 """``/v1/technicians``: profiles, shifts, the day's route and GPS pings."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from api.db.tables import TechnicianLocationRow, TechnicianRow, TechnicianShiftR
 from api.deps import SessionDep, SettingsDep
 from api.dispatch.repository import PlannedStop, planned_stops
 from api.errors import invalid_field
+from api.fields import Day
 from api.technicians import repository as repo
 from api.technicians import service
 from api.technicians.schemas import (
@@ -126,7 +127,7 @@ def put_shifts(
     dependencies=[STAFF_OR_TECHNICIAN],
 )
 def read_shifts(
-    technician: VisibleTechnician, session: SessionDep, first: date, last: date
+    technician: VisibleTechnician, session: SessionDep, first: Day, last: Day
 ) -> list[ShiftRead]:
     if last < first or (last - first).days > 92:
         raise invalid_field("last", "must be on or after first, at most 92 days later")
@@ -149,7 +150,7 @@ def read_route(
     technician: VisibleTechnician,
     session: SessionDep,
     settings: SettingsDep,
-    day: Annotated[date | None, Query(description="local date; default today")] = None,
+    day: Annotated[Day | None, Query(description="local date; default today")] = None,
 ) -> TechnicianRouteRead:
     zone = ZoneInfo(settings.timezone)
     today = utc_now().astimezone(zone).date()
@@ -239,6 +240,7 @@ def technician_read(session: Session, row: TechnicianRow) -> TechnicianRead:
     summary="Create a technician",
     description="Staff only. Skills come from the skill catalogue, territory from the stored "
     "regions; an id already taken is 409.",
+    responses={409: {"description": "the id is taken (`technician_exists`)"}},
     dependencies=[STAFF],
 )
 def create_technician(

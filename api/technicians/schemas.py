@@ -1,10 +1,13 @@
 """Technician bodies: profiles, shifts, GPS pings and the day's route."""
 
 from datetime import date, datetime, timedelta
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
+from api.fields import JSON_NUMBER, Count, Day, Flag, Number, Timestamp
 from api.schemas import CrsName, Latitude, Longitude, Strict
 from api.tickets.rules import TicketStatus
 from api.tickets.schemas import SkillLevel, SkillName
@@ -12,6 +15,8 @@ from api.tickets.schemas import SkillLevel, SkillName
 TechnicianId = str
 MAX_PING_BATCH = 1000
 MAX_SHIFTS = 62
+MaxOrders = Annotated[int, Field(ge=1, le=100), JSON_NUMBER]
+Capacity = Annotated[int, Field(ge=0, le=100_000), JSON_NUMBER]
 
 _EXAMPLE: JsonDict = {
     "id": "T-017",
@@ -42,9 +47,9 @@ _EXAMPLE: JsonDict = {
 class BreakIn(Strict):
     """A break of ``duration_min`` that starts between the two instants."""
 
-    earliest_start_at: AwareDatetime
-    latest_start_at: AwareDatetime
-    duration_min: int = Field(ge=1, le=240)
+    earliest_start_at: Timestamp
+    latest_start_at: Timestamp
+    duration_min: Count = Field(ge=1, le=240)
 
     @model_validator(mode="after")
     def _ordered(self) -> "BreakIn":
@@ -56,9 +61,9 @@ class BreakIn(Strict):
 class ShiftIn(Strict):
     """One working day; ``day`` is the local date the shift belongs to."""
 
-    day: date
-    start_at: AwareDatetime
-    end_at: AwareDatetime
+    day: Day
+    start_at: Timestamp
+    end_at: Timestamp
     breaks: list[BreakIn] = Field(default_factory=list, max_length=5)
 
     @model_validator(mode="after")
@@ -95,9 +100,9 @@ class TechnicianCreate(Strict):
     territory: list[str] | None = Field(
         default=None, max_length=200, description="region ids served; null: anywhere"
     )
-    max_orders: int | None = Field(default=None, ge=1, le=100, description="per day")
-    capacity: int | None = Field(default=None, ge=0, le=100_000, description="parts carried")
-    is_active: bool = True
+    max_orders: MaxOrders | None = Field(default=None, description="per day")
+    capacity: Capacity | None = Field(default=None, description="parts carried")
+    is_active: Flag = True
     shifts: list[ShiftIn] = Field(default_factory=list, max_length=MAX_SHIFTS)
 
     @model_validator(mode="after")
@@ -124,15 +129,19 @@ class TechnicianUpdate(Strict):
         }
     )
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    # Left out, a field keeps its value; null clears it where it may be empty (phone,
+    # territory, max_orders, capacity), and the others do not take null (422).
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     phone: str | None = Field(default=None, max_length=32)
-    home_base: tuple[Longitude, Latitude] | None = None
+    home_base: tuple[Longitude, Latitude] | SkipJsonSchema[None] = None
     crs: CrsName = "wgs84"
-    skills: dict[SkillName, SkillLevel] | None = Field(default=None, max_length=20)
+    skills: Annotated[dict[SkillName, SkillLevel], Field(max_length=20)] | SkipJsonSchema[None] = (
+        None
+    )
     territory: list[str] | None = Field(default=None, max_length=200)
-    max_orders: int | None = Field(default=None, ge=1, le=100)
-    capacity: int | None = Field(default=None, ge=0, le=100_000)
-    is_active: bool | None = None
+    max_orders: MaxOrders | None = None
+    capacity: Capacity | None = None
+    is_active: Flag | SkipJsonSchema[None] = None
 
 
 class ShiftsPut(Strict):
@@ -178,8 +187,8 @@ class PingIn(Strict):
     """One GPS fix as the device recorded it."""
 
     location: tuple[Longitude, Latitude]
-    recorded_at: AwareDatetime = Field(description="device time of the fix")
-    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
+    recorded_at: Timestamp = Field(description="device time of the fix")
+    accuracy_m: Number | None = Field(default=None, ge=0, le=100_000)
 
 
 class PingBatch(Strict):

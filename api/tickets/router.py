@@ -10,7 +10,6 @@ rather than read back.
 
 import asyncio
 import weakref
-from datetime import datetime
 from functools import partial
 from typing import Annotated
 
@@ -21,8 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, PrincipalDep, Role, require_roles, utc_now
 from api.deps import SessionDep, SettingsDep
 from api.errors import invalid
+from api.fields import Timestamp
 from api.idempotency import IdempotencyKey
-from api.schemas import parse_bbox
+from api.schemas import BBoxParam, parse_bbox
 from api.tickets import repository as repo
 from api.tickets import service
 from api.tickets.rules import (
@@ -62,9 +62,9 @@ def list_tickets(
     status: Annotated[list[TicketStatus] | None, Query(description="any of these")] = None,
     region_id: Annotated[str | None, Query(max_length=64)] = None,
     technician_id: Annotated[str | None, Query(max_length=64)] = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
-    window_from: Annotated[datetime | None, Query(description="windows ending after")] = None,
-    window_to: Annotated[datetime | None, Query(description="windows starting before")] = None,
+    bbox: BBoxParam = None,
+    window_from: Annotated[Timestamp | None, Query(description="windows ending after")] = None,
+    window_to: Annotated[Timestamp | None, Query(description="windows starting before")] = None,
     sla: Annotated[repo.SlaFilter | None, Query(description="at_risk or overdue")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
@@ -105,14 +105,14 @@ def list_tickets(
     )
 
 
-@query_routes.get("/{ticket_id}", response_model=TicketRead, summary="Read a ticket")
+@query_routes.get("/{ticket_id:id}", response_model=TicketRead, summary="Read a ticket")
 def read_ticket(ticket: VisibleTicket, session: SessionDep, settings: SettingsDep) -> TicketRead:
     customer = repo.customers_by_id(session, ids=[ticket.customer_id]).get(ticket.customer_id or 0)
     return ticket_read(ticket, customer, now=utc_now(), margin=sla_margin(settings))
 
 
 @query_routes.get(
-    "/{ticket_id}/history",
+    "/{ticket_id:id}/history",
     response_model=list[StatusChangeRead],
     summary="A ticket's status changes, oldest first",
 )
@@ -128,7 +128,7 @@ transition_routes = APIRouter(prefix="/tickets", tags=["tickets"])
 
 
 @transition_routes.post(
-    "/{ticket_id}/transitions",
+    "/{ticket_id:id}/transitions",
     response_model=TicketRead,
     summary="Move a ticket to another status",
     description="Legal moves: new → scheduled | cancelled; scheduled → dispatched | new | "

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -25,6 +24,7 @@ from pydantic.config import JsonDict
 from api.db.spatial import lonlat
 from api.db.tables import CustomerRow, TicketRow
 from api.errors import ApiError
+from api.fields import JSON_NUMBER, Count, Timestamp
 from api.schemas import CrsName, Latitude, Longitude, Strict
 from api.tickets.rules import Confirmation, NewTicket, TicketStatus, sla_flags
 
@@ -32,8 +32,8 @@ from api.tickets.rules import Confirmation, NewTicket, TicketStatus, sla_flags
 TicketType = Literal["install", "repair", "maintenance", "inspection", "consult"]
 Priority = Literal["normal", "urgent", "emergency"]
 SkillName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
-SkillLevel = Annotated[int, Field(ge=1, le=10)]
-Window = tuple[AwareDatetime, AwareDatetime]
+SkillLevel = Annotated[int, Field(ge=1, le=10), JSON_NUMBER]
+Window = tuple[Timestamp, Timestamp]
 # Difficulty flags and material codes are keys of the rate card's rules.
 CardTerm = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][\w.-]*$")]
 
@@ -73,7 +73,7 @@ class MaterialIn(Strict):
     """A material the job uses, priced by the rate card's material deduction."""
 
     code: CardTerm = Field(description="a material code of the rate card, e.g. copper_pipe_m")
-    quantity: int = Field(ge=1, le=100_000, description="units of the material used")
+    quantity: Count = Field(ge=1, le=100_000, description="units of the material used")
 
 
 def _unique(values: list[str], what: str) -> None:
@@ -97,7 +97,7 @@ class TicketCreate(Strict):
     location: tuple[Longitude, Latitude] = Field(description="[lon, lat] in the datum of `crs`")
     crs: CrsName = Field(default="wgs84", description="datum of `location`; stored as WGS84")
     address: str = Field(min_length=1, max_length=500)
-    duration_min: int = Field(ge=1, le=24 * 60, description="expected time on site")
+    duration_min: Count = Field(ge=1, le=24 * 60, description="expected time on site")
     skills: dict[SkillName, SkillLevel] = Field(
         default_factory=dict,
         max_length=20,
@@ -110,16 +110,16 @@ class TicketCreate(Strict):
         "each at most 31 days, none overlapping; empty: any time",
     )
     priority: Priority = "normal"
-    sla_due_at: AwareDatetime | None = Field(default=None, description="service deadline")
+    sla_due_at: Timestamp | None = Field(default=None, description="service deadline")
     customer: CustomerIn | None = None
     notes: str | None = Field(default=None, max_length=2000)
-    demand: int = Field(
+    demand: Count = Field(
         default=0,
         ge=0,
         le=10_000,
         description="parts the technician carries to the job; counts against their capacity",
     )
-    units: int = Field(
+    units: Count = Field(
         default=1,
         ge=1,
         le=1000,
@@ -365,7 +365,7 @@ class SignatureIn(Strict):
     """The customer's confirmation that the work is done."""
 
     signer_name: str = Field(min_length=1, max_length=200)
-    signed_at: AwareDatetime
+    signed_at: Timestamp
     image_base64: str | None = Field(
         default=None, description="PNG or JPEG of the signature, base64, at most 256 KiB decoded"
     )
@@ -421,10 +421,8 @@ class TransitionCreate(Strict):
         default=None, max_length=64, description="staff only, with `to: scheduled`: assign"
     )
     signature: SignatureIn | None = Field(default=None, description="required with `confirmed`")
-    rating: int | None = Field(
+    rating: Annotated[int, Field(ge=1, le=5), JSON_NUMBER] | None = Field(
         default=None,
-        ge=1,
-        le=5,
         description="with `confirmed`: the customer's rating of the work, 1-5 (the rate "
         "card's review bonus pays by it); omit it when the customer gave none",
     )

@@ -20,6 +20,7 @@ from api.config import Settings
 from api.db.tables import TicketRow
 from api.deps import SessionDep
 from api.errors import ApiError, invalid
+from api.fields import RowIdParam
 from api.idempotency import (
     fingerprint,
     in_flight,
@@ -78,7 +79,9 @@ def is_visible(principal: Principal, ticket: TicketRow) -> bool:
     return principal.role is Role.INTEGRATOR and ticket.source == principal.source
 
 
-def visible_ticket(ticket_id: int, session: SessionDep, principal: PrincipalDep) -> TicketRow:
+def visible_ticket(
+    ticket_id: RowIdParam, session: SessionDep, principal: PrincipalDep
+) -> TicketRow:
     """Load a ticket the caller may see; 404 otherwise, so others' ids reveal nothing."""
     ticket = repo.get_ticket(session, ticket_id=ticket_id)
     if ticket is None or not is_visible(principal, ticket):

@@ -87,13 +87,13 @@ def list_subscriptions(session: SessionDep, principal: Reader) -> list[Subscript
     return [_read(row) for row in repo.subscriptions(session, source=source)]
 
 
-@router.get("/{subscription_id}", response_model=SubscriptionRead, summary="Read a subscription")
+@router.get("/{subscription_id:id}", response_model=SubscriptionRead, summary="Read a subscription")
 def read_subscription(subscription: Subscription) -> SubscriptionRead:
     return _read(subscription)
 
 
 @router.patch(
-    "/{subscription_id}",
+    "/{subscription_id:id}",
     response_model=SubscriptionRead,
     summary="Change a subscription (URL, events, pause with is_active=false)",
     description="A paused subscription receives no new deliveries; its pending ones wait.",
@@ -118,7 +118,7 @@ def update_subscription(
 
 
 @router.delete(
-    "/{subscription_id}",
+    "/{subscription_id:id}",
     status_code=204,
     summary="Delete a subscription and its delivery log",
 )
@@ -143,7 +143,7 @@ def _delivery(row: WebhookDeliveryRow, attempts: list[WebhookAttemptRow]) -> Del
 
 
 @router.get(
-    "/{subscription_id}/deliveries",
+    "/{subscription_id:id}/deliveries",
     response_model=DeliveryPage,
     summary="Inspect deliveries and every attempt",
     description="Newest first; each delivery with its body and each attempt's status code, "

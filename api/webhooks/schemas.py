@@ -3,15 +3,33 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
+from pydantic_core import PydanticCustomError
 
+from api.fields import Flag
+from api.schemas import Strict
 from api.tickets.rules import TicketStatus
 
 EVENT_TYPES = ("ticket.*", *(f"ticket.{status.value}" for status in TicketStatus))
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+MAX_URL_LENGTH = 2000  # the column's length
+
+
+def _fits_the_column(url: AnyHttpUrl) -> AnyHttpUrl:
+    """Refuse a URL whose normal form (IDNA host, percent-encoded path) outgrows the column."""
+    if len(str(url)) > MAX_URL_LENGTH:
+        raise PydanticCustomError(
+            "url_too_long",
+            "is {length} characters once encoded; at most {limit}",
+            {"length": len(str(url)), "limit": MAX_URL_LENGTH},
+        )
+    return url
+
+
 WebhookUrl = Annotated[
     AnyHttpUrl,
-    UrlConstraints(max_length=2000, allowed_schemes=["https", "http"]),
+    UrlConstraints(max_length=MAX_URL_LENGTH, allowed_schemes=["https", "http"]),
+    AfterValidator(_fits_the_column),
     Field(examples=["https://shop-a.example.cn/hooks/geodispatch"]),
 ]
 Secret = Annotated[
@@ -21,7 +39,7 @@ Secret = Annotated[
 ]  # fmt: skip
 
 
-class SubscriptionCreate(BaseModel):
+class SubscriptionCreate(Strict):
     """Where to POST your tickets' status changes, and which ones."""
 
     model_config = ConfigDict(
@@ -45,10 +63,10 @@ class SubscriptionCreate(BaseModel):
     )
     secret: Secret | None = None
     description: str | None = Field(default=None, max_length=500)
-    is_active: bool = True
+    is_active: Flag = True
 
 
-class SubscriptionUpdate(BaseModel):
+class SubscriptionUpdate(Strict):
     """Change a subscription; omitted fields stay as they are."""
 
     model_config = ConfigDict(
@@ -60,7 +78,7 @@ class SubscriptionUpdate(BaseModel):
         default=None, min_length=1, max_length=len(EVENT_TYPES)
     )
     description: str | None = Field(default=None, max_length=500)
-    is_active: bool | None = None
+    is_active: Flag | None = None
 
 
 class SubscriptionRead(BaseModel):

@@ -12,6 +12,7 @@ from api.auth import Principal, Role, require_roles, utc_now
 from api.db.tables import WebhookSubscriptionRow
 from api.deps import SessionDep
 from api.errors import ApiError
+from api.fields import RowIdParam
 from api.webhooks import repository as repo
 from api.webhooks.rules import refusal
 from api.webhooks.schemas import SubscriptionCreate
@@ -21,7 +22,7 @@ MAX_PER_SOURCE = 20
 
 
 def subscription_for(
-    subscription_id: int, session: SessionDep, principal: Reader
+    subscription_id: RowIdParam, session: SessionDep, principal: Reader
 ) -> WebhookSubscriptionRow:
     """Load a subscription the caller may see: staff any, an integrator its own (else 404)."""
     row = repo.get_subscription(session, subscription_id=subscription_id)

@@ -23,6 +23,7 @@ Callers: anonymous, admin, dispatcher, technician (technician A, ``T-A``) and in
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 import pytest
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from shapely.geometry import Point
 
+from api.adjustments import repository as adjustment_repo
 from api.auth import Role
 from api.config import Settings
 from api.db.spatial import to_wkb
@@ -40,6 +42,7 @@ from api.main import create_app
 from api.regions.cache import RegionCache
 from api.tickets import repository as ticket_repo
 from api.tickets.rules import Actor, NewTicket, TicketStatus
+from settlement import Money
 
 Headers = dict[str, dict[str, str]]
 Side = Literal["A", "B"]
@@ -224,6 +227,22 @@ class World:
 
         return self._once("lead", side, make)
 
+    def adjustment_request(self) -> int:
+        """A pending adjustment request for ``T-A``, made by an admin key of no caller here."""
+
+        def make() -> int:
+            row = adjustment_repo.insert(
+                self.session,
+                technician_id=self.technician("A"),
+                amount=Money(Decimal("2000.00")),
+                memo=f"{MARK} adjustment",
+                requested_by_key_id="another-admin-key",
+                now=ON_SITE_AT,
+            )
+            return row.id
+
+        return self._once("adjustment_request", "", make)
+
     def subscription(self, side: Side) -> int:
         def make() -> int:
             body = {
@@ -327,6 +346,12 @@ def on_earnings(suffix: str = "", body: Any = None, **params: str) -> Request:
         return Call(f"/v1/earnings/{world.technician(side)}{suffix}", json=body, params=params)
 
     return request
+
+
+def on_adjustment(suffix: str = "", body: Any = None) -> Request:
+    return lambda world, _side: Call(
+        f"/v1/adjustments/{world.adjustment_request()}{suffix}", json=body
+    )
 
 
 def earning_of_order(world: World, side: Side) -> Call:
@@ -486,6 +511,13 @@ POLICY: dict[RouteKey, Policy] = {
     ),
     ("POST", "/v1/earnings/{technician_id}/adjustments"): admin_only(
         on_earnings("/adjustments", ADJUSTMENT)
+    ),
+    # Large adjustments wait for a second admin: admins only.
+    ("GET", "/v1/adjustments"): admin_only(fixed_url("/v1/adjustments", status="pending")),
+    ("GET", "/v1/adjustments/{adjustment_id}"): admin_only(on_adjustment()),
+    ("POST", "/v1/adjustments/{adjustment_id}/approve"): admin_only(on_adjustment("/approve")),
+    ("POST", "/v1/adjustments/{adjustment_id}/reject"): admin_only(
+        on_adjustment("/reject", {"memo": "not agreed"})
     ),
     # Webhooks: only an integrator subscribes; staff may read and manage every subscription.
     ("POST", "/v1/webhooks"): Policy(

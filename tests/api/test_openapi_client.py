@@ -52,6 +52,7 @@ OPERATION_IDS = {
     "settlement_settle_backlog", "settlement_simulate_rate_card",
     "earnings_read", "earnings_read_order", "earnings_read_statement", "earnings_read_ledger",
     "earnings_withdraw", "earnings_adjust",
+    "adjustments_list", "adjustments_read", "adjustments_approve", "adjustments_reject",
     "webhooks_list_subscriptions", "webhooks_create_subscription", "webhooks_read_subscription",
     "webhooks_update_subscription", "webhooks_delete_subscription", "webhooks_list_deliveries",
     "map_regions_layer", "map_technicians_layer", "map_tickets_layer", "map_unassigned_layer",

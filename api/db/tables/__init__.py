@@ -9,6 +9,7 @@ from api.db.tables.leads import LeadOwnerRow as LeadOwnerRow
 from api.db.tables.leads import LeadRow as LeadRow
 from api.db.tables.leads import LeadTouchRow as LeadTouchRow
 from api.db.tables.regions import RegionRow as RegionRow
+from api.db.tables.settlement import AdjustmentRequestRow as AdjustmentRequestRow
 from api.db.tables.settlement import LedgerEntryRow as LedgerEntryRow
 from api.db.tables.settlement import RateCardVersionRow as RateCardVersionRow
 from api.db.tables.settlement import SettlementRow as SettlementRow

@@ -1,8 +1,11 @@
-"""Money at rest: rate-card versions, settlements of tickets, and the append-only ledger.
+"""Money at rest: rate cards, settlements, the append-only ledger, adjustments awaiting approval.
 
-Rows of ``settlement`` and ``ledger_entry`` are never updated or deleted (no code path does, and
-the migration installs triggers that refuse it on both databases); a rate-card version is frozen
-from the moment it first prices an order (``first_used_at``). Money is integer fen.
+Rows of ``settlement`` and ``ledger_entry`` are never updated or deleted (no code path does, the
+migration installs triggers that refuse it on both databases, and on PostgreSQL the service's
+role may only SELECT and INSERT them: ``info["app_privileges"]``, applied by
+:mod:`api.db.roles`); a rate-card version is frozen from the moment it first prices an order
+(``first_used_at``). An adjustment request is decided once and never deleted. Money is integer
+fen.
 """
 
 from datetime import date, datetime
@@ -24,6 +27,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base
 from api.db.tables.tickets import BigId, UtcDateTime
+
+#: What the service's database role may do to an append-only table (``api.db.roles``).
+APPEND_ONLY = {"app_privileges": ("SELECT", "INSERT")}
 
 
 class RateCardVersionRow(Base):
@@ -59,6 +65,7 @@ class SettlementRow(Base):
             "ticket_id", "rate_card_version_id", name="uq_settlement_ticket_id_rate_card_version_id"
         ),
         Index("ix_settlement_technician_id_service_date", "technician_id", "service_date"),
+        {"info": APPEND_ONLY},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -93,6 +100,7 @@ class LedgerEntryRow(Base):
         # An entry is reversed at most once.
         UniqueConstraint("reverses_entry_id", name="uq_ledger_entry_reverses_entry_id"),
         Index("ix_ledger_entry_technician_id_id", "technician_id", "id"),
+        {"info": APPEND_ONLY},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -110,3 +118,47 @@ class LedgerEntryRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     actor_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     memo: Mapped[str] = mapped_column(Text)
+
+
+class AdjustmentRequestRow(Base):
+    """A large manual adjustment, waiting for (or given) a second admin's decision: four eyes.
+
+    It moves no money until approved; the approval appends the ledger
+    entry (``ledger_entry_id``). Decided once: triggers refuse any change of a decided request
+    and any deletion, and the database refuses an approval by the requester's own key.
+    """
+
+    __tablename__ = "adjustment_request"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+        CheckConstraint(
+            "(status = 'pending') = (decided_at IS NULL AND decided_by_key_id IS NULL)",
+            name="decided_when_not_pending",
+        ),
+        CheckConstraint(
+            "(status = 'approved') = (ledger_entry_id IS NOT NULL)", name="entry_when_approved"
+        ),
+        CheckConstraint(
+            "status <> 'approved' OR decided_by_key_id <> requested_by_key_id", name="four_eyes"
+        ),
+        CheckConstraint("amount_fen <> 0", name="amount_not_zero"),
+        UniqueConstraint("ledger_entry_id", name="uq_adjustment_request_ledger_entry_id"),
+        Index("ix_adjustment_request_status_id", "status", "id"),
+        Index("ix_adjustment_request_technician_id_id", "technician_id", "id"),
+        {"info": {"app_privileges": ("SELECT", "INSERT", "UPDATE")}},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    technician_id: Mapped[str] = mapped_column(String(64), ForeignKey("technician.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)  # signed, as the entry it would append
+    currency: Mapped[str] = mapped_column(String(3))
+    memo: Mapped[str] = mapped_column(Text)  # the reason, shown to the technician once booked
+    status: Mapped[str] = mapped_column(String(10))
+    requested_by_key_id: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_by_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    decision_memo: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ledger_entry_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("ledger_entry.id"), nullable=True
+    )

@@ -2,7 +2,8 @@
 
 This test commits (each request is its own transaction), so it uses a technician id of its
 own and removes its rows at the end; the ledger's no-DELETE trigger is bypassed for that
-cleanup only, with ``session_replication_role = replica`` (the test role is a superuser).
+cleanup only, with ``session_replication_role = replica`` as the superuser (``admin_engine``:
+the service's role may neither delete ledger rows nor set that).
 """
 
 import threading
@@ -26,7 +27,7 @@ from settlement import InsufficientBalance, Money
 
 
 @pytest.fixture
-def funded_technician(engine: Engine) -> Iterator[str]:
+def funded_technician(engine: Engine, admin_engine: Engine) -> Iterator[str]:
     """A committed technician with 100.00 CNY in the ledger (removed afterwards)."""
     technician_id = f"T-conc-{uuid.uuid4().hex[:8]}"
     now = utc_now()
@@ -47,7 +48,7 @@ def funded_technician(engine: Engine) -> Iterator[str]:
         after = before.ledger.adjust(technician_id, Money(Decimal("100.00")), now, "opening")
         settlement_repo.append(session, before=before, after=after, actor_key_id=None)
     yield technician_id
-    with engine.begin() as conn:
+    with admin_engine.begin() as conn:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         for table in ("ledger_entry", "technician"):
             column = "technician_id" if table == "ledger_entry" else "id"

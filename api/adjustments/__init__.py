@@ -1,0 +1,1 @@
+"""Manual adjustments above the approval amount: requested by one admin, decided by another."""
