@@ -23,7 +23,6 @@ from dispatch.insertion import Insertion as Insertion
 from dispatch.insertion import LivePlan as LivePlan
 from dispatch.insertion import NoInsertion as NoInsertion
 from dispatch.insertion import insert_order as insert_order
-from dispatch.local_search import warm_up as warm_up
 from dispatch.model import Break as Break
 from dispatch.model import Problem as Problem
 from dispatch.model import Shift as Shift
@@ -45,3 +44,4 @@ from dispatch.plan import Unassigned as Unassigned
 from dispatch.scale_out import ScaleOutParams as ScaleOutParams
 from dispatch.scale_out import solve_partitioned as solve_partitioned
 from dispatch.solver import solve as solve
+from dispatch.solver import warm_up as warm_up

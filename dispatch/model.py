@@ -230,12 +230,19 @@ class Problem:
         ``skill_catalog``); ``distance_m`` is the great-circle distance between nodes.
         """
         from dispatch.validation import validate_locations
-        from geo.distance import haversine_matrix_m
+        from geo.distance import HaversineTravelTime, haversine_matrix_m
 
         validate_locations(technicians, orders)
         lons, lats = node_lonlats(technicians, orders)
-        travel_s = provider.matrix_s(lons, lats, depart_hour=depart_hour)
         distance_m = haversine_matrix_m(lons, lats)
+        if isinstance(provider, HaversineTravelTime) and (
+            type(provider).matrix_s is HaversineTravelTime.matrix_s
+        ):  # its travel times scale these distances: computed once
+            travel_s = provider.matrix_from_distances_s(
+                distance_m, lons, lats, depart_hour=depart_hour
+            )
+        else:
+            travel_s = provider.matrix_s(lons, lats, depart_hour=depart_hour)
         return cls(origin, technicians, orders, travel_s, distance_m, **options)  # type: ignore[arg-type]
 
     @property

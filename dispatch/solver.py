@@ -15,13 +15,15 @@
 import itertools
 import time
 from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from dispatch.errors import NoFeasiblePlan
 from dispatch.feasibility import route_timing
 from dispatch.local_search import LocalSearch
+from dispatch.local_search import warm_up as load_kernels
 from dispatch.model import Problem
 from dispatch.params import DEFAULT_SOLVE, SolveParams
 from dispatch.plan import Plan
@@ -29,6 +31,9 @@ from dispatch.plan_builder import SolvedRoute, build_plan
 from dispatch.reasons import explain_dropped
 from dispatch.routing_arrays import UNLIMITED, IntArray, RoutingArrays, build_routing_arrays
 from dispatch.schedule import RouteSchedule, schedule_route
+
+if TYPE_CHECKING:  # imported when a solve polishes (a tenth of a second): see _ortools
+    from ortools.constraint_solver import pywrapcp
 
 SEARCH_SHARE = 0.9  # of the time left, when OR-Tools polishes afterwards
 MOVES_PER_SOLUTION = 200  # deterministic mode: annealing moves per unit of solution_limit
@@ -76,6 +81,9 @@ def solve(
     started = time.perf_counter()
     deadline = started + params.time_limit_s
     arrays = build_routing_arrays(problem)
+    polish = params.use_local_search and _is_polishable(arrays)
+    if polish:
+        _ortools()  # before the search: its loading is not taken from the polish's share
     penalties = _penalties(arrays, params)
     seed_routes = (
         _warm_routes(problem, arrays, warm_start)
@@ -88,7 +96,6 @@ def solve(
         params.seed, seed_routes,
     )  # fmt: skip
     first_feasible_s = time.perf_counter() - started  # every state of the search is feasible
-    polish = params.use_local_search and _is_polishable(arrays)
     if params.use_local_search:
         budget_s = (deadline - time.perf_counter()) * (SEARCH_SHARE if polish else 1.0)
         moves = None
@@ -114,6 +121,26 @@ def solve(
         objective=_objective(arrays, params, penalties, schedules),
         solve_s=time.perf_counter() - started, first_feasible_s=first_feasible_s,
     )  # fmt: skip
+
+
+def warm_up() -> float:
+    """Load what a solve may need, the compiled kernels and OR-Tools; return the seconds taken.
+
+    A long-lived process (a dispatch worker, a benchmark) calls it once at start-up, so that
+    no solve pays for the loading. Without it the first solve loads the kernels, and OR-Tools
+    only if it polishes: a day with breaks never loads OR-Tools.
+    """
+    started = time.perf_counter()
+    load_kernels()
+    _ortools()
+    return time.perf_counter() - started
+
+
+def _ortools() -> tuple[ModuleType, ModuleType]:
+    """Return OR-Tools' ``pywrapcp`` and ``routing_enums_pb2``, imported on first use."""
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    return pywrapcp, routing_enums_pb2
 
 
 def _elapsed_share(
@@ -217,12 +244,13 @@ def _polish(
 
 def _routing_model(
     arrays: RoutingArrays, params: SolveParams
-) -> tuple[pywrapcp.RoutingIndexManager, pywrapcp.RoutingModel]:
+) -> tuple["pywrapcp.RoutingIndexManager", "pywrapcp.RoutingModel"]:
+    cp, _ = _ortools()
     n_nodes, n_vehicles = len(arrays.node_of), len(arrays.vehicles)
     starts = [arrays.start_node(v) for v in range(n_vehicles)]
     ends = [arrays.end_node(v) for v in range(n_vehicles)]
-    manager = pywrapcp.RoutingIndexManager(n_nodes, n_vehicles, starts, ends)
-    routing = pywrapcp.RoutingModel(manager)
+    manager = cp.RoutingIndexManager(n_nodes, n_vehicles, starts, ends)
+    routing = cp.RoutingModel(manager)
     weights = params.weights
     cost = routing.RegisterTransitMatrix((arrays.travel * weights.travel_per_s).tolist())
     routing.SetArcCostEvaluatorOfAllVehicles(cost)
@@ -236,7 +264,7 @@ def _routing_model(
     return manager, routing
 
 
-def _service_transits(arrays: RoutingArrays, routing: pywrapcp.RoutingModel) -> list[int]:
+def _service_transits(arrays: RoutingArrays, routing: "pywrapcp.RoutingModel") -> list[int]:
     """Register travel + service (of the origin node) per service class; return per vehicle."""
     n = arrays.n_orders
     callbacks = []
@@ -249,9 +277,9 @@ def _service_transits(arrays: RoutingArrays, routing: pywrapcp.RoutingModel) -> 
 
 def _time_windows(
     arrays: RoutingArrays,
-    manager: pywrapcp.RoutingIndexManager,
-    routing: pywrapcp.RoutingModel,
-    time_dim: pywrapcp.RoutingDimension,
+    manager: "pywrapcp.RoutingIndexManager",
+    routing: "pywrapcp.RoutingModel",
+    time_dim: "pywrapcp.RoutingDimension",
     lateness_per_s: int,
 ) -> None:
     """Shifts on route starts and ends; windows (gaps removed) and soft SLAs on orders."""
@@ -271,7 +299,7 @@ def _time_windows(
 
 
 def _limits(
-    arrays: RoutingArrays, routing: pywrapcp.RoutingModel, transit: list[int], balance: int
+    arrays: RoutingArrays, routing: "pywrapcp.RoutingModel", transit: list[int], balance: int
 ) -> None:
     """Load (capacity, each part type), max orders and working time, where they can bind."""
     vehicles = arrays.vehicles
@@ -295,8 +323,8 @@ def _limits(
 
 def _orders(
     arrays: RoutingArrays,
-    manager: pywrapcp.RoutingIndexManager,
-    routing: pywrapcp.RoutingModel,
+    manager: "pywrapcp.RoutingIndexManager",
+    routing: "pywrapcp.RoutingModel",
     params: SolveParams,
 ) -> None:
     """Set allowed vehicles, drop penalties by priority, and locked stops at route heads."""
@@ -318,8 +346,9 @@ def _orders(
 
 def _search_parameters(params: SolveParams, deadline: float) -> object:
     """Search settings: a greedy descent, its time limit never past the deadline."""
-    search = pywrapcp.DefaultRoutingSearchParameters()
-    search.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    cp, enums = _ortools()
+    search = cp.DefaultRoutingSearchParameters()
+    search.local_search_metaheuristic = enums.LocalSearchMetaheuristic.GREEDY_DESCENT
     remaining_s = max(deadline - time.perf_counter(), 0.01)
     search.time_limit.FromMilliseconds(int(remaining_s * 1000))
     if params.is_deterministic and params.solution_limit is not None:
@@ -329,9 +358,9 @@ def _search_parameters(params: SolveParams, deadline: float) -> object:
 
 def _read_routes(
     arrays: RoutingArrays,
-    manager: pywrapcp.RoutingIndexManager,
-    routing: pywrapcp.RoutingModel,
-    solution: pywrapcp.Assignment,
+    manager: "pywrapcp.RoutingIndexManager",
+    routing: "pywrapcp.RoutingModel",
+    solution: "pywrapcp.Assignment",
 ) -> list[list[int]]:
     routes = []
     for v in range(len(arrays.vehicles)):

@@ -21,7 +21,6 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from api.cli.common import reports_errors
-from api.config import PROJECT_ROOT, get_settings
 from api.datafiles import DataFileError, read_json
 from dispatch import Plan, Problem, SolveParams, solve
 from dispatch.demo import DemoParams, Places, demo_problem
@@ -32,7 +31,9 @@ from dispatch.problem_io import problem_from_dict, problem_to_dict
 from dispatch.scale_out import ScaleOutParams, solve_partitioned
 from geo.distance import HaversineTravelTime
 
-PLACES_FILE = PROJECT_ROOT / "data" / "places.geojson"
+# The checkout's data folder, as api.config.PROJECT_ROOT has it: importing api.config would load
+# pydantic-settings (a fifth of a second) before every solve.
+PLACES_FILE = Path(__file__).resolve().parents[2] / "data" / "places.geojson"
 AUTO_PARTITION_ORDERS = 2500  # above this many orders, ``auto`` partitions by cluster
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -77,6 +78,8 @@ def read_problem(path: Path) -> Problem:
 
 def executor_from_settings() -> Executor:
     """Return a Dask executor when a scheduler is configured, else local processes."""
+    from api.config import get_settings  # settings only matter to a partitioned solve
+
     address = get_settings().dask_scheduler
     return DaskCluster(address) if address else LocalProcesses()
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from api.auth import utc_now
 from api.clock import Clock
 from api.dispatch import repository as repo
-from api.dispatch.run_worker import StartedEvent, init_worker, solve_in_worker
+from api.dispatch.run_worker import StartedEvent, init_worker, solve_in_worker, worker_ready
 from dispatch import DispatchError, Plan, Problem, SolveParams, Unassigned
 from dispatch.plan_io import plan_to_dict
 
@@ -110,10 +110,20 @@ class RunExecutor:
     ``sessions`` makes a session for each write (tests swap it for their own); ``clock`` dates
     the outcomes and the heartbeats. The lease of every run submitted here and not yet
     recorded as finished is renewed every ``lease_s / 4`` seconds (real time).
+
+    With ``warm`` the worker processes start now and load the solver's kernels, so the first
+    run is picked up by a worker ready to search; without it the pool starts a worker when a
+    run arrives, and that run waits for the start (a few seconds).
     """
 
     def __init__(
-        self, *, workers: int, sessions: SessionFactory, lease_s: float, clock: Clock = utc_now
+        self,
+        *,
+        workers: int,
+        sessions: SessionFactory,
+        lease_s: float,
+        clock: Clock = utc_now,
+        warm: bool = False,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -122,6 +132,10 @@ class RunExecutor:
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
         self._events: SimpleQueue[StartedEvent | None] = self._context.SimpleQueue()
         self._pool = self._new_pool()
+        #: With ``warm``: per worker started, its (process id, seconds to load the solver).
+        self.workers_ready: list[Future[tuple[int, float | None]]] = []
+        if warm:
+            self._start_workers()
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="dispatch-recorder")
         self._listener = threading.Thread(target=self._listen, name="dispatch-events", daemon=True)
         self._listener.start()
@@ -142,6 +156,17 @@ class RunExecutor:
             self._pool = self._new_pool()
             future = self._pool.submit(solve_in_worker, run_id, problem, params)
         future.add_done_callback(lambda f: self._recorder.submit(self._finish, run_id, f, excluded))
+
+    def _start_workers(self) -> None:
+        """Start every worker now; each loads the kernels as it starts (``init_worker``).
+
+        A spawned pool starts a process for each task it is given while it has fewer than
+        ``workers``, so one trivial task per worker starts them all.
+        """
+        for _ in range(self._workers):
+            ready = self._pool.submit(worker_ready)
+            ready.add_done_callback(_log_ready)
+            self.workers_ready.append(ready)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -195,6 +220,13 @@ class RunExecutor:
         self.leases.release(run_id)
 
 
+def _log_ready(future: "Future[tuple[int, float | None]]") -> None:
+    if future.cancelled() or future.exception() is not None:
+        return  # a worker that cannot start fails the first run, which records why
+    pid, warm_up_s = future.result()
+    log.info("dispatch worker %s ready: solver loaded in %.2f s", pid, warm_up_s or 0.0)
+
+
 @asynccontextmanager
 async def run_executor_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Own the app's ``RunExecutor`` for its lifetime (``app.state.run_executor``).
@@ -214,6 +246,7 @@ async def run_executor_lifespan(app: FastAPI) -> AsyncIterator[None]:
         workers=settings.dispatch_workers,
         sessions=lambda: Session(engine),
         lease_s=settings.dispatch_run_lease_s,
+        warm=settings.dispatch_warm_workers,
     )
     app.state.run_executor = executor
     try:

@@ -1,6 +1,8 @@
 """``geodispatch demo problem``, ``solve`` and the dispatch benchmarks from the command line."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ from distributed import LocalCluster
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.config import get_settings
+from api.config import PROJECT_ROOT, get_settings
 
 runner = CliRunner()
 
@@ -54,6 +56,39 @@ def test_solve_writes_a_plan_and_prints_a_summary(tmp_path: Path, local_executor
     assert [u["reason"] for u in plan["unassigned"]] == ["no_skill"]
     assert "assigned" in result.output and "5 / 6" in result.output
     assert "unassigned: no_skill" in result.output
+
+
+def test_a_solve_loads_neither_the_service_nor_or_tools_on_a_day_with_breaks(
+    tmp_path: Path,
+) -> None:
+    document = small_problem_document()
+    lunch = {"earliest_start": "2026-11-23T12:00:00+08:00",
+             "latest_start": "2026-11-23T13:00:00+08:00", "duration_s": 1800}  # fmt: skip
+    for technician in document["technicians"]:
+        technician["shifts"][0]["breaks"] = [lunch]  # OR-Tools polishes no day with breaks
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps(document))
+    args = ["solve", str(problem), "--time-limit", "0.3", "--partition", "none",
+            "--out", str(tmp_path / "plan.json")]  # fmt: skip
+    script = (
+        "import sys\n"
+        "from api.cli import app\n"
+        f"sys.argv = ['geodispatch', *{args!r}]\n"
+        "try:\n"
+        "    app()\n"
+        "except SystemExit as done:\n"
+        "    assert not done.code, done.code\n"
+        "heavy = ('fastapi', 'starlette', 'sqlalchemy', 'geopandas', 'folium', 'pydantic_settings',"
+        " 'distributed', 'ortools')\n"
+        "print('LOADED', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "LOADED []" in done.stdout
+    assert json.loads((tmp_path / "plan.json").read_text())["kpis"]["assigned"] == 5
 
 
 def test_solve_partitioned_by_region(tmp_path: Path, local_executor: None) -> None:

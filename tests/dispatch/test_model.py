@@ -2,6 +2,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from numpy.typing import ArrayLike, NDArray
 
 from dispatch import (
     Break,
@@ -13,6 +14,7 @@ from dispatch import (
     InvalidTimeWindow,
     InvalidTravelMatrix,
     ObjectiveWeights,
+    Problem,
     Shift,
     SolveParams,
     TechnicianId,
@@ -21,8 +23,10 @@ from dispatch import (
     WindowOutsideShifts,
     WorkOrderId,
 )
+from dispatch.model import node_lonlats
+from geo.distance import HaversineTravelTime, haversine_matrix_m
 
-from .conftest import DAY, at, make_order, make_problem, make_technician, window
+from .conftest import DAY, ORIGIN, at, make_order, make_problem, make_technician, window
 
 
 def test_valid_problem_has_node_layout() -> None:
@@ -166,3 +170,23 @@ def test_drop_penalty_grows_with_priority() -> None:
     assert weights.drop_penalty_for(2) == 100_000
     with pytest.raises(InvalidSolveParams):
         weights.drop_penalty_for(40)
+
+
+class _SlowerHaversine(HaversineTravelTime):
+    """A provider that changes how travel times are made: its own ``matrix_s`` must be used."""
+
+    def matrix_s(
+        self, lons: ArrayLike, lats: ArrayLike, *, depart_hour: int | None = None
+    ) -> NDArray[np.int32]:
+        return super().matrix_s(lons, lats, depart_hour=depart_hour) * 2
+
+
+def test_travel_times_from_a_provider_reuse_the_distances_with_the_same_seconds() -> None:
+    techs, orders = (make_technician(),), (make_order("a"), make_order("b", 2))
+    lons, lats = node_lonlats(techs, orders)
+    haversine = HaversineTravelTime()
+    problem = Problem.with_travel_times(ORIGIN, techs, orders, haversine)
+    assert np.array_equal(problem.travel_s, haversine.matrix_s(lons, lats))
+    assert np.array_equal(problem.distance_m, haversine_matrix_m(lons, lats))  # type: ignore[arg-type]
+    slower = Problem.with_travel_times(ORIGIN, techs, orders, _SlowerHaversine())
+    assert np.array_equal(slower.travel_s, 2 * problem.travel_s)

@@ -126,3 +126,40 @@ def test_bad_region_speed_attribute_names_the_region() -> None:
 def test_params_survive_pickling() -> None:
     params = TravelTimeParams(speed_kmh_by_region={"a": 12.0}, hourly_speed_factor=(0.9,) * 24)
     assert pickle.loads(pickle.dumps(params)) == params
+
+
+def _textbook_haversine_m(lon1: object, lat1: object, lon2: object, lat2: object) -> object:
+    """The formula as written before it was computed in place (the reference)."""
+    lam1, phi1, lam2, phi2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (
+        lon1, lat1, lon2, lat2))  # fmt: skip
+    half_chord = (
+        np.sin((phi2 - phi1) / 2.0) ** 2
+        + np.cos(phi1) * np.cos(phi2) * np.sin((lam2 - lam1) / 2.0) ** 2
+    )
+    return 2.0 * 6_371_008.8 * np.arcsin(np.sqrt(np.clip(half_chord, 0.0, 1.0)))
+
+
+def test_haversine_in_place_gives_the_textbook_bits() -> None:
+    rng = np.random.default_rng(7)
+    lons, lats = rng.uniform(-180, 180, 400), rng.uniform(-90, 90, 400)
+    for args in (
+        (lons[:, None], lats[:, None], lons[None, :], lats[None, :]),
+        (lons, lats, lons[::-1], lats[::-1]),
+        (lons, lats, 0.0, 0.0),
+        (0.0, 0.0, 180.0, 0.0),
+    ):
+        mine, textbook = haversine_m(*args), _textbook_haversine_m(*args)
+        assert mine.shape == np.shape(textbook) and np.array_equal(mine, textbook)
+
+
+def test_travel_times_from_given_distances_are_the_same_seconds() -> None:
+    rng = np.random.default_rng(3)
+    lons, lats = rng.uniform(120.8, 121.9, 300), rng.uniform(30.9, 31.5, 300)
+    factors = tuple(0.6 if 7 <= h <= 9 else 1.0 for h in range(24))
+    model = HaversineTravelTime(TravelTimeParams(circuity=1.3, hourly_speed_factor=factors))
+    distance_m = haversine_matrix_m(lons, lats)
+    for hour in (None, 8):
+        given = model.matrix_from_distances_s(distance_m, lons, lats, depart_hour=hour)
+        assert np.array_equal(given, model.matrix_s(lons, lats, depart_hour=hour))
+    with pytest.raises(InvalidParameter, match="distance_m must be 300 x 300"):
+        model.matrix_from_distances_s(distance_m[:, :10], lons, lats)

@@ -33,6 +33,7 @@ def test_run_lifecycle_submit_status_plan_apply(
         (world["solar"], "no_skill")
     ]
     assert run["kpis"]["assigned"] == 3 and run["kpis"]["unassigned"] == 1
+    assert 0 < run["kpis"]["first_feasible_s"] <= run["kpis"]["solve_s"]
     for route in plan["routes"]:
         for stop in route["stops"]:
             assert at(10) <= datetime.fromisoformat(stop["start"]) <= at(16)
