@@ -20,7 +20,15 @@ from typing import Any
 from api.db.spatial import make_engine
 from api.demo.service import free_port
 from benchmarks.reliability.databases import RunDatabase, server_version
-from benchmarks.reliability.keyed import Answer, Connection, Tally, audit, submissions, submit
+from benchmarks.reliability.keyed import (
+    Answer,
+    Connection,
+    Tally,
+    audit,
+    audit_violations,
+    submissions,
+    submit,
+)
 from benchmarks.reliability.service import NO_WARM_SOLVER, ServiceProcess
 
 
@@ -128,21 +136,7 @@ def crash_run(database: RunDatabase, params: CrashParams | None = None) -> dict[
 
 def crash_violations(figures: dict[str, Any]) -> list[str]:
     """List what broke the promise (nothing when it held): acknowledged = stored, all whole."""
-    broken = [
-        f"{name}: {figures[name]}"
-        for name in (
-            "lost",
-            "stored_unacknowledged",
-            "duplicated",
-            "tickets_not_whole",
-            "partial_batches",
-            "orphan_key_rows",
-            "orphan_customers",
-            "unanswered",
-            "refused",
-        )
-        if figures[name]
-    ]
+    broken = audit_violations(figures)
     if figures["acknowledged"] != figures["keys"]:
         broken.append(f"acknowledged {figures['acknowledged']} of {figures['keys']}")
     if figures["stored_keys"] != figures["acknowledged"]:

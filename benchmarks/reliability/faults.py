@@ -37,6 +37,7 @@ from benchmarks.reliability.keyed import (
     Submission,
     Tally,
     audit,
+    audit_violations,
     submissions,
     submit,
 )
@@ -349,23 +350,7 @@ def faults_violations(figures: dict[str, Any]) -> list[str]:
         for name in ("errors_before_any_fault", "errors_after_recovery", "non_503_errors")
         if figures[name]
     ]
-    counts = figures["audit"]
-    broken += [
-        f"{name}: {counts[name]}"
-        for name in (
-            "lost",
-            "stored_unacknowledged",
-            "duplicated",
-            "tickets_not_whole",
-            "partial_batches",
-            "orphan_key_rows",
-            "orphan_customers",
-            "unanswered",
-            "refused",
-        )
-        if counts[name]
-    ]
-    return broken
+    return broken + audit_violations(figures["audit"])
 
 
 def partial_rows(figures: dict[str, Any]) -> int:

@@ -178,6 +178,18 @@ def _ticket_ids(content: bytes) -> tuple[int, ...]:
     return (int(body["id"]),) if isinstance(body, dict) and "id" in body else ()
 
 
+# What an audit counts that must be zero: each names a way a keyed submission went wrong.
+AUDIT_BREACHES = (
+    "lost", "stored_unacknowledged", "duplicated", "tickets_not_whole", "partial_batches",
+    "orphan_key_rows", "orphan_customers", "unanswered", "refused",
+)  # fmt: skip
+
+
+def audit_violations(counts: dict[str, Any]) -> list[str]:
+    """List the counts of an :func:`audit` that break "acknowledged = stored, once, whole"."""
+    return [f"{name}: {counts[name]}" for name in AUDIT_BREACHES if counts[name]]
+
+
 def audit(
     engine: Engine,
     *,

@@ -68,6 +68,11 @@ def live(engine: Engine, settings: Settings) -> Iterator[tuple[FastAPI, dict[str
     app = create_app(settings)
     yield app, {"Authorization": f"Bearer {token}"}, source
     app.state.engine.dispose()
+    forget_source(engine, source)
+
+
+def forget_source(engine: Engine, source: str) -> None:
+    """Delete what an integrator's source stored: tickets, histories, customers, keys."""
     with Session(engine) as session, session.begin():
         ticket_ids = select(TicketRow.id).where(TicketRow.source == source)
         session.execute(

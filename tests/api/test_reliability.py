@@ -13,17 +13,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.auth import Role, create_key
-from api.db.tables import (
-    ApiKeyRow,
-    CustomerRow,
-    IdempotencyKeyRow,
-    TicketRow,
-    TicketStatusChangeRow,
-)
 from api.demo.city import DaySize
 from benchmarks.reliability.crash import CrashParams, crash_run, crash_violations
 from benchmarks.reliability.databases import POSTGIS, SPATIALITE, RunDatabase, run_database
@@ -34,6 +27,7 @@ from benchmarks.reliability.money import (
     unavailable_answers,
 )
 from benchmarks.reliability.run_kill import run_kill, run_kill_violations
+from tests.api.conftest import forget_source
 
 POSTGIS_ADMIN_URL = os.environ.get("TEST_POSTGIS_ADMIN_URL", "")
 
@@ -46,17 +40,7 @@ def crash_database(engine: Engine, database_url: str) -> Iterator[RunDatabase]:
         _, token = create_key(session, role=Role.INTEGRATOR, name=source, source=source)
     kind = POSTGIS if engine.dialect.name == "postgresql" else SPATIALITE
     yield RunDatabase(database_url, kind, {"integrator": token}, source=source)
-    with Session(engine) as session, session.begin():
-        ticket_ids = select(TicketRow.id).where(TicketRow.source == source)
-        session.execute(
-            delete(TicketStatusChangeRow).where(TicketStatusChangeRow.ticket_id.in_(ticket_ids))
-        )
-        session.execute(delete(TicketRow).where(TicketRow.source == source))
-        session.execute(delete(CustomerRow).where(CustomerRow.source == source))
-        session.execute(
-            delete(IdempotencyKeyRow).where(IdempotencyKeyRow.principal == f"source:{source}")
-        )
-        session.execute(delete(ApiKeyRow).where(ApiKeyRow.source == source))
+    forget_source(engine, source)
 
 
 @pytest.fixture
