@@ -84,5 +84,9 @@ def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
             }
         },
         "root": {"handlers": ["stderr"], "level": level.upper()},
-        "loggers": {name: {"handlers": [], "propagate": True} for name in uvicorn_loggers},
+        "loggers": {
+            **{name: {"handlers": [], "propagate": True} for name in uvicorn_loggers},
+            # httpx logs every request it sends at INFO; the webhook worker logs its own attempts
+            **{name: {"level": "WARNING"} for name in ("httpx", "httpcore")},
+        },
     }

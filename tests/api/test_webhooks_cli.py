@@ -60,7 +60,7 @@ def test_deliver_once(
     # The receiver is on loopback, which deliveries refuse unless the operator allows it.
     monkeypatch.setenv("GEODISPATCH_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-    assert runner.invoke(app, ["webhooks", "deliver", "--once"]).output == "0 attempt(s)\n"
+    assert runner.invoke(app, ["webhooks", "deliver", "--once"]).stdout == "0 attempt(s)\n"
     now = datetime.now(UTC)
     with Session(make_engine(database)) as session, session.begin():
         session.add(
@@ -77,5 +77,5 @@ def test_deliver_once(
         ticket_repo.create_tickets(session, tickets=[new], actor_key_id=None, now=now)
     result = runner.invoke(app, ["webhooks", "deliver", "--once"])
     assert result.exit_code == 0, result.output
-    assert result.output == "1 attempt(s)\n"
+    assert result.stdout == "1 attempt(s)\n"  # log lines, if any, go to stderr
     assert len(bodies) == 1 and b'"ticket.new"' in bodies[0]
