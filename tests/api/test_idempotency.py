@@ -206,7 +206,7 @@ def _holding_the_key(function: Any) -> Any:
 
     def slow(session: Session, *, fp: Any, **kwargs: Any) -> Any:
         repo.hold(session, fp=fp)
-        time.sleep(0.5)
+        time.sleep(2)  # long enough for the others to arrive on a loaded machine (CI's)
         return function(session, fp=fp, **kwargs)
 
     return slow
