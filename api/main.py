@@ -45,10 +45,13 @@ MAP_STATIC = Path(__file__).parent / "map" / "static"
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Own the dispatch run executor and, when enabled, the webhook delivery worker."""
+    """Own the dispatch run executor, the webhook delivery worker when enabled, and the engine."""
     async with run_executor_lifespan(app), webhook_worker_lifespan(app):
         _freeze_startup_objects()
         yield
+    # Pooled connections are closed here, not by the garbage collector at interpreter exit,
+    # where closing a SpatiaLite connection has crashed the process.
+    app.state.engine.dispose()
 
 
 def _freeze_startup_objects() -> None:

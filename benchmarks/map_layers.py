@@ -11,10 +11,8 @@ import gzip
 import json
 import os
 import random
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import typer
-import uvicorn
 from sqlalchemy.orm import Session
 
 from api.auth import Role, create_key
@@ -32,7 +29,7 @@ from api.config import PROJECT_ROOT, Settings
 from api.datafiles import load_regions
 from api.db import migrate
 from api.db.spatial import make_engine
-from api.main import create_app
+from api.demo.service import start_service
 from api.regions import repository as region_repo
 
 CHROMIUM = "/usr/bin/chromium"
@@ -77,13 +74,6 @@ def _seed(client: httpx.Client, staff: dict[str, str], *, technicians: int, tick
     return day.isoformat()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _city_bytes(client: httpx.Client, staff: dict[str, str], day: str) -> dict[str, Any]:
     """Bytes of each layer for the whole-city view at zoom 10, raw and gzipped."""
     bbox = ",".join(str(v) for v in CITY_BOX)
@@ -122,14 +112,10 @@ def bench_map(
         region_repo.replace_all(session, regions=regions)
         _, token = create_key(session, role=Role.DISPATCHER, name="bench")
     engine.dispose()
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
+    # The server thread is stopped and joined before the process exits: a daemon thread still
+    # inside SpatiaLite while the interpreter finalises can crash the process (SIGSEGV).
+    service = start_service(settings)
+    base = service.url
     staff = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base, timeout=120) as client:
         typer.echo(f"seeding {technicians} technicians and {tickets} tickets through the API…")
@@ -152,7 +138,7 @@ def bench_map(
             typer.echo(f"run {run + 1}: {loads[-1]:.2f} s to all layers drawn ({drawn} tickets)")
             context.close()
         browser.close()
-    server.should_exit = True
+    service.stop()
     figures = {
         "benchmark": "map",
         "technicians": technicians,
