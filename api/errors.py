@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -146,13 +147,15 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
-    """Answer 503 when the database is unreachable, dropped the connection or stayed locked.
+    """Answer 503 when the database cannot serve the request for the moment.
 
-    Nothing was committed (the transaction failed with the connection), so the client may
-    retry; with an ``Idempotency-Key`` a retry is safe whatever happened.
+    It was unreachable, dropped the connection or stayed locked, or no pooled connection came
+    free in time (every one busy under a burst). Nothing was committed (the transaction failed
+    with the connection, or never had one), so the client may retry; with an
+    ``Idempotency-Key`` a retry is safe whatever happened.
     """
-    assert isinstance(exc, OperationalError)
-    log.warning("database unavailable: %s", exc.orig)
+    assert isinstance(exc, OperationalError | PoolTimeout)
+    log.warning("database unavailable: %s", getattr(exc, "orig", None) or exc)
     body = error_body(
         "database_unavailable", "the database is unavailable for the moment; retry shortly"
     )
@@ -213,5 +216,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
     for cls in DOMAIN_ERROR_STATUS:
         app.add_exception_handler(cls, _domain_error)

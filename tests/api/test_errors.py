@@ -11,6 +11,8 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from sqlalchemy import create_engine
+from sqlalchemy.pool import QueuePool
 
 from api.demo.service import free_port
 from api.errors import LastResort, install_error_handlers
@@ -37,6 +39,17 @@ def client() -> TestClient:
     @app.get("/domain")
     def domain() -> None:
         raise InvalidCoordinates("longitude 200 at index 0 is out of range", index=0)
+
+    # One pooled connection, and a request that wants a second while holding it: the pool
+    # gives up after its timeout, as it does when a burst has every connection busy.
+    engine = create_engine(
+        "sqlite://", poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=0.05
+    )
+
+    @app.get("/pool-exhausted")
+    def pool_exhausted() -> None:
+        with engine.connect(), engine.connect():
+            pass
 
     return TestClient(app)
 
@@ -71,6 +84,13 @@ def test_domain_errors_keep_their_code_and_details(client: TestClient) -> None:
             "request_id": None,  # this bare app has no RequestObserver to name its requests
         }
     }
+
+
+def test_an_exhausted_pool_is_a_503_to_retry(client: TestClient) -> None:
+    response = client.get("/pool-exhausted")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "database_unavailable"
 
 
 def test_unknown_route_is_404_in_the_error_shape(client: TestClient) -> None:
