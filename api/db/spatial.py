@@ -69,6 +69,12 @@ def make_engine(
     """
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=pre_ping, pool_size=POOL_SIZE, max_overflow=0)
+    # SpatiaLite links the system's PROJ and pyproj's wheel bundles its own, with the same
+    # symbol names: whichever loads second binds some of its symbols to the first one's copy.
+    # pyproj loaded after SpatiaLite crashes the process at exit (a segfault or a heap abort,
+    # even after a clean run); loaded first, both work. So pyproj goes first, always.
+    import pyproj  # noqa: F401
+
     engine = create_engine(url, module=sqlite_dbapi, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
