@@ -43,6 +43,15 @@ class Settings(BaseSettings):
         description="SpatiaLite module, as SQLite's load_extension takes it",
     )
     regions_file: Path = Field(default=PROJECT_ROOT / "data" / "regions.geojson")
+    value_tiers_file: Path = Field(
+        default=PROJECT_ROOT / "data" / "value_tiers.toml",
+        description="the customer value-tier policy: RFM thresholds and what each tier changes "
+        "in dispatch (docs/customers.md)",
+    )
+    procedures_dir: Path = Field(
+        default=PROJECT_ROOT / "data" / "procedures",
+        description="service procedures, one TOML file per procedure version (docs/procedures.md)",
+    )
     host: str = "127.0.0.1"
     port: PositiveInt = 8000
     max_region_vertices: PositiveInt = 20_000
@@ -107,6 +116,15 @@ class Settings(BaseSettings):
             "heating",
         ],
         description="skill names tickets may require and technicians may have",
+    )
+    inquiry_corpus_dir: Path = Field(
+        default=PROJECT_ROOT / "data" / "inquiries",
+        description="labelled inquiries (*.jsonl) the inquiry model trains on (docs/inquiries.md)",
+    )
+    inquiry_model_dir: Path = Field(
+        default=PROJECT_ROOT / "var" / "models",
+        description="where the trained inquiry model and jieba's dictionary cache are kept; "
+        "writable by the service's user only (the model file is a pickle)",
     )
     timezone: str = Field(default="Asia/Shanghai", description="IANA zone of a working day")
     sla_at_risk_margin_min: PositiveInt = Field(

@@ -20,6 +20,8 @@ pydantic_core._pydantic_core.ValidationError: 1 validation error for ...
   must be an ISO 8601 date-time string, e.g. 2026-12-03T09:00:00+08:00 ...
 """
 
+import base64
+import binascii
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -182,3 +184,18 @@ class IdSegment(Convertor[str]):
 
 
 register_url_convertor("id", IdSegment())
+
+
+def base64_within(max_bytes: int) -> AfterValidator:
+    """Validate strict base64 text (no stray characters) of at most ``max_bytes`` decoded."""
+
+    def check(value: str) -> str:
+        if len(value) > max_bytes * 4 // 3 + 4:
+            raise ValueError(f"exceeds {max_bytes} bytes once decoded")
+        try:
+            base64.b64decode(value, validate=True)
+        except binascii.Error as err:
+            raise ValueError(f"not base64: {err}") from err
+        return value
+
+    return AfterValidator(check)

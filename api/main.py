@@ -11,14 +11,17 @@ from fastapi.staticfiles import StaticFiles
 
 from api import health
 from api.adjustments import router as adjustments
+from api.bills import router as bills
 from api.config import Settings, get_settings
 from api.contract import install_contract
+from api.customers import router as customers
 from api.db.spatial import make_engine
 from api.dispatch import router as dispatch
 from api.dispatch.live_plans import LivePlanCache
 from api.dispatch.runs import run_executor_lifespan
 from api.earnings import router as earnings
 from api.errors import LastResort, install_error_handlers
+from api.inquiries import router as inquiries
 from api.leads import router as leads
 from api.limits import BodySizeLimit, CompressPaths, StorableParams
 from api.map import router as map_router
@@ -29,9 +32,13 @@ from api.observability.metrics import ServiceMetrics
 from api.observability.middleware import RequestObserver
 from api.pages import router as pages
 from api.pages.access import install_page_handlers
+from api.price_lists import router as price_lists
+from api.procedures import router as procedures
+from api.procedures.repository import library as procedure_library
 from api.rate_cards import router as rate_cards
 from api.regions import router as regions
 from api.regions.cache import RegionCache
+from api.reports import router as reports
 from api.settlement import router as settlement
 from api.technicians import router as technicians
 from api.tickets import router as tickets
@@ -102,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
+    procedure_library(settings.procedures_dir)  # a broken procedure file stops the start
     app.state.engine = make_engine(
         settings.database_url,
         spatialite_library_path=settings.spatialite_library_path,
@@ -120,13 +128,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(observability.router)
     resources = (regions, tickets, technicians, leads, dispatch, rate_cards, settlement, earnings)
-    for module in (*resources, adjustments, webhooks):
+    for module in (*resources, adjustments, webhooks, inquiries):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(settlement.tickets_router, prefix=API_PREFIX)
+    app.include_router(customers.router, prefix=API_PREFIX)
+    app.include_router(price_lists.router, prefix=API_PREFIX)
+    app.include_router(bills.router, prefix=API_PREFIX)
+    app.include_router(reports.router, prefix=API_PREFIX)
+    app.include_router(procedures.router, prefix=API_PREFIX)
     install_page_handlers(app)
     app.include_router(pages.router)
     app.include_router(map_router.router)
     app.include_router(me_router.router)
+    app.include_router(reports.page_router)
     app.mount("/static/app", StaticFiles(directory=PAGES_STATIC), name="app-static")
     app.mount("/static/map", StaticFiles(directory=MAP_STATIC), name="map-static")
     mount_assets(app)

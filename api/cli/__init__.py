@@ -128,6 +128,8 @@ BENCH = (
              "(RegionIndex.locate).", "geodispatch bench geo --points 1000000"),
     _command("settle", "benchmarks.settle:bench_settle", "Batch settlement speed.",
              "geodispatch bench settle --orders 1000000"),
+    _command("customers", "benchmarks.customers:bench_customers", "Customer matching "
+             "precision and recall on known duplicates.", "geodispatch bench customers"),
     _command("solomon", "benchmarks.solomon:bench_solomon", "Solver quality on Solomon VRPTW "
              "instances.", "geodispatch bench solomon c101.txt --time-limit 10"),
     _command("city", "benchmarks.city:bench_city", "Solve demo-city days of each size.",
@@ -146,6 +148,8 @@ BENCH = (
              "fault, killed-run and money figures.", "geodispatch bench reliability crash"),
     _command("load", "benchmarks.load:bench_load", "A realistic mix under locust on "
              "serve --workers 2 + PostGIS.", "geodispatch bench load --users 20 --duration 60"),
+    _command("reports", "benchmarks.reports:bench_reports", "Manager reports on a quarter of "
+             "100,000 tickets.", "geodispatch bench reports --tickets 100000"),
 )  # fmt: skip
 COMMANDS = (
     _command("serve", "api.cli.service:serve", "Run the HTTP service (OpenAPI docs at /docs).",
@@ -156,6 +160,10 @@ COMMANDS = (
              "geodispatch keys create --role dispatcher --name desk", SERVICE),
     _command("webhooks", "api.cli.webhooks:webhooks", "Deliver ticket status changes to "
              "integrators.", "geodispatch webhooks deliver --once", SERVICE),
+    _command("customers", "api.cli.customers:customers", "Customers: recompute every "
+             "customer's value tier (run it daily).", "geodispatch customers tiers", WORK),
+    _command("inquiries", "api.cli.inquiries:inquiries", "The inquiry model: train it on the "
+             "corpus and confirmed labels, measure it.", "geodispatch inquiries evaluate", WORK),
     _command("regions", "api.cli.regions:regions", "Import your own regions from a Shapefile, "
              "GeoPackage or GeoJSON.", "geodispatch regions import areas.gpkg --crs gcj02 "
              "--mapping map.toml", DATA),

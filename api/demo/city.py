@@ -6,7 +6,7 @@ whole day by whole hours (at most 8 earlier, 11 later) so that "now" falls at ab
 working day and there is always a morning behind and an afternoon ahead.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -94,7 +94,7 @@ def city_day(
         for o in problem.orders
     ]
     junk = [_junk_lead(i, rng, tag) for i in range(size.junk_leads)]
-    return CityDay(day, origin, technicians, orders, junk)
+    return CityDay(day, origin, technicians, _returning_customers(orders, tag), junk)
 
 
 def _at(problem: Problem, seconds: int) -> str:
@@ -173,6 +173,48 @@ def _order(
         "product_line": next(iter(order.required_skills)),
     }  # fmt: skip
     return DemoOrder(body, lead, closes_at)
+
+
+def _returning_customers(orders: list[DemoOrder], tag: str) -> list[DemoOrder]:
+    """Give a few customers histories across channels (no draws: the rest of the day is kept).
+
+    The first lead's person (a web form) books again, the phone spelled otherwise: linked at
+    once. A member orders on a marketplace and calls again from another phone with the
+    member id: linked at once. Someone else gives the member's phone under their own name:
+    a probable duplicate, offered for merge with its evidence.
+    """
+    leads = [i for i, o in enumerate(orders) if o.lead is not None]
+    plain = [i for i, o in enumerate(orders) if o.lead is None]
+    if not leads or len(plain) < 4:
+        return orders
+    result = list(orders)
+    first_lead = result[leads[0]]
+    assert first_lead.lead is not None
+    result[leads[0]] = replace(first_lead, lead={**first_lead.lead, "channel": "web_form"})
+    person = _customer_of(first_lead)
+    respelled = str(person["phone"]).removeprefix("+86 ").replace(" ", "-")
+    result[plain[0]] = _with_customer(
+        result[plain[0]], {"name": person["name"], "phone": respelled}
+    )
+    member = {**_customer_of(result[plain[1]]), "member_id": f"{tag}-member-1",
+              "marketplace_buyer_id": f"{tag}-tmall-1"}  # fmt: skip
+    result[plain[1]] = _with_customer(result[plain[1]], member)
+    other_phone = {**_customer_of(result[plain[2]]), "name": member["name"],
+                   "member_id": member["member_id"]}  # fmt: skip
+    result[plain[2]] = _with_customer(result[plain[2]], other_phone)
+    shared_phone = {**_customer_of(result[plain[3]]), "phone": member["phone"]}
+    result[plain[3]] = _with_customer(result[plain[3]], shared_phone)
+    return result
+
+
+def _customer_of(order: DemoOrder) -> dict[str, object]:
+    customer = order.body["customer"]
+    assert isinstance(customer, dict)
+    return customer
+
+
+def _with_customer(order: DemoOrder, customer: dict[str, object]) -> DemoOrder:
+    return replace(order, body={**order.body, "customer": customer})
 
 
 def _kind_of(order: WorkOrder) -> str:

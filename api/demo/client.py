@@ -13,6 +13,12 @@ from typing import Any
 import httpx
 
 log = logging.getLogger("geodispatch.demo")
+# A 1x1 white PNG: the demo's photo for checklist steps that ask for one.
+DEMO_PHOTO = {
+    "photo_base64": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+"
+    "Av4N70a4AAAAAElFTkSuQmCC",
+    "photo_media_type": "image/png",
+}
 
 
 class DemoStepFailed(Exception):
@@ -57,6 +63,25 @@ class DemoApi:
             detail = "no answer" if response is None else f"{response.status_code} {response.text}"
             raise DemoStepFailed(f"{method} {path}: {detail[:500]}")
         return response.json()
+
+    def work_checklist(self, who: str, ticket_id: int) -> bool:
+        """Tick every required item of the ticket's procedure still open, as its technician would.
+
+        Returns whether the ticket may now be completed.
+        """
+        path = f"/v1/tickets/{ticket_id}/procedure"
+        shown = self.call(who, "GET", path)
+        if shown is None or shown.status_code >= 400:
+            return False
+        state = shown.json()
+        for item in state["missing"]:
+            body = DEMO_PHOTO if item["photo_required"] else {}
+            url = f"/v1/tickets/{ticket_id}/checklist/{item['item_id']}"
+            ticked = self.call(who, "PUT", url, json=body)
+            if ticked is None or ticked.status_code >= 400:
+                return False
+            state = ticked.json()
+        return bool(state["may_complete"])
 
     @property
     def error_count(self) -> int:

@@ -22,6 +22,7 @@ from api.demo.client import DemoApi, DemoStepFailed
 from geo.distance import haversine_m
 
 RATE_CARD = PROJECT_ROOT / "data" / "rate_card.toml"
+PRICE_LIST = PROJECT_ROOT / "data" / "price_list.toml"
 MORNING_MARGIN = timedelta(minutes=30)  # an order closing this soon is done in the morning
 Step = Callable[[str], None]
 
@@ -52,6 +53,7 @@ def seed_day(
     seeded = DemoDay(city.day, {str(t["id"]): t for t in city.technicians})
     report("rate card")
     ensure_rate_card(api)
+    ensure_price_list(api)
     report(f"{len(city.technicians)} technicians")
     for body in city.technicians:
         _put_technician(api, body)
@@ -62,6 +64,8 @@ def seed_day(
     seeded.positions = {t: _pair(b["home_base"]) for t, b in seeded.technicians.items()}
     _morning(api, seeded, morning, now)
     _pings(api, seeded, now)
+    report("customer value tiers")
+    api.must("admin", "POST", "/v1/customers/value-tiers/recompute")  # the run uses them
     rest = [i for i in seeded.tickets if i not in set(morning)]
     report(f"dispatch {len(rest)} orders")
     _dispatch(api, seeded, rest, settings, time_limit_s)
@@ -74,6 +78,15 @@ def ensure_rate_card(api: DemoApi) -> None:
     if found is not None and found.status_code == 200:
         return
     api.must("admin", "POST", "/v1/rate-cards", content=RATE_CARD.read_bytes(),
+             headers={"Content-Type": "application/toml"})  # fmt: skip
+
+
+def ensure_price_list(api: DemoApi) -> None:
+    """Upload ``data/price_list.toml``, the customer prices every done ticket is billed by.
+
+    Uploading the same version again is a no-op (200), so a reused day keeps its bills.
+    """
+    api.must("admin", "POST", "/v1/price-lists", content=PRICE_LIST.read_bytes(),
              headers={"Content-Type": "application/toml"})  # fmt: skip
 
 
@@ -137,8 +150,10 @@ def _morning(api: DemoApi, seeded: DemoDay, ticket_ids: list[int], now: datetime
             "ticket_id": ticket_id, "action": "assign", "technician_id": tech_id,
             "date": seeded.day.isoformat(), "force": True})  # fmt: skip
         path = f"/v1/tickets/{ticket_id}/transitions"
-        for status in ("dispatched", "en_route", "on_site", "completed"):
+        for status in ("dispatched", "en_route", "on_site"):
             api.must("dispatcher", "POST", path, json={"to": status})
+        api.work_checklist("dispatcher", ticket_id)
+        api.must("dispatcher", "POST", path, json={"to": "completed"})
         customer = order.body["customer"]
         assert isinstance(customer, dict)
         api.must("dispatcher", "POST", path, json={

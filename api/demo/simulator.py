@@ -170,6 +170,7 @@ class Simulator:
         if status == "on_site" and now >= end:
             if self.rng.random() < self.params.fail_share:
                 return self._move(stop, "failed", note="customer not at home")
+            self.api.work_checklist("dispatcher", int(stop["ticket_id"]))
             return self._move(stop, "completed") and self._confirm(stop)
         if status == "en_route" and tech.leg_from is not None:  # on the way: move the marker
             share = min(1.0, max(0.0, (now - leave) / max(eta - leave, timedelta(seconds=1))))

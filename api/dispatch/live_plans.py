@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from api.customers.value_tiers import TierPolicy, TierTerms
 from api.db.base import Base
 from api.db.tables import TicketRow
 from api.dispatch import repository as repo
@@ -50,7 +51,8 @@ class LiveDay:
 
     ``plan_doc`` is ``plan`` as stored (``plan_to_dict``), kept to write the next one from;
     ``orders`` are the plan's tickets over the whole day (the plan's times stay reproducible);
-    ``fleet`` holds copies of the rows, outside any session. ``bases`` holds the day's problem
+    ``fleet`` holds copies of the rows, outside any session; ``terms`` the value tiers the
+    orders were built with. ``bases`` holds the day's problem
     built once per skill catalogue (``None``: it cannot be extended), filled on first use.
     """
 
@@ -64,6 +66,7 @@ class LiveDay:
     orders: tuple[WorkOrder, ...]
     fleet: Fleet
     state: ScopeState
+    terms: TierTerms | None = field(compare=False, repr=False)
     bases: dict[frozenset[str], DayBase | None] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -107,8 +110,9 @@ class LiveDay:
         return left_out if left_out is not None else LivePlan(built.problem, self.plan)
 
     def inserted(
-        self, live: LivePlan, route: Route, ticket: TicketRow, pinned_to: str | None, at: datetime
-    ) -> "LiveDay":
+        self, live: LivePlan, route: Route, ticket: TicketRow, pinned_to: str | None,
+        at: datetime, terms: TierTerms | None,
+    ) -> "LiveDay":  # fmt: skip
         """Return the copy once ``ticket`` is in ``live``'s plan on ``route``, stamped ``at``.
 
         The day that took the order is kept as ``live`` left it when the order it took is the
@@ -117,7 +121,7 @@ class LiveDay:
         """
         plan = live.plan
         order, _ = ticket_order(
-            ticket, day_origin(self.day, self.zone), now_s=0, pinned_to=pinned_to
+            ticket, day_origin(self.day, self.zone), now_s=0, pinned_to=pinned_to, terms=terms
         )
         state = self.state.with_ticket(ticket.id, at)
         if pinned_to is not None:
@@ -158,8 +162,9 @@ class LivePlanCache:
             return list(self._days.values())
 
     def get(
-        self, session: Session, *, head: PlanHead, zone: ZoneInfo, index: RegionIndex
-    ) -> LiveDay:
+        self, session: Session, *, head: PlanHead, zone: ZoneInfo, index: RegionIndex,
+        tier_policy: TierPolicy | None,
+    ) -> LiveDay:  # fmt: skip
         """Return the plan of ``head`` as the database has it now: the copy if still current."""
         with self._lock:
             cached = self._days.get((head.run_id, zone.key))
@@ -171,7 +176,7 @@ class LivePlanCache:
             if state == cached.state:
                 self.put(cached)
                 return cached
-        fresh = load_live_day(session, head=head, zone=zone, index=index)
+        fresh = load_live_day(session, head=head, zone=zone, index=index, tier_policy=tier_policy)
         self.put(fresh)
         return fresh
 
@@ -186,8 +191,9 @@ class LivePlanCache:
 
 
 def load_live_day(
-    session: Session, *, head: PlanHead, zone: ZoneInfo, index: RegionIndex
-) -> LiveDay:
+    session: Session, *, head: PlanHead, zone: ZoneInfo, index: RegionIndex,
+    tier_policy: TierPolicy | None,
+) -> LiveDay:  # fmt: skip
     """Load the plan of ``head`` with its tickets and technicians as they are now.
 
     The stamps are read first: data read after them is at least as new, and if it is newer
@@ -202,12 +208,15 @@ def load_live_day(
     crew = repo.fleet(session, day=head.day, index=index, region_ids=None, technician_ids=tech_ids)
     pins = repo.pins(session, ticket_ids=ids)
     origin = day_origin(head.day, zone)
-    candidates = [ticket_order(t, origin, now_s=0, pinned_to=pins.get(t.id)) for t in tickets]
+    terms = repo.tier_terms(session, tickets, tier_policy)
+    candidates = [
+        ticket_order(t, origin, now_s=0, pinned_to=pins.get(t.id), terms=terms) for t in tickets
+    ]
     return LiveDay(
         run_id=head.run_id, revision=head.revision, day=head.day, zone=zone, index=index,
         plan=plan, plan_doc=plan_row.plan,
         orders=tuple(order for order, is_over in candidates if not is_over),
-        fleet=_detached(crew), state=state,
+        fleet=_detached(crew), state=state, terms=terms,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from api.customers.value_tiers import TierTerms
 from api.db.spatial import lonlat
 from api.db.tables import TechnicianRow, TechnicianShiftRow, TicketRow
 from dispatch import (
@@ -76,6 +77,7 @@ def build_problem(
     positions: Mapping[str, tuple[float, float]] | None = None,
     extra: Sequence[WorkOrder] = (),
     free_from: Mapping[str, datetime] | None = None,
+    terms: TierTerms | None = None,
 ) -> DayProblem:
     """Build the problem of ``day`` from rows; orders it cannot take go to ``excluded``.
 
@@ -83,7 +85,7 @@ def build_problem(
     ``now``: technicians are available from then (at ``positions`` when known); ``None``
     takes the day as a whole (to reproduce a plan made earlier). ``extra`` orders (built with
     ``ticket_order``, or a prospective booking) join the tickets. A technician busy with a job
-    is free from ``free_from`` on, at the job's position.
+    is free from ``free_from`` on, at the job's position. ``terms``: see :func:`ticket_order`.
     """
     origin = day_origin(day, zone)
     now_s = 0 if now is None else max(0, int((now - origin).total_seconds()))
@@ -107,7 +109,9 @@ def build_problem(
     tech_ids = {t.id for t in technicians}
     orders: list[WorkOrder] = []
     excluded: list[Unassigned] = []
-    candidates = [ticket_order(t, origin, now_s=now_s, pinned_to=pins.get(t.id)) for t in tickets]
+    candidates = [
+        ticket_order(t, origin, now_s=now_s, pinned_to=pins.get(t.id), terms=terms) for t in tickets
+    ]
     for order, is_over in [*candidates, *((o, False) for o in extra)]:
         reason = _exclusion(order, catalog, shifts, tech_ids, is_over=is_over)
         if reason is None:
@@ -192,18 +196,28 @@ def _break(value: Mapping[str, object], origin: datetime) -> Break:
 
 
 def ticket_order(
-    ticket: TicketRow, origin: datetime, *, now_s: int, pinned_to: str | None
-) -> tuple[WorkOrder, bool]:
-    """Return the ticket as a work order (windows from ``now_s`` on) and whether they are over."""
+    ticket: TicketRow, origin: datetime, *, now_s: int, pinned_to: str | None,
+    terms: TierTerms | None = None,
+) -> tuple[WorkOrder, bool]:  # fmt: skip
+    """Return the ticket as a work order (windows from ``now_s`` on) and whether they are over.
+
+    With ``terms``, the customer's value tier raises the priority and shortens the SLA as the
+    tier policy says (``api.customers.value_tiers``).
+    """
     windows = _windows(ticket.time_windows, origin, now_s)
-    sla_s = None if ticket.sla_due_at is None else max(0, _seconds(ticket.sla_due_at, origin))
+    priority, sla_due_at = ticket.priority, ticket.sla_due_at
+    if terms is not None:
+        priority, sla_due_at = terms.for_ticket(
+            priority, ticket.created_at, sla_due_at, ticket.customer_id
+        )
+    sla_s = None if sla_due_at is None else max(0, _seconds(sla_due_at, origin))
     order = WorkOrder(
         id=WorkOrderId(str(ticket.id)),
         location=lonlat(ticket.location),
         duration_s=ticket.duration_min * 60,
         required_skills=dict(ticket.skills),
         windows=windows or (),
-        priority=PRIORITY.get(ticket.priority, 0),
+        priority=PRIORITY.get(priority, 0),
         sla_deadline_s=sla_s,
         demand=ticket.demand,
         pinned_to=None if pinned_to is None else TechnicianId(pinned_to),

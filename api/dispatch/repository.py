@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from api.customers.value_store import value_tiers
+from api.customers.value_tiers import TierPolicy, TierTerms
 from api.db.spatial import lonlat
 from api.db.tables import (
     AssignmentRow,
@@ -296,6 +298,7 @@ def region_day_problem(
     limits: Limits,
     catalog: Collection[str],
     now: datetime,
+    tier_policy: TierPolicy | None = None,
 ) -> tuple[DayProblem, list[TicketRow]]:
     """Load and build the problem of a region (and the regions inside it) on ``day``."""
     zone = ZoneInfo(index.get(region_id).time_zone)
@@ -303,7 +306,8 @@ def region_day_problem(
     start, end = day_bounds(day, zone)
     tickets = region_tickets(session, region_ids=region_ids, day=day, start=start, end=end)
     crew = fleet(session, day=day, index=index, region_ids=region_ids)
-    return _build(session, index, tickets, crew, day, zone, limits, catalog, now), tickets
+    built = _build(session, index, tickets, crew, day, zone, limits, catalog, now, tier_policy)
+    return built, tickets
 
 
 def ticket_list_problem(
@@ -315,6 +319,7 @@ def ticket_list_problem(
     limits: Limits,
     catalog: Collection[str],
     now: datetime,
+    tier_policy: TierPolicy | None = None,
     default_zone: str,
 ) -> tuple[DayProblem, list[TicketRow]]:
     """Load and build the problem of explicit tickets on ``day`` (default: their first window)."""
@@ -339,7 +344,8 @@ def ticket_list_problem(
     day = day or min(starts).astimezone(zone).date()
     covering = {a for t in tickets if t.region_id for a in index.ancestors(t.region_id)}
     crew = fleet(session, day=day, index=index, region_ids=covering)
-    return _build(session, index, tickets, crew, day, zone, limits, catalog, now), tickets
+    built = _build(session, index, tickets, crew, day, zone, limits, catalog, now, tier_policy)
+    return built, tickets
 
 
 def _check_size(n_orders: int, n_technicians: int, limits: Limits) -> None:
@@ -363,6 +369,7 @@ def _build(
     limits: Limits,
     catalog: Collection[str],
     now: datetime,
+    tier_policy: TierPolicy | None,
 ) -> DayProblem:
     _check_size(len(tickets), len(crew.technicians), limits)
     ids = [t.id for t in tickets]
@@ -375,7 +382,18 @@ def _build(
         index=index, tickets=tickets, fleet=crew, pins=pins(session, ticket_ids=ids) | kept,
         day=day, zone=zone, skill_catalog=catalog, now=now, positions=where,
         free_from={tech: job[1] for tech, job in jobs.items()},
+        terms=tier_terms(session, tickets, tier_policy),
     )  # fmt: skip
+
+
+def tier_terms(
+    session: Session, tickets: Collection[TicketRow], policy: TierPolicy | None
+) -> TierTerms | None:
+    """Return the value-tier terms of the tickets' customers (None: tiers are not applied)."""
+    if policy is None:
+        return None
+    customers = {t.customer_id for t in tickets if t.customer_id is not None}
+    return TierTerms(policy, value_tiers(session, customer_ids=customers))
 
 
 def positions(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import utc_now
 from api.config import Settings
+from api.customers.valuation import policy_of
 from api.db.spatial import lonlat
 from api.db.tables import DispatchPlanRow, DispatchRunRow, TicketRow
 from api.dispatch import repository as repo
@@ -181,10 +182,14 @@ def insert_ticket(
     if head is None:
         message = f"no plan has been applied for {day.isoformat()} here; submit a run"
         raise _error(409, "no_applied_plan", message, day=day.isoformat())
-    live_day = live_plans.get(session, head=head, zone=zone, index=index)
+    tier_policy = policy_of(settings.value_tiers_file)
+    live_day = live_plans.get(session, head=head, zone=zone, index=index, tier_policy=tier_policy)
     now = utc_now()
     now_s = max(0, int((now - day_origin(day, zone)).total_seconds()))
-    order, is_over = ticket_order(ticket, live_day.plan.origin, now_s=now_s, pinned_to=pinned)
+    terms = repo.tier_terms(session, [ticket], tier_policy)
+    order, is_over = ticket_order(
+        ticket, live_day.plan.origin, now_s=now_s, pinned_to=pinned, terms=terms
+    )
     if is_over:
         raise _error(422, "cannot_insert", "its time windows are over", reason="unreachable")
     live = live_day.live_plan(order, settings.skill_catalogue)
@@ -197,7 +202,7 @@ def insert_ticket(
     new_plan = live.plan
     route = new_plan.route_of(result.technician_id, result.shift_index)
     assert route is not None  # the insertion just put a stop on it
-    updated = live_day.inserted(live, route, ticket, pinned, at=now)  # what is written next
+    updated = live_day.inserted(live, route, ticket, pinned, at=now, terms=terms)  # written next
     repo.record_insertion(
         session, ticket=ticket, head=head, plan=new_plan, route=route,
         plan_doc=updated.plan_doc, actor_key_id=actor_key_id, at=now,
@@ -259,7 +264,11 @@ def availability(
     catalog = settings.skill_catalogue
     live: LivePlan | Unassigned
     if head is not None:
-        live = live_plans.get(session, head=head, zone=zone, index=index).live_plan(order, catalog)
+        tier_policy = policy_of(settings.value_tiers_file)
+        live_day = live_plans.get(
+            session, head=head, zone=zone, index=index, tier_policy=tier_policy
+        )
+        live = live_day.live_plan(order, catalog)
     else:
         crew = repo.fleet(session, day=day, index=index, region_ids=region_ids)
         if not crew.technicians:
@@ -341,16 +350,17 @@ def submit_run(
     now = utc_now()
     limits = repo.Limits(settings.dispatch_max_orders, settings.dispatch_max_technicians)
     catalog = settings.skill_catalogue
+    tier_policy = policy_of(settings.value_tiers_file)
     scope = run_in.scope
     if isinstance(scope, RegionDayScope):
         built, tickets = repo.region_day_problem(
             session, index=index, region_id=scope.region_id, day=scope.date, limits=limits,
-            catalog=catalog, now=now,
+            catalog=catalog, now=now, tier_policy=tier_policy,
         )  # fmt: skip
     else:
         built, tickets = repo.ticket_list_problem(
             session, index=index, ticket_ids=scope.ticket_ids, day=scope.date, limits=limits,
-            catalog=catalog, now=now, default_zone=settings.timezone,
+            catalog=catalog, now=now, default_zone=settings.timezone, tier_policy=tier_policy,
         )  # fmt: skip
     run = repo.add_run(
         session, scope=scope.model_dump(mode="json", exclude_none=True),

@@ -9,7 +9,15 @@ from pydantic.config import JsonDict
 from api.fields import JSON_NUMBER, Count, Flag, Timestamp
 from api.leads.rules.model import Channel
 from api.schemas import CrsName, Latitude, Longitude, Strict
-from api.tickets.schemas import MAX_WINDOWS, Priority, SkillLevel, SkillName, TicketType, Window
+from api.tickets.schemas import (
+    MAX_WINDOWS,
+    ChannelId,
+    Priority,
+    SkillLevel,
+    SkillName,
+    TicketType,
+    Window,
+)
 
 ProductLine = Annotated[
     str, Field(pattern=r"^[a-z0-9_]{1,64}$", examples=["central_ac"], description="e.g. central_ac")
@@ -55,6 +63,11 @@ class LeadCreate(Strict):
     captured_at: Timestamp | None = Field(
         default=None, description="when the channel captured it; default and upper bound: now"
     )
+    member_id: ChannelId | None = Field(default=None, description="your loyalty member id")
+    marketplace_buyer_id: ChannelId | None = Field(
+        default=None, description="the buyer id of a marketplace order (Tmall, JD, ...)"
+    )
+    wechat_open_id: ChannelId | None = Field(default=None, description="WeChat open id")
 
 
 class LeadBatchCreate(Strict):
@@ -127,6 +140,7 @@ class LeadRead(BaseModel):
     touch_count: int = Field(description="inbound captures of this person, the first included")
     last_touched_at: datetime
     ticket_id: int | None
+    customer_id: int | None = Field(description="the customer the lead belongs to")
     converted_at: datetime | None
     created_at: datetime
     updated_at: datetime

@@ -1,5 +1,6 @@
 """Leads' use cases: who may see a lead, rows shaped as responses, conversion into a ticket."""
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -11,6 +12,8 @@ from shapely.geometry import Point
 
 from api.auth import Principal, Role, require_roles, utc_now
 from api.config import Settings
+from api.customers.identity import link_people
+from api.customers.rules import Person
 from api.db.spatial import from_wkb
 from api.db.tables import LeadNurtureStepRow, LeadOwnerRow, LeadRow, LeadTouchRow
 from api.deps import SessionDep
@@ -107,6 +110,7 @@ def lead_read(row: LeadRow, now: datetime) -> LeadRead:
         touch_count=row.touch_count,
         last_touched_at=row.last_touched_at,
         ticket_id=row.ticket_id,
+        customer_id=row.customer_id,
         converted_at=row.converted_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -179,13 +183,16 @@ def convert_lead(
     if existing:
         raise ticket_service.ticket_exists(lead.source, existing)
     now = utc_now()
-    new = ticket_service.new_tickets(index, [ticket_in], lead.source)
-    (ticket_id,) = ticket_service.store_tickets(
+    new = [
+        replace(t, customer=replace(t.customer, known_id=lead.customer_id)) if t.customer else t
+        for t in ticket_service.new_tickets(index, [ticket_in], lead.source)
+    ]
+    (stored,) = ticket_service.store_tickets(
         session, tickets=new, actor_key_id=actor_key_id, now=now
     )
-    repo.link_ticket(session, lead=lead, ticket_id=ticket_id, now=now)
+    repo.link_ticket(session, lead=lead, ticket_id=stored.id, now=now)
     session.commit()
-    return Converted(ticket_id=ticket_id, lead=lead_read(lead, now))
+    return Converted(ticket_id=stored.id, lead=lead_read(lead, now))
 
 
 def _conflict(code: str, message: str, **details: Any) -> ApiError:
@@ -249,16 +256,41 @@ def capture(
     session: Session, request: Request, settings: Settings, principal: Principal,
     leads_in: list[LeadCreate],
 ) -> list[repo.Captured]:  # fmt: skip
-    """Capture leads: clean, de-duplicate, locate, score, assign hot first, plan the nurture."""
-    return repo.capture_many(
+    """Capture leads: clean, de-duplicate, locate, score, assign, nurture, link to customers."""
+    now, source = utc_now(), _source(principal)
+    captured = repo.capture_many(
         session,
         leads_in=leads_in,
-        source=_source(principal),
+        source=source,
         actor_key_id=principal.key_id,
         index=request.app.state.region_cache.index(session),
-        now=utc_now(),
+        now=now,
         dedupe=DedupeParams(window=timedelta(days=settings.lead_dedupe_window_days)),
     )
+    _link_customers(session, source, list(zip(captured, leads_in, strict=True)), now)
+    return captured
+
+
+def _link_customers(
+    session: Session, source: str, captures: list[tuple[repo.Captured, LeadCreate]], now: datetime
+) -> None:
+    """Link the leads that are not rejected to customers (a lead keeps the one it has)."""
+    kept = [(c.lead, x) for c, x in captures if c.lead.status != "rejected"]
+    people = [_person(lead, lead_in) for lead, lead_in in kept]
+    customer_ids = link_people(session, source=source, people=people, now=now)
+    for (lead, _), customer_id in zip(kept, customer_ids, strict=True):
+        lead.customer_id = customer_id
+    session.flush()
+
+
+def _person(lead: LeadRow, lead_in: LeadCreate) -> Person:
+    point = from_wkb(lead.location) if lead.location is not None else None
+    assert point is None or isinstance(point, Point), "lead.location holds POINTs"
+    return Person(
+        lead.name, lead.phone_e164, lead.email, lead_in.member_id, lead_in.marketplace_buyer_id,
+        lead_in.wechat_open_id, address=lead.address, lon=point.x if point else None,
+        lat=point.y if point else None, known_id=lead.customer_id,
+    )  # fmt: skip
 
 
 def batch_result(captured: list[repo.Captured], lines: list[int] | None) -> LeadBatchResult:

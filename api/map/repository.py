@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from api.db.spatial import SRID
 from api.db.tables import (
     AssignmentRow,
+    CustomerValueRow,
     DispatchPlanRow,
     DispatchRunRow,
     TechnicianLocationRow,
@@ -43,6 +44,7 @@ class TicketSpot:
     eta_at: datetime | None
     start_at: datetime | None
     end_at: datetime | None
+    customer_tier: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +117,10 @@ def tickets(
             AssignmentRow.eta_at,
             AssignmentRow.start_at,
             AssignmentRow.end_at,
+            CustomerValueRow.tier,
         )
         .outerjoin(AssignmentRow, AssignmentRow.ticket_id == TicketRow.id)
+        .outerjoin(CustomerValueRow, CustomerValueRow.customer_id == TicketRow.customer_id)
         .where(_day_condition(start, end))
         .order_by(TicketRow.id)
     )

@@ -263,6 +263,7 @@ def ticket_layer(
         }
         optional = {
             "tech": ticket.technician_id,
+            "tier": ticket.customer_tier,
             "seq": ticket.sequence,
             "eta": _clock(ticket.eta_at, query.zone),
             "window": _window(ticket, query.zone),

@@ -5,6 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from api.earnings.schemas import EntryRead, MoneyRead, StatementRead
+from api.procedures.schemas import TicketProcedureRead
 from settlement import Money, PayoutBreakdown
 
 
@@ -39,6 +40,7 @@ class StopView:
     materials: tuple[tuple[str, int], ...]
     actions: tuple[str, ...]
     pay: Pay
+    procedure: TicketProcedureRead
 
 
 @dataclass(frozen=True, slots=True)

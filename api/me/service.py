@@ -25,6 +25,9 @@ from api.db.tables import TechnicianRow, TicketRow
 from api.earnings.router import read_ledger, read_statement
 from api.me import repository as repo
 from api.me.schemas import EarningsView, Pay, StopView, TierProgress, TodayView
+from api.procedures import repository as procedure_repo
+from api.procedures import service as procedure_service
+from api.procedures.schemas import TicketProcedureRead
 from api.rate_cards import repository as card_repo
 from api.settlement import repository as settlement_repo
 from api.settlement.facts import JobFacts, job_facts, period_bounds
@@ -78,7 +81,12 @@ def today(
         start = datetime.combine(day, time(), zone)
         end = start + timedelta(days=1)
     done = repo.finished_tickets(session, technician_id=technician.id, start=start, end=end)
-    finished = [_view(t, None, None, _finished_pay(session, t, regions), zone) for t in done]
+    procedures = procedure_repo.library(settings.procedures_dir)
+    finished = [
+        _view(t, None, None, _finished_pay(session, t, regions), zone,
+              procedure_service.view(session, procedures, t))
+        for t in done
+    ]  # fmt: skip
     open_tickets = [_ticket(session, stop.ticket_id) for stop in route.stops]
     planned_at = [
         stop.eta_at or (ticket.window_start_at or start)
@@ -89,9 +97,10 @@ def today(
         session, tickets=open_tickets, planned_at=planned_at, origin=origin, regions=regions
     )
     stops = [
-        _view(ticket, stop.sequence, stop.eta_at, pay, zone)
+        _view(ticket, stop.sequence, stop.eta_at, pay, zone,
+              procedure_service.view(session, procedures, ticket))
         for stop, ticket, pay in zip(route.stops, open_tickets, pays, strict=True)
-    ]
+    ]  # fmt: skip
     if is_read_only:
         stops = [replace(s, actions=()) for s in stops]
         finished = [replace(s, actions=()) for s in finished]
@@ -117,8 +126,9 @@ def _ticket(session: Session, ticket_id: int) -> TicketRow:
 
 
 def _view(
-    ticket: TicketRow, sequence: int | None, eta_at: datetime | None, pay: Pay, zone: ZoneInfo
-) -> StopView:
+    ticket: TicketRow, sequence: int | None, eta_at: datetime | None, pay: Pay, zone: ZoneInfo,
+    procedure: TicketProcedureRead,
+) -> StopView:  # fmt: skip
     windows = tuple(
         (datetime.fromisoformat(s).astimezone(zone), datetime.fromisoformat(e).astimezone(zone))
         for s, e in ticket.time_windows
@@ -139,6 +149,7 @@ def _view(
         materials=tuple((m["code"], int(m["quantity"])) for m in ticket.materials),
         actions=technician_actions(ticket.status),
         pay=pay,
+        procedure=procedure,
     )
 
 

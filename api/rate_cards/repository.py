@@ -6,17 +6,16 @@ no code path updates it (and a trigger refuses it). Each process parses a versio
 (:func:`card_of`); the queries that load versions to use their cards leave the document unread.
 """
 
-import json
-import tomllib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, defer
 
 from api.db.tables import RateCardVersionRow
+from api.documents import DocumentFormat, parse_table
 from api.rate_cards.cache import ParsedCards
 from settlement import (
     InvalidRateCard,
@@ -28,8 +27,6 @@ from settlement import (
     parse_rate_card,
 )
 from settlement.localtime import zone
-
-DocumentFormat = Literal["toml", "json"]
 
 #: The most rules a card may have, and the most entries any one table or list in it may have
 #: (fees, coefficients, flags, materials, windows, tiers...): they bound what parsing a card and
@@ -56,26 +53,11 @@ class RateCardChanged(InvalidRateCard):
 
 
 def parse_document(document: str, document_format: DocumentFormat) -> dict[str, Any]:
-    """Decode a TOML or JSON rate-card document into its plain table.
-
-    Raises
-    ------
-    InvalidRateCard
-        If the text is not valid TOML/JSON or not a table; the message names the position.
-    """
-    try:
-        table = tomllib.loads(document) if document_format == "toml" else json.loads(document)
-    except tomllib.TOMLDecodeError as err:
-        raise InvalidRateCard(f"card: invalid TOML: {err}", field="body") from err
-    except json.JSONDecodeError as err:
-        raise InvalidRateCard(
-            f"card: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}", field="body"
-        ) from err
-    except RecursionError as err:  # both parsers recurse into nested arrays and tables
-        raise InvalidRateCard("card: nested too deeply", field="body") from err
-    if not isinstance(table, dict):
-        raise InvalidRateCard("card: the document must be a table (a JSON object)", field="body")
-    return table
+    """Decode a TOML or JSON rate-card document into its plain table (``InvalidRateCard``)."""
+    return parse_table(
+        document, document_format, where="card",
+        refuse=lambda message: InvalidRateCard(message, field="body"),
+    )  # fmt: skip
 
 
 def check_size(table: dict[str, Any]) -> None:

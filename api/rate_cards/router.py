@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.auth import Principal, Role, require_roles, utc_now
 from api.db.tables import RateCardVersionRow
 from api.deps import SessionDep, SettingsDep
+from api.documents import DocumentFormat, read_document
 from api.errors import ApiError
 from api.fields import Day, VersionParam
 from api.rate_cards import repository as repo
@@ -17,8 +18,6 @@ from settlement.localtime import zone
 router = APIRouter(prefix="/rate-cards", tags=["rate cards"])
 
 STAFF = require_roles(Role.ADMIN, Role.DISPATCHER)
-MEDIA_TYPES = {"application/toml": "toml", "application/json": "json"}
-
 EXAMPLE_TOML = """\
 id = "shanghai-2026"
 version = 4
@@ -85,33 +84,12 @@ def version_read(row: RateCardVersionRow, *, with_document: bool = False) -> Rat
     )
 
 
-async def card_document(request: Request, settings: SettingsDep) -> tuple[str, repo.DocumentFormat]:
-    """Read the raw body as a TOML or JSON card document.
-
-    415 for another media type; 413 above ``rate_card_max_bytes``, the limit every card is
-    kept under so that storing and parsing one stays cheap.
-    """
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in MEDIA_TYPES:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "send the card as application/toml or application/json",
-            {"content_type": media_type, "supported": sorted(MEDIA_TYPES)},
-        )
-    body = await request.body()
-    if len(body) > (max_bytes := settings.rate_card_max_bytes):
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"a rate-card document is at most {max_bytes} bytes, this one {len(body)}",
-            {"field": "body", "max_bytes": max_bytes},
-        )
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ApiError(422, "invalid_rate_card", "the body is not UTF-8") from err
-    return text, "toml" if MEDIA_TYPES[media_type] == "toml" else "json"
+async def card_document(request: Request, settings: SettingsDep) -> tuple[str, DocumentFormat]:
+    """Read the raw body as a TOML or JSON card document (``api.documents.read_document``)."""
+    return await read_document(
+        request, max_bytes=settings.rate_card_max_bytes, noun="rate-card",
+        invalid_code="invalid_rate_card",
+    )  # fmt: skip
 
 
 @router.post(
@@ -153,7 +131,7 @@ def upload_rate_card(
     session: SessionDep,
     # Who asks comes first: an anonymous or non-admin caller is 401/403 whatever it sends.
     principal: Annotated[Principal, require_roles(Role.ADMIN)],
-    document: Annotated[tuple[str, repo.DocumentFormat], Depends(card_document)],
+    document: Annotated[tuple[str, DocumentFormat], Depends(card_document)],
 ) -> RateCardSaved:
     text, document_format = document
     region_ids = {region.id for region in request.app.state.region_cache.index(session)}

@@ -7,7 +7,7 @@ PostgreSQL one ticket under an ``Idempotency-Key`` in a single statement
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
@@ -30,7 +30,6 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
-    null,
     select,
     table,
     text,
@@ -164,17 +163,12 @@ _IN_CHUNK = 1000  # bound parameters per IN (...) list
 
 
 _TICKET: Table = Base.metadata.tables["ticket"]
-_CUSTOMER: Table = Base.metadata.tables["customer"]
 _HISTORY: Table = Base.metadata.tables["ticket_status_change"]
-_INSERT_CUSTOMER = insert(_CUSTOMER).returning(_CUSTOMER.c.id)
 _INSERT_TICKET = insert(_TICKET).returning(_TICKET.c.id)
 _INSERT_CHANGE = insert(_HISTORY)
-_CUSTOMER_COLUMNS = ("source", "name", "phone", "email", "created_at")
 _CHANGE_COLUMNS = ("to_status", "at", "actor_key_id")
-# What ``_ticket_values`` fills: every column but the id and the links set with or after it.
-_TICKET_COLUMNS = tuple(
-    c.name for c in _TICKET.columns if c.name not in {"id", "customer_id", "technician_id"}
-)
+# What ``_ticket_values`` fills: every column but the id and the technician, set later.
+_TICKET_COLUMNS = tuple(c.name for c in _TICKET.columns if c.name not in {"id", "technician_id"})
 
 
 def existing_external_ids(
@@ -234,52 +228,51 @@ def _history_values(ticket_id: int, *, actor_key_id: str | None, now: datetime) 
 
 
 def insert_ticket(
-    session: Session, *, ticket: NewTicket, actor_key_id: str | None, now: datetime
+    session: Session,
+    *,
+    ticket: NewTicket,
+    customer_id: int | None,
+    actor_key_id: str | None,
+    now: datetime,
 ) -> int:
-    """Insert one ticket (status ``new``), its customer and first history entry; return its id.
+    """Insert one ticket (status ``new``) of a customer and its first history entry; return its id.
 
     The request path: constant Core statements (compiled once, values bound per call) on the
-    session's connection and no ORM objects. PostgreSQL takes the three rows in one statement
-    (:func:`insert_ctes`); SQLite, in process, in three.
+    session's connection and no ORM objects. PostgreSQL takes both rows in one statement
+    (:func:`insert_ctes`); SQLite, in process, in two.
     """
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        statement = _ONE_WITH_CUSTOMER if ticket.customer is not None else _ONE_WITHOUT_CUSTOMER
-        params = bound_values(ticket, actor_key_id=actor_key_id, now=now)
-        ticket_id: int = conn.execute(statement, params).scalar_one()
+        params = bound_values(ticket, customer_id=customer_id, actor_key_id=actor_key_id, now=now)
+        ticket_id: int = conn.execute(_ONE_STATEMENT, params).scalar_one()
         return ticket_id
-    row = _ticket_values(ticket, customer_id=None, actor_key_id=actor_key_id, now=now)
-    if ticket.customer is not None:
-        customer = {"source": ticket.source, "created_at": now, **asdict(ticket.customer)}
-        row["customer_id"] = conn.execute(_INSERT_CUSTOMER, customer).scalar_one()
+    row = _ticket_values(ticket, customer_id=customer_id, actor_key_id=actor_key_id, now=now)
     ticket_id = conn.execute(_INSERT_TICKET, row).scalar_one()
     conn.execute(_INSERT_CHANGE, _history_values(ticket_id, actor_key_id=actor_key_id, now=now))
     return ticket_id
 
 
-def bound_values(ticket: NewTicket, *, actor_key_id: str | None, now: datetime) -> dict[str, Any]:
-    """Return the values :func:`insert_ctes` binds: names prefixed ``c_``, ``t_`` and ``h_``.
+def bound_values(
+    ticket: NewTicket, *, customer_id: int | None, actor_key_id: str | None, now: datetime
+) -> dict[str, Any]:
+    """Return the values :func:`insert_ctes` binds: names prefixed ``t_`` and ``h_``.
 
-    The prefixes keep the customer's, the ticket's and the history entry's columns apart, since
-    several have the same names.
+    The prefixes keep the ticket's and the history entry's columns apart, since several have
+    the same names. The customer is already resolved (``api.customers.service.link_people``).
     """
-    row = _ticket_values(ticket, customer_id=None, actor_key_id=actor_key_id, now=now)
+    row = _ticket_values(ticket, customer_id=customer_id, actor_key_id=actor_key_id, now=now)
     change = _history_values(0, actor_key_id=actor_key_id, now=now)
     params = {f"t_{name}": row[name] for name in _TICKET_COLUMNS}
-    params |= {f"h_{name}": change[name] for name in _CHANGE_COLUMNS}
-    if ticket.customer is not None:
-        customer = {"source": ticket.source, "created_at": now, **asdict(ticket.customer)}
-        params |= {f"c_{name}": customer[name] for name in _CUSTOMER_COLUMNS}
-    return params
+    return params | {f"h_{name}": change[name] for name in _CHANGE_COLUMNS}
 
 
-def insert_ctes(*, with_customer: bool, source: CTE | None = None) -> tuple[CTE, list[CTE]]:
-    """Return CTEs inserting a ticket with its customer and first history entry (PostgreSQL).
+def insert_ctes(*, source: CTE | None = None) -> tuple[CTE, list[CTE]]:
+    """Return CTEs inserting a ticket and its first history entry (PostgreSQL).
 
-    Data-modifying CTEs chained by RETURNING: the ticket takes the new customer's id, the
-    history entry the new ticket's. Returns the ticket's CTE (its ``id`` column is the new id)
-    and the CTEs the final statement must add. With ``source``, each row is selected from it,
-    so nothing is inserted when it has no row.
+    Data-modifying CTEs chained by RETURNING: the history entry takes the new ticket's id.
+    Returns the ticket's CTE (its ``id`` column is the new id) and the CTEs the final
+    statement must add. With ``source``, each row is selected from it, so nothing is inserted
+    when it has no row.
     """
 
     def rows(*columns: Any) -> Select[Any]:
@@ -289,20 +282,10 @@ def insert_ctes(*, with_customer: bool, source: CTE | None = None) -> tuple[CTE,
     def bound(table: Table, name: str, prefix: str) -> Any:
         return bindparam(f"{prefix}{name}", type_=table.c[name].type)
 
-    customer_id: Any = null()
-    if with_customer:
-        customer_values = rows(*(bound(_CUSTOMER, n, "c_") for n in _CUSTOMER_COLUMNS))
-        new_customer = (
-            insert(_CUSTOMER)
-            .from_select(_CUSTOMER_COLUMNS, customer_values)
-            .returning(_CUSTOMER.c.id)
-            .cte("new_customer")
-        )
-        customer_id = select(new_customer.c.id).scalar_subquery()
-    ticket_values = rows(*(bound(_TICKET, n, "t_") for n in _TICKET_COLUMNS), customer_id)
+    ticket_values = rows(*(bound(_TICKET, n, "t_") for n in _TICKET_COLUMNS))
     new_ticket = (
         insert(_TICKET)
-        .from_select([*_TICKET_COLUMNS, "customer_id"], ticket_values)
+        .from_select(_TICKET_COLUMNS, ticket_values)
         .returning(_TICKET.c.id)
         .cte("new_ticket")
     )
@@ -311,20 +294,27 @@ def insert_ctes(*, with_customer: bool, source: CTE | None = None) -> tuple[CTE,
     return new_ticket, [new_change.cte("new_change")]
 
 
-def _one_statement(*, with_customer: bool) -> Select[int]:
-    new_ticket, others = insert_ctes(with_customer=with_customer)
+def _one_statement() -> Select[int]:
+    new_ticket, others = insert_ctes()
     return select(new_ticket.c.id).add_cte(*others)
 
 
-_ONE_WITH_CUSTOMER = _one_statement(with_customer=True)
-_ONE_WITHOUT_CUSTOMER = _one_statement(with_customer=False)
+_ONE_STATEMENT = _one_statement()
 
 
 def create_tickets(
-    session: Session, *, tickets: Sequence[NewTicket], actor_key_id: str | None, now: datetime
+    session: Session,
+    *,
+    tickets: Sequence[NewTicket],
+    actor_key_id: str | None,
+    now: datetime,
+    customer_ids: Sequence[int | None] | None = None,
 ) -> list[TicketRow]:
     """Insert ``tickets`` as :func:`insert_tickets` does; return them as detached rows."""
-    rows = _insert_rows(session, tickets=tickets, actor_key_id=actor_key_id, now=now)
+    customers = customer_ids if customer_ids is not None else [None] * len(tickets)
+    rows = _insert_rows(
+        session, tickets=tickets, customer_ids=customers, actor_key_id=actor_key_id, now=now
+    )
     return [
         TicketRow(**{**row, "location": WKTElement(str(row["location"]), extended=True)})
         for row in rows
@@ -332,21 +322,32 @@ def create_tickets(
 
 
 def insert_tickets(
-    session: Session, *, tickets: Sequence[NewTicket], actor_key_id: str | None, now: datetime
+    session: Session,
+    *,
+    tickets: Sequence[NewTicket],
+    customer_ids: Sequence[int | None],
+    actor_key_id: str | None,
+    now: datetime,
 ) -> list[int]:
-    """Insert ``tickets`` (status ``new``) with their customers and first history entry.
+    """Insert ``tickets`` (status ``new``) of their customers with their first history entry.
 
     Ids are reserved first and rows go in as one executemany per table, so ten thousand
     tickets cost a handful of round trips. Returns the new ids, in the order of ``tickets``.
     """
-    rows = _insert_rows(session, tickets=tickets, actor_key_id=actor_key_id, now=now)
+    rows = _insert_rows(
+        session, tickets=tickets, customer_ids=customer_ids, actor_key_id=actor_key_id, now=now
+    )
     return [int(row["id"]) for row in rows]
 
 
 def _insert_rows(
-    session: Session, *, tickets: Sequence[NewTicket], actor_key_id: str | None, now: datetime
+    session: Session,
+    *,
+    tickets: Sequence[NewTicket],
+    customer_ids: Sequence[int | None],
+    actor_key_id: str | None,
+    now: datetime,
 ) -> list[dict[str, Any]]:
-    customer_ids = _insert_customers(session, tickets=tickets, now=now)
     ids = allocate_ids(session, table="ticket", n=len(tickets))
     rows = [
         {"id": id_, **_ticket_values(t, customer_id=c, actor_key_id=actor_key_id, now=now)}
@@ -356,25 +357,6 @@ def _insert_rows(
     history = [_history_values(id_, actor_key_id=actor_key_id, now=now) for id_ in ids]
     session.execute(insert(_HISTORY), history)
     return rows
-
-
-def _insert_customers(
-    session: Session, *, tickets: Sequence[NewTicket], now: datetime
-) -> list[int | None]:
-    wanted = [(i, t) for i, t in enumerate(tickets) if t.customer is not None]
-    result: list[int | None] = [None] * len(tickets)
-    if not wanted:
-        return result
-    ids = allocate_ids(session, table="customer", n=len(wanted))
-    rows = [
-        {"id": id_, "source": t.source, "created_at": now, **asdict(t.customer)}
-        for id_, (_, t) in zip(ids, wanted, strict=True)
-        if t.customer is not None
-    ]
-    session.execute(insert(_CUSTOMER), rows)
-    for id_, (i, _) in zip(ids, wanted, strict=True):
-        result[i] = id_
-    return result
 
 
 def allocate_ids(session: Session, *, table: str, n: int) -> list[int]:
@@ -405,7 +387,8 @@ def allocate_ids(session: Session, *, table: str, n: int) -> list[int]:
 # - ``held``: ``pg_try_advisory_xact_lock`` on the key, as ``idempotency.hold`` takes it;
 # - ``stored``: the key's row, if any (expired or not: the caller sorts that out);
 # - ``go``: one row when the key is held and unused, else none; every insert selects from it;
-# - customer, ticket and first history entry, chained by RETURNING as ``insert_ticket`` does;
+# - ticket and first history entry, chained by RETURNING as ``insert_ticket`` does (its
+#   customer is resolved before, by ``api.customers.service.link_people``);
 # - the key's row, its answer the caller's template with the new ticket's ``id`` set in.
 #
 # A concurrent request that committed the same key between this statement's snapshot and its
@@ -443,6 +426,7 @@ def insert_ticket_keyed(
     session: Session,
     *,
     ticket: NewTicket,
+    customer_id: int | None,
     actor_key_id: str | None,
     now: datetime,
     fp: Fingerprint,
@@ -455,7 +439,7 @@ def insert_ticket_keyed(
     Raises ``IntegrityError`` on a unique violation (the external id exists, or a concurrent
     request just stored the key); the transaction is then aborted.
     """
-    params = bound_values(ticket, actor_key_id=actor_key_id, now=now)
+    params = bound_values(ticket, customer_id=customer_id, actor_key_id=actor_key_id, now=now)
     params |= {f"k_{name}": getattr(fp, name) for name in _KEY_COLUMNS if name != "response_status"}
     params |= {
         "k_lock_id": fp.lock_id(),
@@ -464,8 +448,7 @@ def insert_ticket_keyed(
         "k_expires_at": expires_at,
         "k_answer": answer,
     }
-    statement = _WITH_CUSTOMER if ticket.customer is not None else _WITHOUT_CUSTOMER
-    row = _connection(session).execute(statement, params).one()
+    row = keyed_connection(session).execute(_KEYED_STATEMENT, params).one()
     stored = None
     if row.method is not None:
         stored = StoredAnswer(
@@ -474,7 +457,7 @@ def insert_ticket_keyed(
     return KeyedInsert(bool(row.held), stored, row.expires_at, row.ticket_id)
 
 
-def _connection(session: Session) -> Connection:
+def keyed_connection(session: Session) -> Connection:
     """Return the connection to run the statement on: in autocommit if nothing has begun.
 
     A session that has begun (it read the regions' signature or purged keys, or it is a test's
@@ -486,7 +469,7 @@ def _connection(session: Session) -> Connection:
     return session.connection()
 
 
-def _statement(*, with_customer: bool) -> Select[Any]:
+def _statement() -> Select[Any]:
     held = select(
         func.pg_try_advisory_xact_lock(bindparam("k_lock_id", type_=BigInteger)).label("ok")
     ).cte("held")
@@ -507,7 +490,7 @@ def _statement(*, with_customer: bool) -> Select[Any]:
         .where(select(held.c.ok).scalar_subquery(), ~exists(select(stored.c.method)))
         .cte("go")
     )
-    new_ticket, inserts = insert_ctes(with_customer=with_customer, source=go)
+    new_ticket, inserts = insert_ctes(source=go)
     answer = func.jsonb_set(
         cast(bindparam("k_answer", type_=JSON), JSONB),
         literal_column("ARRAY['id']"),
@@ -530,8 +513,7 @@ def _statement(*, with_customer: bool) -> Select[Any]:
     )
 
 
-_WITH_CUSTOMER = _statement(with_customer=True)
-_WITHOUT_CUSTOMER = _statement(with_customer=False)
+_KEYED_STATEMENT = _statement()
 
 # Reading tickets: filtered listing, customers, status history (read only).
 SlaFilter = Literal["at_risk", "overdue"]

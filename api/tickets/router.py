@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, PrincipalDep, Role, require_roles, utc_now
+from api.customers.value_store import value_tiers
 from api.deps import SessionDep, SettingsDep
 from api.errors import invalid
 from api.fields import Timestamp
@@ -97,9 +98,17 @@ def list_tickets(
     )
     page = rows[:limit]
     customers = repo.customers_by_id(session, ids=(r.customer_id for r in page))
+    tiers = value_tiers(session, customer_ids=customers.keys())
     return TicketPage(
         items=[
-            ticket_read(r, customers.get(r.customer_id or 0), now=now, margin=margin) for r in page
+            ticket_read(
+                r,
+                customers.get(r.customer_id or 0),
+                now=now,
+                margin=margin,
+                tier=tiers.get(r.customer_id or 0),
+            )
+            for r in page
         ],
         next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
     )
@@ -108,7 +117,8 @@ def list_tickets(
 @query_routes.get("/{ticket_id:id}", response_model=TicketRead, summary="Read a ticket")
 def read_ticket(ticket: VisibleTicket, session: SessionDep, settings: SettingsDep) -> TicketRead:
     customer = repo.customers_by_id(session, ids=[ticket.customer_id]).get(ticket.customer_id or 0)
-    return ticket_read(ticket, customer, now=utc_now(), margin=sla_margin(settings))
+    tier = value_tiers(session, customer_ids=[customer.id]).get(customer.id) if customer else None
+    return ticket_read(ticket, customer, now=utc_now(), margin=sla_margin(settings), tier=tier)
 
 
 @query_routes.get(

@@ -134,11 +134,18 @@ def check_transition(current: TicketStatus, target: TicketStatus, actor: Actor) 
 
 @dataclass(frozen=True, slots=True)
 class NewCustomer:
-    """A customer as submitted with a ticket."""
+    """A customer as submitted with a ticket: phone in E.164, e-mail canonical.
+
+    ``known_id`` is the customer a converted lead already belongs to.
+    """
 
     name: str
     phone: str | None = None
     email: str | None = None
+    member_id: str | None = None
+    marketplace_buyer_id: str | None = None
+    wechat_open_id: str | None = None
+    known_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

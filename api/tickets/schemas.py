@@ -21,12 +21,13 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
+from api.customers.rules import email_value, phone_value
 from api.db.spatial import lonlat
 from api.db.tables import CustomerRow, TicketRow
 from api.errors import ApiError
-from api.fields import JSON_NUMBER, Count, Timestamp
+from api.fields import JSON_NUMBER, Count, Timestamp, base64_within
 from api.schemas import CrsName, Latitude, Longitude, Strict
-from api.tickets.rules import Confirmation, NewTicket, TicketStatus, sla_flags
+from api.tickets.rules import Confirmation, NewCustomer, NewTicket, TicketStatus, sla_flags
 
 # Creating and reading tickets.
 TicketType = Literal["install", "repair", "maintenance", "inspection", "consult"]
@@ -61,12 +62,62 @@ _EXAMPLE: JsonDict = {
 }
 
 
+ChannelId = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$", description="printable ASCII"),
+]
+
+
 class CustomerIn(Strict):
-    """Who the work is for; kept with the ticket, never shared with other integrators."""
+    """Who the work is for: linked to the one customer of your source it identifies.
+
+    An identifier your source already knows links the ticket to that customer at once (a phone
+    only when the name agrees); a probable match is offered for merge, never merged silently
+    (`docs/customers.md`). Customers are never shared with other integrators.
+    """
 
     name: str = Field(min_length=1, max_length=200)
-    phone: str | None = Field(default=None, max_length=32)
+    phone: str | None = Field(
+        default=None, max_length=32, description="any format (national numbers read as CN); "
+        "stored in E.164; a number that does not parse is 422"
+    )  # fmt: skip
     email: EmailStr | None = None
+    member_id: ChannelId | None = Field(default=None, description="your loyalty member id")
+    marketplace_buyer_id: ChannelId | None = Field(
+        default=None, description="the buyer id of a marketplace order (Tmall, JD, ...)"
+    )
+    wechat_open_id: ChannelId | None = Field(default=None, description="WeChat open id")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_parses(cls, phone: str | None) -> str | None:
+        return None if phone is None else phone_value(phone, field_name="phone")
+
+    @field_validator("email")
+    @classmethod
+    def _email_canonical(cls, email: str | None) -> str | None:
+        return None if email is None else email_value(email, field_name="email")
+
+    def new_customer(self) -> NewCustomer:
+        """Return the customer as the identity rules take it."""
+        return NewCustomer(
+            self.name, self.phone, self.email, self.member_id, self.marketplace_buyer_id,
+            self.wechat_open_id,
+        )  # fmt: skip
+
+
+class TicketCustomerRead(BaseModel):
+    """The customer a ticket belongs to (``GET /v1/customers/{id}`` has the whole story)."""
+
+    id: int | None = Field(description="the customer's id")
+    name: str
+    phone: str | None = Field(description="E.164")
+    email: str | None
+    tier: str | None = Field(
+        default=None,
+        description="the customer's value tier (A/B/C, docs/customers.md) as last scored; null "
+        "before the first scoring, and in the answer to a creation",
+    )
 
 
 class MaterialIn(Strict):
@@ -223,7 +274,7 @@ class TicketRead(BaseModel):
     sla: SlaRead
     status: TicketStatus
     technician_id: str | None
-    customer: CustomerIn | None
+    customer: TicketCustomerRead | None
     notes: str | None
     demand: int
     units: int
@@ -250,8 +301,9 @@ class TicketBatchRead(BaseModel):
 
 
 def ticket_read(
-    row: TicketRow, customer: CustomerRow | None, *, now: datetime, margin: timedelta
-) -> TicketRead:
+    row: TicketRow, customer: CustomerRow | None, *, now: datetime, margin: timedelta,
+    tier: str | None = None,
+) -> TicketRead:  # fmt: skip
     """Shape a stored ticket for the API."""
     at_risk, overdue = sla_flags(
         status=row.status, sla_due_at=row.sla_due_at, now=now, at_risk_margin=margin
@@ -276,7 +328,13 @@ def ticket_read(
         technician_id=row.technician_id,
         customer=None
         if customer is None
-        else CustomerIn(name=customer.name, phone=customer.phone, email=customer.email),
+        else TicketCustomerRead(
+            id=customer.id,
+            name=customer.name,
+            phone=customer.phone,
+            email=customer.email,
+            tier=tier,
+        ),
         notes=row.notes,
         demand=row.demand,
         units=row.units,
@@ -288,7 +346,12 @@ def ticket_read(
 
 
 def created_read(
-    ticket_id: int, ticket: NewTicket, *, now: datetime, margin: timedelta
+    ticket_id: int,
+    ticket: NewTicket,
+    *,
+    customer_id: int | None,
+    now: datetime,
+    margin: timedelta,
 ) -> TicketRead:
     """Shape a ticket just stored from what was stored, without reading it back."""
     at_risk, overdue = sla_flags(
@@ -313,7 +376,9 @@ def created_read(
         technician_id=None,
         customer=None
         if customer is None
-        else CustomerIn(name=customer.name, phone=customer.phone, email=customer.email),
+        else TicketCustomerRead(
+            id=customer_id, name=customer.name, phone=customer.phone, email=customer.email
+        ),
         notes=ticket.notes,
         demand=ticket.demand,
         units=ticket.units,
@@ -366,23 +431,10 @@ class SignatureIn(Strict):
 
     signer_name: str = Field(min_length=1, max_length=200)
     signed_at: Timestamp
-    image_base64: str | None = Field(
+    image_base64: Annotated[str, base64_within(MAX_SIGNATURE_IMAGE_BYTES)] | None = Field(
         default=None, description="PNG or JPEG of the signature, base64, at most 256 KiB decoded"
     )
     image_media_type: Literal["image/png", "image/jpeg"] | None = None
-
-    @field_validator("image_base64")
-    @classmethod
-    def _image_fits(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if len(value) > MAX_SIGNATURE_IMAGE_BYTES * 4 // 3 + 4:
-            raise ValueError(f"image exceeds {MAX_SIGNATURE_IMAGE_BYTES} bytes")
-        try:
-            base64.b64decode(value, validate=True)
-        except binascii.Error as err:
-            raise ValueError(f"not base64: {err}") from err
-        return value
 
     @model_validator(mode="after")
     def _media_type_with_image(self) -> "SignatureIn":

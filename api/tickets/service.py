@@ -7,7 +7,7 @@ lead) store it through :func:`store_tickets`.
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 from fastapi import Depends, Request
@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, PrincipalDep, Role, utc_now
 from api.config import Settings
+from api.customers.identity import link_people, settled_link
+from api.customers.rules import Person
+from api.customers.value_store import value_tiers
 from api.db.tables import TicketRow
 from api.deps import SessionDep
 from api.errors import ApiError, invalid
@@ -29,13 +32,14 @@ from api.idempotency import (
     replay,
     run_idempotent,
 )
+from api.procedures import repository as procedure_repo
+from api.procedures import service as procedure_service
 from api.settlement.service import try_settle
 from api.tickets import repository as repo
 from api.tickets.repository import card_terms
 from api.tickets.rules import (
     Actor,
     CardTerms,
-    NewCustomer,
     NewTicket,
     TicketStatus,
     TransitionError,
@@ -191,9 +195,7 @@ def new_tickets(
             windows=list(t.time_windows),
             priority=t.priority,
             sla_due_at=t.sla_due_at,
-            customer=None
-            if t.customer is None
-            else NewCustomer(t.customer.name, t.customer.phone, t.customer.email),
+            customer=None if t.customer is None else t.customer.new_customer(),
             notes=t.notes,
             demand=t.demand,
             units=t.units,
@@ -209,23 +211,62 @@ def _regions(request: Request, session: Session) -> RegionIndex:
     return index
 
 
+def person_of(ticket: NewTicket) -> Person | None:
+    """Return the person a ticket is for, as the identity rules take it (None: no customer)."""
+    c = ticket.customer
+    if c is None:
+        return None
+    return Person(
+        c.name, c.phone, c.email, c.member_id, c.marketplace_buyer_id, c.wechat_open_id,
+        address=ticket.address, lon=ticket.lon, lat=ticket.lat, known_id=c.known_id,
+    )  # fmt: skip
+
+
+def link_customers(
+    session: Session, *, tickets: Sequence[NewTicket], now: datetime
+) -> list[int | None]:
+    """Link each ticket's customer to the one customer of the source it identifies (or None)."""
+    if all(t.customer is None for t in tickets):
+        return [None] * len(tickets)
+    people = [person_of(t) for t in tickets]
+    return link_people(session, source=tickets[0].source, people=people, now=now)
+
+
+class Stored(NamedTuple):
+    """A ticket just stored and the customer it was linked to."""
+
+    id: int
+    customer_id: int | None
+
+
 def store_tickets(
     session: Session, *, tickets: Sequence[NewTicket], actor_key_id: str | None, now: datetime
-) -> list[int]:
-    """Store validated tickets (all of one source) as ``new``; return their ids in order.
+) -> list[Stored]:
+    """Store validated tickets (all of one source) as ``new``; return them in order.
 
     Every creation ends here: one ticket, its retry under an ``Idempotency-Key``, a batch and a
-    converted lead. (On PostgreSQL, the first attempt of a keyed single ticket is the same
-    insert folded into one statement with the key: ``repository.insert_ticket_keyed``.)
-    Writes without committing. An ``external_id`` the source already has, stored before or by
-    a concurrent request, is 409 ``ticket_exists`` naming the ids it has.
+    converted lead. Each ticket's customer is linked first (:func:`link_customers`: an exact
+    identifier match links, a probable one is suggested for merge). (On PostgreSQL, the first
+    attempt of a keyed single ticket is the same insert folded into one statement with the
+    key: ``repository.insert_ticket_keyed``.) Writes without committing. An ``external_id`` the
+    source already has, stored before or by a concurrent request, is 409 ``ticket_exists``
+    naming the ids it has.
     """
+    customer_ids = link_customers(session, tickets=tickets, now=now)
     try:
         if len(tickets) == 1:  # the request path: fewest round trips
-            return [
-                repo.insert_ticket(session, ticket=tickets[0], actor_key_id=actor_key_id, now=now)
-            ]
-        return repo.insert_tickets(session, tickets=tickets, actor_key_id=actor_key_id, now=now)
+            ids = [
+                repo.insert_ticket(
+                    session, ticket=tickets[0], customer_id=customer_ids[0],
+                    actor_key_id=actor_key_id, now=now,
+                )
+            ]  # fmt: skip
+        else:
+            ids = repo.insert_tickets(
+                session, tickets=tickets, customer_ids=customer_ids, actor_key_id=actor_key_id,
+                now=now,
+            )  # fmt: skip
+        return [Stored(*pair) for pair in zip(ids, customer_ids, strict=True)]
     except IntegrityError as err:
         session.rollback()
         source = tickets[0].source
@@ -269,8 +310,10 @@ def create_ticket(
     def work() -> TicketRead:
         now = utc_now()
         new = new_tickets(_regions(request, session), [ticket_in], source)
-        (ticket_id,) = store_tickets(session, tickets=new, actor_key_id=principal.key_id, now=now)
-        return created_read(ticket_id, new[0], now=now, margin=sla_margin(settings))
+        (stored,) = store_tickets(session, tickets=new, actor_key_id=principal.key_id, now=now)
+        return created_read(
+            stored.id, new[0], customer_id=stored.customer_id, now=now, margin=sla_margin(settings)
+        )
 
     return run_idempotent(
         session,
@@ -294,20 +337,32 @@ def _create_keyed(
 ) -> JSONResponse | None:
     """Create a ticket under ``key`` in one PostgreSQL statement (``insert_ticket_keyed``).
 
-    Same answers as ``run_idempotent``, in one round trip instead of five. ``None`` hands the
-    rare cases to it: the key expired, or a unique index refused a row (the external id is
-    taken, or a concurrent request stored the key after this statement's snapshot).
+    Same answers as ``run_idempotent``, in one round trip instead of five (two when the
+    ticket names a customer: the identity look-up). ``None`` hands the other cases to it: the
+    customer is new or brings something new (identity writes belong in a transaction), the
+    key expired, or a unique index refused a row (the external id is taken, or a concurrent
+    request stored the key after this statement's snapshot).
     """
     settings: Settings = request.app.state.settings
     fp = fingerprint(request=request, principal=principal, key=key, body=ticket_in)
     now = utc_now()
     (new,) = new_tickets(_regions(request, session), [ticket_in], source)
-    answer = created_read(0, new, now=now, margin=sla_margin(settings)).model_dump(mode="json")
     maybe_purge(session)
+    customer_id = None
+    if (person := person_of(new)) is not None:
+        repo.keyed_connection(session)  # the look-up too runs in autocommit if nothing began
+        customer_id = settled_link(session, source=source, person=person)
+        if customer_id is None:  # a new customer, identifier or suggestion to write
+            session.rollback()
+            return None
+    answer = created_read(
+        0, new, customer_id=customer_id, now=now, margin=sla_margin(settings)
+    ).model_dump(mode="json")
     try:
         outcome = repo.insert_ticket_keyed(
             session,
             ticket=new,
+            customer_id=customer_id,
             actor_key_id=principal.key_id,
             now=now,
             fp=fp,
@@ -349,12 +404,12 @@ def create_ticket_batch(
     def work() -> TicketBatchRead:
         _refuse_batch(session, tickets, source, errors)
         new = new_tickets(_regions(request, session), tickets, source)
-        ids = store_tickets(session, tickets=new, actor_key_id=principal.key_id, now=utc_now())
+        stored = store_tickets(session, tickets=new, actor_key_id=principal.key_id, now=utc_now())
         created = [
             TicketCreated(
-                id=id_, external_id=t.external_id, region_id=t.region_id, status=TicketStatus.NEW
+                id=s.id, external_id=t.external_id, region_id=t.region_id, status=TicketStatus.NEW
             )
-            for id_, t in zip(ids, new, strict=True)
+            for s, t in zip(stored, new, strict=True)
         ]
         return TicketBatchRead(count=len(created), tickets=created)
 
@@ -417,6 +472,9 @@ def transition(
         locked = repo.get_ticket(session, ticket_id=ticket.id, for_update=True)
         if locked is None or not is_visible(principal, locked):
             raise ApiError(404, "not_found", f"no ticket {ticket.id}")
+        if transition_in.to is TicketStatus.COMPLETED:
+            library = procedure_repo.library(settings.procedures_dir)
+            procedure_service.check_complete(session, library, locked)
         repo.transition(
             session,
             ticket=locked,
@@ -444,4 +502,5 @@ def transition(
         try_settle(session, ticket_id=locked.id, now=now, regions=regions)
     session.commit()
     customer = repo.customers_by_id(session, ids=[locked.customer_id]).get(locked.customer_id or 0)
-    return ticket_read(locked, customer, now=now, margin=sla_margin(settings))
+    tier = value_tiers(session, customer_ids=[customer.id]).get(customer.id) if customer else None
+    return ticket_read(locked, customer, now=now, margin=sla_margin(settings), tier=tier)

@@ -6,15 +6,19 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from api.auth import Role, create_key
 from api.config import Settings
 from api.db.tables import (
     ApiKeyRow,
+    CustomerIdentifierRow,
+    CustomerMergeRow,
     CustomerRow,
     IdempotencyKeyRow,
+    LeadRow,
+    MergeSuggestionRow,
     TicketRow,
     TicketStatusChangeRow,
 )
@@ -72,13 +76,20 @@ def live(engine: Engine, settings: Settings) -> Iterator[tuple[FastAPI, dict[str
 
 
 def forget_source(engine: Engine, source: str) -> None:
-    """Delete what an integrator's source stored: tickets, histories, customers, keys."""
+    """Delete what an integrator's source stored: tickets, histories, customers (with their
+    identifiers, suggestions and merges), keys."""
     with Session(engine) as session, session.begin():
         ticket_ids = select(TicketRow.id).where(TicketRow.source == source)
         session.execute(
             delete(TicketStatusChangeRow).where(TicketStatusChangeRow.ticket_id.in_(ticket_ids))
         )
         session.execute(delete(TicketRow).where(TicketRow.source == source))
+        session.execute(update(LeadRow).where(LeadRow.source == source).values(customer_id=None))
+        for identity in (CustomerMergeRow, MergeSuggestionRow, CustomerIdentifierRow):
+            session.execute(delete(identity).where(identity.source == source))
+        session.execute(
+            update(CustomerRow).where(CustomerRow.source == source).values(merged_into_id=None)
+        )
         session.execute(delete(CustomerRow).where(CustomerRow.source == source))
         session.execute(
             delete(IdempotencyKeyRow).where(IdempotencyKeyRow.principal == f"source:{source}")

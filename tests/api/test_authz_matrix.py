@@ -35,9 +35,9 @@ from shapely.geometry import Point
 
 from api.adjustments import repository as adjustment_repo
 from api.auth import Role
-from api.config import Settings
+from api.config import PROJECT_ROOT, Settings
 from api.db.spatial import to_wkb
-from api.db.tables import TechnicianRow
+from api.db.tables import ChecklistTickRow, TechnicianRow
 from api.main import create_app
 from api.regions.cache import RegionCache
 from api.tickets import repository as ticket_repo
@@ -52,6 +52,8 @@ T = TypeVar("T")
 ANONYMOUS = "anonymous"
 CALLERS = [ANONYMOUS, *(role.value for role in Role)]
 STAFF = frozenset({Role.ADMIN, Role.DISPATCHER})
+SHIPPED_PROCEDURES = PROJECT_ROOT / "data" / "procedures"
+PNG_PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(16)
 MAP_LAYERS = ("regions", "technicians", "tickets", "unassigned", "routes", "kpis")
 BOUND_ROLES = frozenset({Role.TECHNICIAN, Role.INTEGRATOR})  # keys bound to one object owner
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -77,6 +79,15 @@ CARD: dict[str, Any] = {
     ],
 }
 LEAD_PHONES = {"A": "13912345678", "B": "13987654321"}
+CUSTOMER_PHONES = {"A": "13700001111", "B": "13700002222"}
+PRICE_LIST: dict[str, Any] = {
+    "id": "authz-prices",
+    "version": 1,
+    "currency": "CNY",
+    "effective_from": "2026-01-01",
+    "labour": {"repair": {"unit_price": "150.00", "label_zh": "维修", "label_en": "repair"}},
+    "travel": {"bands": [{"from_m": 0, "price": "0.00"}]},
+}
 
 
 def ticket_body(external_id: str) -> dict[str, Any]:
@@ -189,6 +200,20 @@ class World:
             "ticket", side, lambda: self._finished_job(side, f"job-{side}", TicketStatus.COMPLETED)
         )
 
+    def working_ticket(self, side: Side) -> int:
+        """An ``on_site`` repair of ``T-X`` with its procedure's photo step already ticked."""
+
+        def make() -> int:
+            ticket_id = self._finished_job(side, f"work-{side}", TicketStatus.ON_SITE)
+            self.session.add(ChecklistTickRow(
+                ticket_id=ticket_id, procedure_key="general-repair@1", item_id="repair",
+                photo=PNG_PHOTO, photo_media_type="image/png", ticked_at=ON_SITE_AT,
+            ))  # fmt: skip
+            self.session.flush()
+            return ticket_id
+
+        return self._once("working_ticket", side, make)
+
     def rate_card(self) -> tuple[str, int]:
         def make() -> tuple[str, int]:
             response = self.client.post("/v1/rate-cards", json=CARD, headers=self._keys["admin"])
@@ -196,6 +221,15 @@ class World:
             return CARD["id"], CARD["version"]
 
         return self._once("rate_card", "", make)
+
+    def price_list(self) -> tuple[str, int]:
+        def make() -> tuple[str, int]:
+            headers = self._keys["admin"]
+            response = self.client.post("/v1/price-lists", json=PRICE_LIST, headers=headers)
+            assert response.status_code == 201, response.text
+            return PRICE_LIST["id"], PRICE_LIST["version"]
+
+        return self._once("price_list", "", make)
 
     def settled_ticket(self, side: Side) -> int:
         def make() -> int:
@@ -226,6 +260,60 @@ class World:
             return lead_id
 
         return self._once("lead", side, make)
+
+    def customer(self, side: Side) -> int:
+        """A customer of ``shop-x`` with a ticket (its name carries the marker)."""
+
+        def make() -> int:
+            body = {**ticket_body(f"cust-{side}"), "customer": {
+                "name": f"{MARK} customer {side}", "phone": CUSTOMER_PHONES[side]}}  # fmt: skip
+            response = self.client.post(
+                "/v1/tickets", json=body, headers=self.headers("integrator", side)
+            )
+            assert response.status_code == 201, response.text
+            customer_id: int = response.json()["customer"]["id"]
+            return customer_id
+
+        return self._once("customer", side, make)
+
+    def suggestion(self, side: Side) -> int:
+        """An open merge suggestion of ``shop-x``: its customer's phone under another name."""
+
+        def make() -> int:
+            self.customer(side)
+            body = {**ticket_body(f"dup-{side}"), "customer": {
+                "name": f"{MARK} other {side}", "phone": CUSTOMER_PHONES[side]}}  # fmt: skip
+            headers = self.headers("integrator", side)
+            response = self.client.post("/v1/tickets", json=body, headers=headers)
+            assert response.status_code == 201, response.text
+            listed = self.client.get("/v1/customers/merge-suggestions", headers=headers)
+            suggestion_id: int = listed.json()["items"][0]["id"]
+            return suggestion_id
+
+        return self._once("suggestion", side, make)
+
+    def merge(self, side: Side) -> int:
+        """A merge of ``shop-x`` (its suggestion accepted)."""
+
+        def make() -> int:
+            url = f"/v1/customers/merge-suggestions/{self.suggestion(side)}/accept"
+            response = self.client.post(url, headers=self.headers("integrator", side))
+            assert response.status_code == 200, response.text
+            merge_id: int = response.json()["id"]
+            return merge_id
+
+        return self._once("merge", side, make)
+
+    def inquiry(self, side: Side) -> int:
+        def make() -> int:
+            body = {**INQUIRY, "address": f"{MARK} address of inquiry {side}"}
+            headers = self.headers("integrator", side)
+            response = self.client.post("/v1/inquiries", json=body, headers=headers)
+            assert response.status_code == 201, response.text
+            inquiry_id: int = response.json()["id"]
+            return inquiry_id
+
+        return self._once("inquiry", side, make)
 
     def adjustment_request(self) -> int:
         """A pending adjustment request for ``T-A``, made by an admin key of no caller here."""
@@ -324,6 +412,10 @@ def on_ticket(suffix: str = "", body: Any = None) -> Request:
     return lambda world, side: Call(f"/v1/tickets/{world.ticket(side)}{suffix}", json=body)
 
 
+def on_working_ticket(suffix: str, body: Any = None) -> Request:
+    return lambda world, side: Call(f"/v1/tickets/{world.working_ticket(side)}{suffix}", json=body)
+
+
 def on_technician(suffix: str = "", body: Any = None, **params: str) -> Request:
     return lambda world, side: Call(
         f"/v1/technicians/{world.technician(side)}{suffix}", json=body, params=params
@@ -332,6 +424,10 @@ def on_technician(suffix: str = "", body: Any = None, **params: str) -> Request:
 
 def on_lead(suffix: str = "", body: Any = None) -> Request:
     return lambda world, side: Call(f"/v1/leads/{world.lead(side)}{suffix}", json=body)
+
+
+def on_inquiry(suffix: str = "", body: Any = None) -> Request:
+    return lambda world, side: Call(f"/v1/inquiries/{world.inquiry(side)}{suffix}", json=body)
 
 
 def on_subscription(suffix: str = "", body: Any = None) -> Request:
@@ -354,6 +450,31 @@ def on_adjustment(suffix: str = "", body: Any = None) -> Request:
     )
 
 
+def on_customer(suffix: str = "", body: Any = None) -> Request:
+    return lambda world, side: Call(f"/v1/customers/{world.customer(side)}{suffix}", json=body)
+
+
+def on_suggestion(suffix: str) -> Request:
+    return lambda world, side: Call(
+        f"/v1/customers/merge-suggestions/{world.suggestion(side)}{suffix}"
+    )
+
+
+def merge_duplicate(world: World, side: Side) -> Call:
+    """Merge side ``side``'s suggested duplicate into its customer, by hand."""
+    world.suggestion(side)
+    listed = world.client.get(
+        "/v1/customers", params={"name": f"{MARK} other {side}"},
+        headers=world.headers("admin"),
+    )  # fmt: skip
+    duplicate = listed.json()["items"][0]["id"]
+    return Call(f"/v1/customers/{world.customer(side)}/merge", json={"duplicate_id": duplicate})
+
+
+def unmerge(world: World, side: Side) -> Call:
+    return Call(f"/v1/customers/merges/{world.merge(side)}/unmerge")
+
+
 def earning_of_order(world: World, side: Side) -> Call:
     technician_id, ticket_id = world.technician(side), world.settled_ticket(side)
     return Call(f"/v1/earnings/{technician_id}/orders/{ticket_id}")
@@ -371,6 +492,16 @@ def rate_card_version(world: World, _side: Side) -> Call:
 def rate_card_in_force(world: World, _side: Side) -> Call:
     world.rate_card()
     return Call("/v1/rate-cards/in-force", params={"date": SERVICE_DAY})
+
+
+def price_list_version(world: World, _side: Side) -> Call:
+    list_id, version = world.price_list()
+    return Call(f"/v1/price-lists/{list_id}/versions/{version}")
+
+
+def bill_of_ticket(world: World, side: Side) -> Call:
+    world.price_list()
+    return Call(f"/v1/tickets/{world.ticket(side)}/bill")
 
 
 def simulation(world: World, side: Side) -> Call:
@@ -398,6 +529,7 @@ NEW_TECHNICIAN = {"id": "T-NEW", "name": "new", "home_base": [121.45, 31.22]}
 WITHDRAWAL = {"amount": {"amount": "1.00", "currency": "CNY"}, "memo": "WX-1"}
 ADJUSTMENT = {"kind": "adjustment", "amount": {"amount": "5.00", "currency": "CNY"},
               "memo": "goodwill"}  # fmt: skip
+INQUIRY = {"text": "空调不制冷了，请派师傅上门", "location": [121.4737, 31.2304]}  # noqa: RUF001
 LEAD_CSV = "external_id,name,phone\nF-1,王芳,13912345670\n"
 TECH, INTEGRATOR = Role.TECHNICIAN, Role.INTEGRATOR
 
@@ -461,6 +593,25 @@ POLICY: dict[RouteKey, Policy] = {
     ("POST", "/v1/leads/{lead_id}/convert"): own(
         INTEGRATOR, request=on_lead("/convert", {"type": "install", "duration_min": 60})
     ),
+    # Customers: staff, and an integrator its own source's; technicians none.
+    ("GET", "/v1/customers"): own(INTEGRATOR, request=fixed_url("/v1/customers")),
+    ("GET", "/v1/customers/{customer_id}"): own(INTEGRATOR, request=on_customer()),
+    ("POST", "/v1/customers/{customer_id}/merge"): own(INTEGRATOR, request=merge_duplicate),
+    ("GET", "/v1/customers/merge-suggestions"): own(
+        INTEGRATOR, request=fixed_url("/v1/customers/merge-suggestions")
+    ),
+    ("POST", "/v1/customers/merge-suggestions/{suggestion_id}/accept"): own(
+        INTEGRATOR, request=on_suggestion("/accept")
+    ),
+    ("POST", "/v1/customers/merge-suggestions/{suggestion_id}/refuse"): own(
+        INTEGRATOR, request=on_suggestion("/refuse")
+    ),
+    ("POST", "/v1/customers/merges/{merge_id}/unmerge"): own(INTEGRATOR, request=unmerge),
+    # Inquiries: staff, and an integrator its own source's; only staff confirm one as a ticket.
+    ("POST", "/v1/inquiries"): own(INTEGRATOR, request=send_json("/v1/inquiries", INQUIRY)),
+    ("GET", "/v1/inquiries"): own(INTEGRATOR, request=fixed_url("/v1/inquiries")),
+    ("GET", "/v1/inquiries/{inquiry_id}"): own(INTEGRATOR, request=on_inquiry()),
+    ("POST", "/v1/inquiries/{inquiry_id}/confirm"): staff(on_inquiry("/confirm", {})),
     # Dispatch: staff only. Placeholders: a real run would start the solver in a process.
     ("POST", "/v1/dispatch/runs"): staff(send_json("/v1/dispatch/runs", {}), is_placeholder=True),
     ("GET", "/v1/dispatch/runs/{run_id}"): staff(
@@ -485,6 +636,32 @@ POLICY: dict[RouteKey, Policy] = {
     ("GET", "/v1/rate-cards"): staff(fixed_url("/v1/rate-cards")),
     ("GET", "/v1/rate-cards/in-force"): staff(rate_card_in_force),
     ("GET", "/v1/rate-cards/{card_id}/versions/{version}"): staff(rate_card_version),
+    # Customer price lists: admin uploads, staff read. A ticket's bill: staff, and an integrator
+    # its own source's; a technician is paid by the rate card and sees no customer prices.
+    ("POST", "/v1/price-lists"): admin_only(
+        send_json("/v1/price-lists", {**PRICE_LIST, "id": "new-prices"})
+    ),
+    ("GET", "/v1/price-lists"): staff(fixed_url("/v1/price-lists")),
+    ("GET", "/v1/price-lists/{list_id}/versions/{version}"): staff(price_list_version),
+    ("GET", "/v1/tickets/{ticket_id}/bill"): own(INTEGRATOR, request=bill_of_ticket),
+    ("POST", "/v1/customers/value-tiers/recompute"): admin_only(
+        fixed_url("/v1/customers/value-tiers/recompute")
+    ),
+    # Procedures: the library for the field; a ticket's checklist is worked by its technician
+    # (or staff) and followed by everyone who sees the ticket.
+    ("GET", "/v1/procedures"): own(TECH, request=fixed_url("/v1/procedures")),  # nobody's objects
+    ("GET", "/v1/tickets/{ticket_id}/procedure"): own(
+        TECH, INTEGRATOR, request=on_working_ticket("/procedure")
+    ),
+    ("PUT", "/v1/tickets/{ticket_id}/checklist/{item_id}"): own(
+        TECH, request=on_working_ticket("/checklist/diagnose", {})
+    ),
+    ("DELETE", "/v1/tickets/{ticket_id}/checklist/{item_id}"): own(
+        TECH, request=on_working_ticket("/checklist/repair")
+    ),
+    ("GET", "/v1/tickets/{ticket_id}/checklist/{item_id}/photo"): own(
+        TECH, INTEGRATOR, request=on_working_ticket("/checklist/repair/photo")
+    ),
     ("POST", "/v1/settlement/pending"): staff(send_json("/v1/settlement/pending", None)),
     ("POST", "/v1/settlement/simulate"): staff(simulation),
     # Earnings: staff, and a technician only their own (403, not 404, for another's).
@@ -532,6 +709,11 @@ POLICY: dict[RouteKey, Policy] = {
     ("GET", "/v1/webhooks/{subscription_id}/deliveries"): own(
         INTEGRATOR, request=on_subscription("/deliveries")
     ),
+    # Reports: staff only (an integrator's own funnel is GET /v1/leads/funnel).
+    ("GET", "/v1/reports/lead-funnel"): staff(fixed_url("/v1/reports/lead-funnel")),
+    ("GET", "/v1/reports/sla"): staff(fixed_url("/v1/reports/sla")),
+    ("GET", "/v1/reports/cost"): staff(fixed_url("/v1/reports/cost")),
+    ("GET", "/v1/reports/utilisation"): staff(fixed_url("/v1/reports/utilisation", by="week")),
 }
 
 
@@ -667,6 +849,13 @@ LISTINGS: dict[tuple[RouteKey, Role], Listing] = {
     (("GET", "/v1/tickets"), INTEGRATOR): Listing(World.ticket, ids_of_items),
     (("GET", "/v1/technicians"), TECH): Listing(World.technician, ids_of_items),
     (("GET", "/v1/leads"), INTEGRATOR): Listing(World.lead, ids_of_items),
+    (("GET", "/v1/inquiries"), INTEGRATOR): Listing(World.inquiry, ids_of_items),
+    # The procedure library is nobody's: a technician sees all of it, and only it.
+    (("GET", "/v1/procedures"), TECH): Listing(
+        lambda _world, _side: None,
+        lambda body: {item["id"] for item in body["items"]},
+        expected=lambda _own: {path.stem for path in SHIPPED_PROCEDURES.glob("*.toml")},
+    ),
     # The funnel only counts: one lead of each side exists, side A must count one.
     (("GET", "/v1/leads/funnel"), INTEGRATOR): Listing(
         World.lead, lambda body: body["totals"]["leads"], expected=lambda _own_object: 1
@@ -676,6 +865,10 @@ LISTINGS: dict[tuple[RouteKey, Role], Listing] = {
         World.lead,
         lambda body: {step["lead_id"] for step in body},
         params={"before": "2100-01-01T00:00:00+00:00"},
+    ),
+    (("GET", "/v1/customers"), INTEGRATOR): Listing(World.customer, ids_of_items),
+    (("GET", "/v1/customers/merge-suggestions"), INTEGRATOR): Listing(
+        World.suggestion, ids_of_items
     ),
     (("GET", "/v1/webhooks"), INTEGRATOR): Listing(
         World.subscription, lambda body: {item["id"] for item in body}
@@ -736,6 +929,7 @@ CREATIONS: dict[RouteKey, Callable[[Any], list[str]]] = {
         f"/v1/leads/{r['lead_id']}" for r in body["results"]
     ],
     ("POST", "/v1/webhooks"): lambda body: [f"/v1/webhooks/{body['id']}"],
+    ("POST", "/v1/inquiries"): lambda body: [f"/v1/inquiries/{body['id']}"],
 }
 
 

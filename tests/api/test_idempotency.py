@@ -263,7 +263,9 @@ def test_concurrent_same_external_id_without_key(
 
 def _create(client: TestClient, auth: dict[str, str], external_id: str, key: str) -> Any:
     headers = {**auth, "Idempotency-Key": key}
-    return client.post("/v1/tickets", json=ticket(external_id=external_id), headers=headers)
+    # A returning customer, known by their phone: linking them writes nothing.
+    body = ticket(external_id=external_id, customer={"name": "李先生", "phone": "13800138000"})
+    return client.post("/v1/tickets", json=body, headers=headers)
 
 
 def test_keyed_creation_commits_everything_at_once(

@@ -15,13 +15,16 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from api.config import PROJECT_ROOT, Settings
+from api.documents import DocumentFormat
 from api.leads.csv_rows import COLUMNS
 from api.leads.router import _parse_csv
 from api.leads.rules.model import Channel
 from api.main import create_app
-from api.rate_cards.repository import DocumentFormat, parse_document
+from api.price_lists.repository import parse_document as price_list_document
+from api.rate_cards.repository import parse_document
 from settlement import RateCard, check_regions, parse_rate_card
 from settlement.errors import SettlementError
+from settlement.price_list import parse_price_list
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 DEMO_REGIONS = PROJECT_ROOT / "data" / "regions.geojson"
@@ -46,8 +49,14 @@ def _check_json_rate_card(example: Any) -> None:
     _rate_card(json.dumps(example, ensure_ascii=False), "json")
 
 
+def _check_json_price_list(example: Any) -> None:
+    document = json.dumps(example, ensure_ascii=False)
+    parse_price_list(price_list_document(document, "json"))
+
+
 MODEL_LESS_JSON_BODIES: dict[tuple[str, str], Check] = {
     ("POST", "/v1/rate-cards"): _check_json_rate_card,
+    ("POST", "/v1/price-lists"): _check_json_price_list,
 }
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from api.config import PROJECT_ROOT
+from api.demo.client import DEMO_PHOTO
 
 ZONE = ZoneInfo("Asia/Shanghai")
 BASES = {
@@ -116,9 +117,16 @@ def _complete_first_stop(client: httpx.Client, world: World, tech_id: str) -> in
     route = next(r for r in world.plan["routes"] if r["technician_id"] == tech_id)
     ticket_id = int(route["stops"][0]["order_id"])
     tech = world.headers(tech_id)
-    for status in ("dispatched", "en_route", "on_site", "completed"):
+    for status in ("dispatched", "en_route", "on_site"):
         who = world.headers("dispatcher") if status == "dispatched" else tech
         _ok(client.post(f"/v1/tickets/{ticket_id}/transitions", json={"to": status}, headers=who))
+    procedure = _ok(client.get(f"/v1/tickets/{ticket_id}/procedure", headers=tech))
+    for item in procedure["missing"]:  # the technician works the checklist, photos and all
+        body = DEMO_PHOTO if item["photo_required"] else {}
+        url = f"/v1/tickets/{ticket_id}/checklist/{item['item_id']}"
+        _ok(client.put(url, json=body, headers=tech))
+    done = {"to": "completed"}
+    _ok(client.post(f"/v1/tickets/{ticket_id}/transitions", json=done, headers=tech))
     confirm = {
         "to": "confirmed",
         "rating": 5,

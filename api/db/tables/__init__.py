@@ -1,13 +1,20 @@
 """Every table, one module per domain; importing this package registers them all on ``Base``."""
 
 from api.db.tables.auth import ApiKeyRow as ApiKeyRow
+from api.db.tables.billing import PriceListVersionRow as PriceListVersionRow
+from api.db.tables.customers import CustomerIdentifierRow as CustomerIdentifierRow
+from api.db.tables.customers import CustomerMergeRow as CustomerMergeRow
+from api.db.tables.customers import MergeSuggestionRow as MergeSuggestionRow
 from api.db.tables.dispatch import AssignmentRow as AssignmentRow
 from api.db.tables.dispatch import DispatchPlanRow as DispatchPlanRow
 from api.db.tables.dispatch import DispatchRunRow as DispatchRunRow
+from api.db.tables.inquiries import InquiryLabelRow as InquiryLabelRow
+from api.db.tables.inquiries import InquiryRow as InquiryRow
 from api.db.tables.leads import LeadNurtureStepRow as LeadNurtureStepRow
 from api.db.tables.leads import LeadOwnerRow as LeadOwnerRow
 from api.db.tables.leads import LeadRow as LeadRow
 from api.db.tables.leads import LeadTouchRow as LeadTouchRow
+from api.db.tables.procedures import ChecklistTickRow as ChecklistTickRow
 from api.db.tables.regions import RegionRow as RegionRow
 from api.db.tables.settlement import AdjustmentRequestRow as AdjustmentRequestRow
 from api.db.tables.settlement import LedgerEntryRow as LedgerEntryRow
@@ -21,6 +28,7 @@ from api.db.tables.tickets import IdempotencyKeyRow as IdempotencyKeyRow
 from api.db.tables.tickets import TicketRow as TicketRow
 from api.db.tables.tickets import TicketSignatureRow as TicketSignatureRow
 from api.db.tables.tickets import TicketStatusChangeRow as TicketStatusChangeRow
+from api.db.tables.value_tiers import CustomerValueRow as CustomerValueRow
 from api.db.tables.webhooks import WebhookAttemptRow as WebhookAttemptRow
 from api.db.tables.webhooks import WebhookCursorRow as WebhookCursorRow
 from api.db.tables.webhooks import WebhookDeliveryRow as WebhookDeliveryRow

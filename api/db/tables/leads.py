@@ -37,6 +37,7 @@ class LeadRow(Base):
         Index("ix_lead_source_email_key", "source", "email_key"),
         Index("ix_lead_status_first_response_due_at", "status", "first_response_due_at"),
         Index("ix_lead_channel_campaign", "channel", "campaign"),
+        Index("ix_lead_created_at", "created_at"),  # the reports' leads captured in a period
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -76,6 +77,9 @@ class LeadRow(Base):
         BigId, ForeignKey("ticket.id"), nullable=True, unique=True
     )
     converted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("customer.id"), nullable=True, index=True
+    )
     created_by_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -65,6 +65,7 @@ class SettlementRow(Base):
             "ticket_id", "rate_card_version_id", name="uq_settlement_ticket_id_rate_card_version_id"
         ),
         Index("ix_settlement_technician_id_service_date", "technician_id", "service_date"),
+        Index("ix_settlement_service_date", "service_date"),  # the cost report's period
         {"info": APPEND_ONLY},
     )
 

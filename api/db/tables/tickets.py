@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -56,15 +57,33 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class CustomerRow(Base):
-    """The person or business a ticket is for, as the integrator sent it."""
+    """One person or business of one source, whatever channel they came through.
+
+    Identifiers live in ``customer_identifier``; ``phone`` here is the E.164 number the
+    customer was created with (a second person on a shared phone keeps it here only).
+    ``lon``/``lat`` are the first address known, compared only after a name match (the
+    probable-duplicate rule). A customer merged into another keeps its row, pointing at the
+    survivor through ``merged_into_id``, so that an un-merge can restore it.
+    """
 
     __tablename__ = "customer"
+    __table_args__ = (
+        Index("ix_customer_source_name_key", "source", "name_key"),
+        Index("ix_customer_source_phone", "source", "phone"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    name_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    merged_into_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("customer.id"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -76,6 +95,7 @@ class TicketRow(Base):
         UniqueConstraint("source", "external_id", name="uq_ticket_source_external_id"),
         Index("ix_ticket_status_sla", "status", "sla_due_at"),
         Index("ix_ticket_window", "window_start_at", "window_end_at"),
+        Index("ix_ticket_sla_due_at", "sla_due_at"),  # the reports' deadlines in a period
         CheckConstraint("demand >= 0", name="demand"),
         CheckConstraint("units >= 1", name="units"),
     )
@@ -100,7 +120,9 @@ class TicketRow(Base):
     technician_id: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("technician.id"), nullable=True, index=True
     )
-    customer_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("customer.id"), nullable=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("customer.id"), nullable=True, index=True
+    )
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Work facts: parts carried (the technician's capacity), units of work (unit fees), the
     # rate card's difficulty flags and the materials used ([{"code", "quantity"}]).
@@ -117,6 +139,10 @@ class TicketStatusChangeRow(Base):
     """One status change (append-only); the increasing ``id`` makes it the webhook outbox."""
 
     __tablename__ = "ticket_status_change"
+    __table_args__ = (  # the reports: a ticket's first of a status; who completed in a period
+        Index("ix_ticket_status_change_ticket_id_to_status_at", "ticket_id", "to_status", "at"),
+        Index("ix_ticket_status_change_to_status_at", "to_status", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("ticket.id"), index=True)

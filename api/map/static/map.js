@@ -28,7 +28,7 @@ window.GD = (function () {
       none: "no technician available", orders: "orders", done: "done", working: "working",
       limit: "of", min: "min", seen: "last seen", atBase: "at base (no ping yet)",
       route: "route and stops", skills: "skills", window: "window", eta: "planned arrival",
-      stop: "stop", reason: "reason", tickets: "tickets", assigned: "assigned",
+      stop: "stop", tier: "customer tier", reason: "reason", tickets: "tickets", assigned: "assigned",
       unassigned: "unassigned", onTime: "on time (planned)", km: "km planned",
       spread: "working time spread", busy: "technicians busy", asOf: "as of", unplanned: "not yet planned",
       legendCoef: "payout coefficient", legendTech: "technicians", legendTicket: "tickets",
@@ -40,7 +40,7 @@ window.GD = (function () {
       coefficient: "系数", surge: "供需比", open: "待办", available: "可用技师",
       none: "无可用技师", orders: "工单", done: "已完成", working: "工作", limit: "/",
       min: "分钟", seen: "最后定位", atBase: "在驻地（尚无定位）", route: "路线与站点",
-      skills: "技能", window: "时间窗", eta: "计划到达", stop: "站", reason: "原因",
+      skills: "技能", window: "时间窗", eta: "计划到达", stop: "站", tier: "客户等级", reason: "原因",
       tickets: "工单", assigned: "已分配", unassigned: "未分配", onTime: "准时率（计划）",
       km: "计划里程 km", spread: "工时差", busy: "出工技师", asOf: "更新于", unplanned: "未排程",
       legendCoef: "结算系数", legendTech: "技师", legendTicket: "工单", late: "迟到",
@@ -194,7 +194,8 @@ window.GD = (function () {
   function ticketPopup(id, p) {
     const flag = p.flag === "late" ? ` <span class="gd-late">${t().late}</span>` :
       p.flag === "at_risk" ? ` <span class="gd-risk">${t().atRisk}</span>` : "";
-    return `<b>#${esc(id)}</b> ${esc(p.ext)} · ${esc(p.type)} · ${esc(p.priority)}${flag}<br>` +
+    const tier = p.tier ? ` · ${t().tier} ${esc(p.tier)}` : "";
+    return `<b>#${esc(id)}</b> ${esc(p.ext)} · ${esc(p.type)} · ${esc(p.priority)}${tier}${flag}<br>` +
       `${esc(p.status)}${p.tech ? ` → ${esc(p.tech)}` : ""}${p.seq ? ` (${t().stop} ${p.seq})` : ""}<br>` +
       `${t().window} ${esc(p.window || "–")} · ${t().eta} ${esc(p.eta || "–")}<br>` +
       `<span class="gd-address" data-ticket="${esc(id)}">…</span>`;

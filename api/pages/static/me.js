@@ -129,6 +129,77 @@
     }
   });
 
+  // The procedure's checklist is a record: each tick goes to the API at once (a photo step
+  // asks for its photo first, scaled down on the phone so it fits the 1 MiB limit).
+  const PHOTO_EDGE = 1280;
+
+  function photoOf(file) {
+    return new Promise(function (resolve, reject) {
+      const image = new Image();
+      image.onload = function () {
+        const scale = Math.min(1, PHOTO_EDGE / Math.max(image.width, image.height));
+        const canvas = document.createElement("canvas");
+        canvas.width = Math.max(1, Math.round(image.width * scale));
+        canvas.height = Math.max(1, Math.round(image.height * scale));
+        canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height);
+        URL.revokeObjectURL(image.src);
+        const url = canvas.toDataURL("image/jpeg", 0.8);
+        resolve({ photo_base64: url.slice(url.indexOf(",") + 1), photo_media_type: "image/jpeg" });
+      };
+      image.onerror = function () { reject(new Error(messages.photo || "Not a photo")); };
+      image.src = URL.createObjectURL(file);
+    });
+  }
+
+  function choosePhoto(procedure) {
+    const input = procedure.querySelector('[data-role="photo-input"]');
+    return new Promise(function (resolve) {
+      input.value = "";
+      input.onchange = function () { resolve(input.files && input.files[0]); };
+      input.click();
+    });
+  }
+
+  function drawProcedure(procedure, state) {
+    const left = procedure.querySelector('[data-role="procedure-left"]');
+    const missing = state.missing.length;
+    left.textContent = missing ? missing + " " + (messages.toDo || "to do") : (messages.allDone || "all done");
+    left.className = "badge " + (missing ? (left.dataset.required === "yes" ? "warn" : "") : "ok");
+    state.procedure.items.forEach(function (item) {
+      const box = procedure.querySelector('input[data-item="' + CSS.escape(item.item_id) + '"]');
+      if (!box) return;
+      box.checked = Boolean(item.ticked_at);
+      const chip = box.parentElement.querySelector('[data-role="photo-state"]');
+      if (chip) chip.textContent = item.has_photo ? messages.photoTaken : messages.photoNeeded;
+    });
+  }
+
+  document.querySelectorAll('.procedure input[data-item]').forEach(function (box) {
+    box.addEventListener("change", async function () {
+      const procedure = box.closest(".procedure");
+      const stop = box.closest(".stop");
+      const error = stop.querySelector('[data-role="error"]');
+      const wanted = box.checked;
+      const url = "/v1/tickets/" + stop.dataset.ticket + "/checklist/" + encodeURIComponent(box.dataset.item);
+      show(error, "");
+      box.disabled = true;
+      try {
+        let body = {};
+        if (wanted && box.dataset.photo === "yes") {
+          const file = await choosePhoto(procedure);
+          if (!file) { box.checked = false; return; }
+          body = await photoOf(file);
+        }
+        drawProcedure(procedure, await send(wanted ? "PUT" : "DELETE", url, wanted ? body : undefined));
+      } catch (err) {
+        box.checked = !wanted;
+        show(error, err.message);
+      } finally {
+        box.disabled = false;
+      }
+    });
+  });
+
   // ----- /me/earnings -----
 
   const withdraw = document.getElementById("withdraw");

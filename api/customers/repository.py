@@ -1,0 +1,420 @@
+"""Customers in the database: candidates for matching, identity writes, merges, the 360 reads.
+
+Functions take a session and keyword arguments, may flush, and never commit.
+"""
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    and_,
+    false,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from api.customers.rules import NEARBY_M, Known, Person, Suggestion, name_key
+from api.db.tables import (
+    CustomerIdentifierRow,
+    CustomerMergeRow,
+    CustomerRow,
+    LeadRow,
+    LeadTouchRow,
+    MergeSuggestionRow,
+    SettlementRow,
+    TicketRow,
+    TicketSignatureRow,
+    TicketStatusChangeRow,
+)
+from api.tickets.repository import allocate_ids
+
+M_PER_DEGREE = 111_195.0  # of latitude, and of longitude at the equator
+_PEOPLE_PER_QUERY = 500  # a few bound parameters per person, far below SQLite's limit
+
+
+# Matching: the stored customers a submission could match, and the rows identity writes.
+def candidates(session: Session, *, source: str, people: Sequence[Person]) -> list[Known]:
+    """Return the live customers of ``source`` that share an identifier, phone or name key.
+
+    One query per ``_PEOPLE_PER_QUERY`` people: the customers with their identifiers joined.
+    """
+    found: dict[int, Known] = {}
+    for first in range(0, len(people), _PEOPLE_PER_QUERY):
+        chunk = people[first : first + _PEOPLE_PER_QUERY]
+        matches = _matching(source, chunk)
+        if matches is None:
+            continue
+        query = (
+            select(
+                CustomerRow.id,
+                CustomerRow.name_key,
+                CustomerRow.phone,
+                CustomerRow.lon,
+                CustomerRow.lat,
+                CustomerIdentifierRow.kind,
+                CustomerIdentifierRow.value,
+            )
+            .outerjoin(CustomerIdentifierRow, CustomerIdentifierRow.customer_id == CustomerRow.id)
+            .where(CustomerRow.source == source, CustomerRow.merged_into_id.is_(None), matches)
+            .order_by(CustomerRow.id)
+        )
+        for row in session.execute(query):
+            known = found.setdefault(
+                row.id, Known(row.id, row.name_key, row.phone, row.lon, row.lat)
+            )
+            if row.kind is not None:
+                known.identifiers.add((row.kind, row.value))
+    return [found[i] for i in sorted(found)]
+
+
+def _matching(source: str, people: Sequence[Person]) -> ColumnElement[bool] | None:
+    pairs = sorted({(k.value, v) for p in people for k, v in p.identifiers()})
+    phones = sorted({p.phone for p in people if p.phone})
+    nearby = [_near_namesakes(p) for p in people if p.lon is not None and name_key(p.name)]
+    known = sorted({p.known_id for p in people if p.known_id is not None})
+    conditions: list[ColumnElement[bool]] = []
+    if pairs:
+        conditions.append(
+            CustomerRow.id.in_(
+                select(CustomerIdentifierRow.customer_id).where(
+                    CustomerIdentifierRow.source == source,
+                    tuple_(CustomerIdentifierRow.kind, CustomerIdentifierRow.value).in_(pairs),
+                )
+            )
+        )
+    if phones:
+        conditions.append(CustomerRow.phone.in_(phones))
+    conditions += nearby
+    if known:
+        conditions.append(CustomerRow.id.in_(known))
+    return or_(false(), *conditions) if conditions else None
+
+
+def _near_namesakes(person: Person) -> ColumnElement[bool]:
+    """Return the condition: the person's name, a point in a box around the person's.
+
+    The box is wider than ``NEARBY_M`` each way; the rules measure the distance.
+    """
+    assert person.lon is not None and person.lat is not None
+    half_lat = 2 * NEARBY_M / M_PER_DEGREE
+    half_lon = half_lat / max(math.cos(math.radians(person.lat)), 0.01)
+    return and_(
+        CustomerRow.name_key == name_key(person.name),
+        CustomerRow.lon.between(person.lon - half_lon, person.lon + half_lon),
+        CustomerRow.lat.between(person.lat - half_lat, person.lat + half_lat),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewCustomer:
+    """A customer about to be stored, with the identifiers it is created with."""
+
+    person: Person
+    identifiers: tuple[tuple[str, str], ...]
+
+
+def insert_customers(
+    session: Session, *, source: str, customers: Sequence[NewCustomer], now: datetime
+) -> list[int]:
+    """Insert customers and their identifiers; return the new ids in order.
+
+    Raises ``IntegrityError`` when a concurrent transaction took one of the identifiers.
+    """
+    ids = allocate_ids(session, table="customer", n=len(customers))
+    if not ids:
+        return ids
+    session.execute(
+        insert(CustomerRow),
+        [
+            {"id": id_, "source": source, "name": _display_name(c.person), "phone": c.person.phone,
+             "email": c.person.email, "name_key": name_key(c.person.name),
+             "address": c.person.address, "lon": c.person.lon, "lat": c.person.lat,
+             "created_at": now}
+            for id_, c in zip(ids, customers, strict=True)
+        ],
+    )  # fmt: skip
+    add_identifiers(
+        session,
+        source=source,
+        rows=[(id_, kind, value) for id_, c in zip(ids, customers, strict=True)
+              for kind, value in c.identifiers],
+        now=now,
+    )  # fmt: skip
+    return ids
+
+
+def _display_name(person: Person) -> str:
+    return (person.name or "").strip() or person.phone or person.email or "—"
+
+
+def add_identifiers(
+    session: Session, *, source: str, rows: Sequence[tuple[int, str, str]], now: datetime
+) -> None:
+    """Insert ``(customer_id, kind, value)`` identifiers (``IntegrityError`` if one is taken)."""
+    if rows:
+        session.execute(
+            insert(CustomerIdentifierRow),
+            [{"source": source, "customer_id": c, "kind": k, "value": v, "created_at": now}
+             for c, k, v in rows],
+        )  # fmt: skip
+
+
+def add_suggestions(
+    session: Session, *, source: str, suggestions: Iterable[Suggestion], now: datetime
+) -> None:
+    """Store suggestions of pairs not suggested before (a refused pair is not offered again)."""
+    rows = {
+        (s.first, s.second): {
+            "source": source,
+            "customer_id": s.first,
+            "candidate_id": s.second,
+            "evidence": [e.as_dict() for e in s.evidence],
+            "status": "open",
+            "created_at": now,
+        }
+        for s in suggestions
+    }
+    if rows:
+        statement = _insert_ignoring_pairs(session)
+        session.execute(statement, list(rows.values()))
+
+
+def _insert_ignoring_pairs(session: Session) -> Insert:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = MergeSuggestionRow.__table__
+    return dialect.insert(table).on_conflict_do_nothing(  # type: ignore[no-any-return]
+        index_elements=["customer_id", "candidate_id"]
+    )
+
+
+def link_leads(session: Session, *, links: Sequence[tuple[int, int]]) -> None:
+    """Point leads at their customers: ``(lead_id, customer_id)`` pairs."""
+    for lead_id, customer_id in links:
+        session.execute(
+            update(LeadRow).where(LeadRow.id == lead_id).values(customer_id=customer_id)
+        )
+
+
+# Reading customers.
+def get(session: Session, *, customer_id: int, for_update: bool = False) -> CustomerRow | None:
+    """Return one customer (merged or not), optionally locked (PostgreSQL)."""
+    query = select(CustomerRow).where(CustomerRow.id == customer_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFilter:
+    """What a customer listing is restricted to; ``None`` means no restriction."""
+
+    source: str | None = None
+    phone: str | None = None  # E.164
+    email: str | None = None  # case-folded
+    name: str | None = None  # a name key, matched as a prefix
+
+
+def listing(
+    session: Session, *, where: CustomerFilter, after_id: int | None, limit: int
+) -> list[CustomerRow]:
+    """Return up to ``limit`` live customers matching ``where`` with ids above ``after_id``."""
+    query = select(CustomerRow).where(CustomerRow.merged_into_id.is_(None))
+    if where.source is not None:
+        query = query.where(CustomerRow.source == where.source)
+    if where.name is not None:
+        query = query.where(CustomerRow.name_key.startswith(where.name, autoescape=True))
+    for kind, value in (("phone", where.phone), ("email", where.email)):
+        if value is not None:
+            query = query.where(
+                CustomerRow.id.in_(
+                    select(CustomerIdentifierRow.customer_id).where(
+                        CustomerIdentifierRow.kind == kind, CustomerIdentifierRow.value == value
+                    )
+                )
+                | (CustomerRow.phone == value if kind == "phone" else false())
+            )
+    if after_id is not None:
+        query = query.where(CustomerRow.id > after_id)
+    return list(session.scalars(query.order_by(CustomerRow.id).limit(limit)))
+
+
+def identifiers(session: Session, *, customer_ids: Sequence[int]) -> list[CustomerIdentifierRow]:
+    """Return the identifiers of the given customers, oldest first."""
+    query = (
+        select(CustomerIdentifierRow)
+        .where(CustomerIdentifierRow.customer_id.in_(customer_ids))
+        .order_by(CustomerIdentifierRow.id)
+    )
+    return list(session.scalars(query))
+
+
+def leads_of(session: Session, *, customer_id: int) -> list[LeadRow]:
+    """Return the customer's leads, oldest first."""
+    query = select(LeadRow).where(LeadRow.customer_id == customer_id).order_by(LeadRow.id)
+    return list(session.scalars(query))
+
+
+def touches_of(session: Session, *, lead_ids: Sequence[int]) -> list[LeadTouchRow]:
+    """Return the touches of the given leads."""
+    if not lead_ids:
+        return []
+    query = select(LeadTouchRow).where(LeadTouchRow.lead_id.in_(lead_ids))
+    return list(session.scalars(query.order_by(LeadTouchRow.at, LeadTouchRow.id)))
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFacts:
+    """A customer's ticket with what the 360 shows beside it."""
+
+    ticket: TicketRow
+    rating: int | None
+    pay_fen: int | None
+    pay_currency: str | None
+
+
+def tickets_of(session: Session, *, customer_id: int) -> list[TicketFacts]:
+    """Return the customer's tickets, oldest first, with rating and the latest settlement."""
+    query = (
+        select(TicketRow, TicketSignatureRow.rating)
+        .outerjoin(TicketSignatureRow, TicketSignatureRow.ticket_id == TicketRow.id)
+        .where(TicketRow.customer_id == customer_id)
+        .order_by(TicketRow.id)
+    )
+    rows = list(session.execute(query))
+    pay: dict[int, tuple[int, str]] = {}
+    ids = [row[0].id for row in rows]
+    for first in range(0, len(ids), _PEOPLE_PER_QUERY):
+        settled = (
+            select(SettlementRow.ticket_id, SettlementRow.total_fen, SettlementRow.currency)
+            .where(SettlementRow.ticket_id.in_(ids[first : first + _PEOPLE_PER_QUERY]))
+            .order_by(SettlementRow.id)
+        )
+        pay.update({t: (fen, currency) for t, fen, currency in session.execute(settled)})
+    return [
+        TicketFacts(ticket, rating, *pay.get(ticket.id, (None, None))) for ticket, rating in rows
+    ]
+
+
+def status_changes(session: Session, *, ticket_ids: Sequence[int]) -> list[TicketStatusChangeRow]:
+    """Return the status changes of the given tickets."""
+    if not ticket_ids:
+        return []
+    query = select(TicketStatusChangeRow).where(TicketStatusChangeRow.ticket_id.in_(ticket_ids))
+    return list(session.scalars(query.order_by(TicketStatusChangeRow.id)))
+
+
+def merges_of(session: Session, *, customer_id: int) -> list[CustomerMergeRow]:
+    """Return the merges the customer took part in, survivor or merged, oldest first."""
+    query = select(CustomerMergeRow).where(
+        or_(CustomerMergeRow.survivor_id == customer_id, CustomerMergeRow.merged_id == customer_id)
+    )
+    return list(session.scalars(query.order_by(CustomerMergeRow.id)))
+
+
+# Suggestions and merges.
+def suggestions(
+    session: Session, *, source: str | None, status: str | None, after_id: int | None, limit: int
+) -> list[MergeSuggestionRow]:
+    """Return suggestions in id order, optionally of one source and status."""
+    query = select(MergeSuggestionRow)
+    if source is not None:
+        query = query.where(MergeSuggestionRow.source == source)
+    if status is not None:
+        query = query.where(MergeSuggestionRow.status == status)
+    if after_id is not None:
+        query = query.where(MergeSuggestionRow.id > after_id)
+    return list(session.scalars(query.order_by(MergeSuggestionRow.id).limit(limit)))
+
+
+def get_suggestion(
+    session: Session, *, suggestion_id: int, for_update: bool = False
+) -> MergeSuggestionRow | None:
+    """Return one suggestion, optionally locked (PostgreSQL)."""
+    query = select(MergeSuggestionRow).where(MergeSuggestionRow.id == suggestion_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
+
+
+def open_suggestion_of(session: Session, *, first: int, second: int) -> MergeSuggestionRow | None:
+    """Return the suggestion of the pair, whatever its status."""
+    low, high = min(first, second), max(first, second)
+    query = select(MergeSuggestionRow).where(
+        MergeSuggestionRow.customer_id == low, MergeSuggestionRow.candidate_id == high
+    )
+    return session.scalar(query)
+
+
+def merge(
+    session: Session,
+    *,
+    survivor: CustomerRow,
+    merged: CustomerRow,
+    suggestion_id: int | None,
+    evidence: list[dict[str, Any]],
+    actor: str,
+    now: datetime,
+) -> CustomerMergeRow:
+    """Re-point the merged customer's tickets, leads and identifiers to the survivor."""
+    moved: dict[str, list[int]] = {}
+    for name, table in (
+        ("tickets", TicketRow), ("leads", LeadRow), ("identifiers", CustomerIdentifierRow),
+    ):  # fmt: skip
+        ids = list(session.scalars(select(table.id).where(table.customer_id == merged.id)))
+        if ids:
+            session.execute(update(table).where(table.id.in_(ids)).values(customer_id=survivor.id))
+        moved[name] = sorted(ids)
+    merged.merged_into_id = survivor.id
+    row = CustomerMergeRow(
+        source=survivor.source, survivor_id=survivor.id, merged_id=merged.id,
+        suggestion_id=suggestion_id, evidence=evidence, moved=moved, merged_at=now,
+        merged_by=actor,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_merge(
+    session: Session, *, merge_id: int, for_update: bool = False
+) -> CustomerMergeRow | None:
+    """Return one merge, optionally locked (PostgreSQL)."""
+    query = select(CustomerMergeRow).where(CustomerMergeRow.id == merge_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
+
+
+def unmerge(session: Session, *, merge: CustomerMergeRow, actor: str, now: datetime) -> None:
+    """Put back what ``merge`` moved, revive the merged customer, stamp the merge undone."""
+    for name, table in (
+        ("tickets", TicketRow), ("leads", LeadRow), ("identifiers", CustomerIdentifierRow),
+    ):  # fmt: skip
+        ids = merge.moved.get(name, [])
+        if ids:
+            session.execute(
+                update(table)
+                .where(table.id.in_(ids), table.customer_id == merge.survivor_id)
+                .values(customer_id=merge.merged_id)
+            )
+    session.execute(
+        update(CustomerRow).where(CustomerRow.id == merge.merged_id).values(merged_into_id=None)
+    )
+    merge.unmerged_at, merge.unmerged_by = now, actor
+    if merge.suggestion_id is not None:
+        session.execute(
+            update(MergeSuggestionRow)
+            .where(MergeSuggestionRow.id == merge.suggestion_id)
+            .values(status="unmerged")
+        )
+    session.flush()

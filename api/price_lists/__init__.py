@@ -1,0 +1,1 @@
+"""Customer price lists: versioned prices for the customer's bill, uploaded as TOML or JSON."""

@@ -1,0 +1,1 @@
+"""Manager reports: lead funnel, SLA, cost, utilisation (JSON, CSV and the /reports page)."""
