@@ -261,19 +261,28 @@ class _Plan:
                 continue
             for version in (1, 2) if rng.random() < 0.02 else (1,):
                 base = rng.choice((6000, 8000, 12000))
+                amounts = {
+                    code: base * permille // 1000
+                    for code, _, _, permille in COMPONENTS
+                    if code == "base_fee" or rng.random() < 0.5
+                }
                 lines = [
                     {"code": code, "label_en": en, "label_zh": zh, "basis": "1", "rate": "1",
-                     "amount_fen": base * permille // 1000, "rule_id": code}
-                    for code, en, zh, permille in COMPONENTS
-                    if code == "base_fee" or rng.random() < 0.5
+                     "amount_fen": amounts[code], "rule_id": code}
+                    for code, en, zh, _ in COMPONENTS
+                    if code in amounts
                 ]  # fmt: skip
+                pay = sum(amounts.values())
+                # Most jobs are billed: a customer price covering pay and a margin.
+                bill = pay * rng.choice((15, 18, 22)) // 10 if rng.random() < 0.9 else None
                 yield {
                     "ticket_id": i, "technician_id": self._technician_id(tech),
                     "rate_card_version_id": version, "rate_card_version": f"bench@v{version}",
                     "service_type": "repair", "region_id": region, "service_at": on_site,
                     "service_date": on_site.astimezone(ZONE).date(), "nth_in_period": 1,
-                    "total_fen": sum(line["amount_fen"] for line in lines), "currency": "CNY",
+                    "total_fen": pay, "currency": "CNY",
                     "lines": lines, "inputs": {}, "settled_at": on_site,
+                    "bill_total_fen": bill, "bill_currency": None if bill is None else "CNY",
                 }  # fmt: skip
 
 

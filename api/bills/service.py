@@ -19,6 +19,7 @@ from collections.abc import Collection
 from sqlalchemy.orm import Session
 
 from api.bills import repository as repo
+from api.bills.pricing import price_ticket
 from api.bills.repository import PricedTrip
 from api.customers.value_store import value_tiers
 from api.db.tables import PriceListVersionRow, TicketRow
@@ -29,7 +30,7 @@ from api.settlement.service import DEFAULT_SURGE_WINDOW
 from api.tickets.rules import TicketStatus
 from geo.regions import RegionIndex
 from settlement import Money, SettlementError
-from settlement.bill import Bill, BillFacts, price_bill
+from settlement.bill import Bill
 
 #: A ticket has a bill once its work is done.
 BILLABLE = (TicketStatus.COMPLETED.value, TicketStatus.CONFIRMED.value, TicketStatus.SETTLED.value)
@@ -105,16 +106,9 @@ def bill_totals(
 
 
 def _price(ticket: TicketRow, trip: PricedTrip, row: PriceListVersionRow, tier: str | None) -> Bill:
-    facts = BillFacts(
-        ticket_id=str(ticket.id),
-        ticket_type=ticket.type,
-        service_at=trip.service_at,
-        units=ticket.units,
-        travel_m=trip.travel_m,
-        priority=ticket.priority,
-        materials=tuple((m["code"], m["quantity"]) for m in ticket.materials),
+    return price_ticket(
+        ticket, service_at=trip.service_at, travel_m=trip.travel_m, row=row, tier=tier
     )
-    return price_bill(facts, price_lists.price_list_of(row), tier)
 
 
 def _measured_trip(session: Session, ticket: TicketRow, regions: RegionIndex) -> PricedTrip:

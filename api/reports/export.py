@@ -91,8 +91,9 @@ def sla_csv(report: SlaReport) -> str:
     )
 
 
-COST_HEADER = ("region_id", "currency", "orders", "pay", "pay_per_order", "component",
-               "label_en", "label_zh", "amount", "share")  # fmt: skip
+COST_HEADER = ("region_id", "currency", "orders", "pay", "pay_per_order", "billed_orders",
+               "billed", "margin", "margin_per_order", "component", "label_en", "label_zh",
+               "amount", "share")  # fmt: skip
 
 
 def cost_csv(report: CostReport) -> str:
@@ -106,6 +107,10 @@ def cost_csv(report: CostReport) -> str:
                 r.orders,
                 r.pay.amount,
                 r.pay_per_order.amount if r.pay_per_order else None,
+                r.billed_orders,
+                r.billed.amount if r.billed else None,
+                r.margin.amount if r.margin else None,
+                r.margin_per_order.amount if r.margin_per_order else None,
                 c.code,
                 c.label_en,
                 c.label_zh,

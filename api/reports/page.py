@@ -253,13 +253,16 @@ def _cost_board(report: CostReport, say: _Say) -> Board:
     ]
     legend = [Segment(0, labels[code], colour=colour[code]) for code in ranked]
     header = [say("Region", "区域"), say("Orders", "订单"), say("Pay", "师傅收入"),
-              say("Per order", "每单"), say("Largest component", "最大构成")]  # fmt: skip
+              say("Per order", "每单"), say("Billed", "客户账单"), say("Margin", "毛利"),
+              say("Largest component", "最大构成")]  # fmt: skip
     rows = [
         [
             say.region(r.region_id),
             say.count(r.orders),
             say.money(r.pay),
             say.money(r.pay_per_order),
+            say.money(r.billed),
+            say.money(r.margin),
             f"{say(r.components[0].label_en, r.components[0].label_zh)} "
             f"{say.rate(r.components[0].share)}"
             if r.components

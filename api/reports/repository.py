@@ -228,12 +228,19 @@ def _percentiles(keyed: AnySelect) -> AnySelect:
 # Cost: technician pay by region and component.
 @dataclass(frozen=True, slots=True)
 class RegionPay:
-    """Settled orders and their pay in one region and currency."""
+    """Settled orders and their pay in one region and currency.
+
+    ``billed_*``: of those orders, the ones with a customer bill in the same currency, what
+    they were billed and what their technicians were paid (the margin is the difference).
+    """
 
     region_id: str | None
     currency: str
     orders: int
     pay_fen: int
+    billed_orders: int = 0
+    billed_fen: int = 0
+    billed_pay_fen: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,17 +267,33 @@ def _standing_in(period: Period) -> list[ColumnElement[bool]]:
 
 
 def pay_by_region(session: Session, *, period: Period) -> list[RegionPay]:
-    """Per region and currency: orders settled (service date in ``period``) and their pay."""
+    """Per region and currency: orders settled (service date in ``period``) and their pay.
+
+    With them, in the same pass, the orders that have a bill in the pay's currency: their bills
+    and their pay.
+    """
     region = func.coalesce(SettlementRow.region_id, NO_REGION)
+    has_bill = and_(
+        SettlementRow.bill_total_fen.is_not(None),
+        SettlementRow.bill_currency == SettlementRow.currency,
+    )
     query = (
-        select(region, SettlementRow.currency, func.count(), func.sum(SettlementRow.total_fen))
+        select(
+            region,
+            SettlementRow.currency,
+            func.count(),
+            func.sum(SettlementRow.total_fen),
+            func.count(case((has_bill, 1))),
+            func.coalesce(func.sum(case((has_bill, SettlementRow.bill_total_fen))), 0),
+            func.coalesce(func.sum(case((has_bill, SettlementRow.total_fen))), 0),
+        )
         .where(*_standing_in(period))
         .group_by(region, SettlementRow.currency)
         .order_by(region, SettlementRow.currency)
     )
     return [
-        RegionPay(key or None, currency, orders, int(pay_fen))
-        for key, currency, orders, pay_fen in session.execute(query)
+        RegionPay(key or None, currency, orders, int(pay_fen), billed, int(bill_fen), int(paid))
+        for key, currency, orders, pay_fen, billed, bill_fen, paid in session.execute(query)
     ]
 
 

@@ -105,6 +105,16 @@ class CostRow(BaseModel):
     pay: MoneyRead = Field(description="sum of their payouts")
     pay_per_order: MoneyRead | None = Field(description="pay / orders, half-up to the fen")
     components: list[CostComponent]
+    billed_orders: int = Field(
+        description="of ``orders``, those with a customer bill (priced when they were settled)"
+    )
+    billed: MoneyRead | None = Field(description="what those orders were billed; null if none")
+    margin: MoneyRead | None = Field(
+        description="billed minus the technician pay of the same orders; null if none billed"
+    )
+    margin_per_order: MoneyRead | None = Field(
+        description="margin / billed orders, half-up to the fen"
+    )
 
 
 class CostReport(BaseModel):

@@ -128,8 +128,10 @@ def cost(session: Session, *, period: Period) -> CostReport:
     for r in regions:
         seen = totals_by_currency.get(r.currency, RegionPay(None, r.currency, 0, 0))
         totals_by_currency[r.currency] = RegionPay(
-            None, r.currency, seen.orders + r.orders, seen.pay_fen + r.pay_fen
-        )
+            None, r.currency, seen.orders + r.orders, seen.pay_fen + r.pay_fen,
+            seen.billed_orders + r.billed_orders, seen.billed_fen + r.billed_fen,
+            seen.billed_pay_fen + r.billed_pay_fen,
+        )  # fmt: skip
     all_components: dict[tuple[str, str], ComponentPay] = {}
     for c in components:
         key = (c.currency, c.code)
@@ -152,6 +154,12 @@ def _cost_rows(regions: list[RegionPay], components: list[ComponentPay]) -> list
             pay_per_order=MoneyRead.of_fen(_per_order_fen(r.pay_fen, r.orders), r.currency)
             if r.orders
             else None,
+            billed_orders=r.billed_orders,
+            billed=MoneyRead.of_fen(r.billed_fen, r.currency) if r.billed_orders else None,
+            margin=MoneyRead.of_fen(margin, r.currency) if r.billed_orders else None,
+            margin_per_order=MoneyRead.of_fen(_per_order_fen(margin, r.billed_orders), r.currency)
+            if r.billed_orders
+            else None,
             components=[
                 CostComponent(
                     code=c.code,
@@ -164,6 +172,7 @@ def _cost_rows(regions: list[RegionPay], components: list[ComponentPay]) -> list
             ],
         )
         for r in regions
+        for margin in [r.billed_fen - r.billed_pay_fen]
     ]
 
 

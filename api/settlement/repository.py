@@ -37,8 +37,9 @@ def insert(
     card_row: RateCardVersionRow,
     service_at: datetime,
     now: datetime,
+    bill_total: Money | None = None,
 ) -> SettlementRow:
-    """Store the breakdown of ``ticket_id`` priced under ``card_row``."""
+    """Store the breakdown of ``ticket_id`` priced under ``card_row``, with the job's bill total."""
     row = SettlementRow(
         ticket_id=ticket_id,
         technician_id=breakdown.technician_id,
@@ -54,6 +55,8 @@ def insert(
         lines=[_line_json(line) for line in breakdown.lines],
         inputs=_inputs_json(order),
         settled_at=now,
+        bill_total_fen=None if bill_total is None else bill_total.to_fen(),
+        bill_currency=None if bill_total is None else bill_total.currency,
     )
     session.add(row)
     session.flush()

@@ -27,6 +27,7 @@ from typing import ClassVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.bills.pricing import bill_when_settled
 from api.db.tables import LedgerEntryRow, RateCardVersionRow, SettlementRow, TicketRow
 from api.errors import ApiError
 from api.rate_cards import repository as card_repo
@@ -294,6 +295,9 @@ def _store(
 ) -> SettlementRow:
     card = card_repo.card_of(card_row)
     card_repo.mark_used(session, row=card_row, content_sha256=card.content_hash, now=now)
+    bill = bill_when_settled(
+        session, ticket=ticket, service_at=facts.service_at, travel_m=facts.order.travel_m
+    )
     return repo.insert(
         session,
         ticket_id=ticket.id,
@@ -302,6 +306,7 @@ def _store(
         card_row=card_row,
         service_at=facts.service_at,
         now=now,
+        bill_total=None if bill is None else bill.total,
     )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from shapely.geometry import Point
@@ -14,7 +14,7 @@ from shapely.geometry import Point
 from api.bills.service import bill_totals
 from api.config import PROJECT_ROOT
 from api.db.spatial import to_wkb
-from api.db.tables import TechnicianRow
+from api.db.tables import SettlementRow, TechnicianRow
 from api.regions.cache import RegionCache
 from api.tickets import repository as ticket_repo
 from api.tickets.rules import Actor, NewTicket, TicketStatus
@@ -239,3 +239,26 @@ def test_bill_totals_measure_the_trip_of_a_ticket_not_yet_settled(
     ticket_id = done_ticket(session, "measured")
     totals = bill_totals(session, [ticket_id], regions=RegionCache().index(session))
     assert totals == {ticket_id: Money(Decimal("534.00"))}
+
+
+def test_settling_records_the_bill_total_beside_the_pay(
+    client: TestClient, headers: Headers, session: Session, shared_regions: None
+) -> None:
+    card = client.post("/v1/rate-cards", json=RATE_CARD, headers=headers["admin"])
+    assert card.status_code == 201, card.text
+
+    def settled(external_id: str) -> SettlementRow:
+        ticket_id = done_ticket(session, external_id, status=TicketStatus.CONFIRMED)
+        answer = client.post(f"/v1/tickets/{ticket_id}/settle", headers=headers["admin"])
+        assert answer.status_code == 200, answer.text
+        return session.scalars(
+            select(SettlementRow).where(SettlementRow.ticket_id == ticket_id)
+        ).one()
+
+    early = settled("before-any-price-list")  # the pay never waits for a price list
+    assert early.total_fen > 0 and (early.bill_total_fen, early.bill_currency) == (None, None)
+    upload(client, headers, PRICE_LIST.read_bytes())
+    row = settled("billed")
+    bill = client.get(f"/v1/tickets/{row.ticket_id}/bill", headers=headers["admin"]).json()
+    assert row.bill_total_fen == Money(Decimal(bill["total"]["amount"])).to_fen()
+    assert row.bill_currency == bill["total"]["currency"] == "CNY"

@@ -88,6 +88,11 @@ class SettlementRow(Base):
     # re-price it under another card and anyone can re-check the breakdown
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
     settled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The customer's bill of the same job, priced at settlement (api.bills.pricing), so that the
+    # cost report sums bills and margins with pay in one query; null when no customer price
+    # list in force could price it, and for settlements made before migration 0016.
+    bill_total_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    bill_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
 
 
 class LedgerEntryRow(Base):

@@ -75,6 +75,22 @@ def test_cost_sums_the_standing_settlements_by_component(
     assert total.orders == 3 and total.pay.amount == Decimal("236.00")
 
 
+def test_cost_sets_the_bills_against_the_pay_of_the_same_orders(
+    session: Session, report_world: ReportWorld
+) -> None:
+    report = service.cost(session, period=PERIOD)
+    rows = {r.region_id: r for r in report.rows}
+    a = rows["zone-a"]  # bills 150.00 and 140.00 (the superseded settlement's is not counted)
+    assert a.billed_orders == 2 and a.billed is not None and a.billed.amount == Decimal("290.00")
+    assert a.margin is not None and a.margin.amount == Decimal("104.00")  # 290.00 - 186.00
+    assert a.margin_per_order is not None and a.margin_per_order.amount == Decimal("52.00")
+    unbilled = rows[None]  # settled before any price list could price it
+    assert unbilled.billed_orders == 0 and unbilled.billed is None and unbilled.margin is None
+    (total,) = report.totals
+    assert total.billed_orders == 2 and total.margin is not None
+    assert total.margin.amount == Decimal("104.00")  # the unbilled order's pay is left out
+
+
 def test_utilisation_sets_visits_against_shifts(
     session: Session, report_world: ReportWorld
 ) -> None:
@@ -130,7 +146,7 @@ def test_an_empty_period_has_empty_reports(session: Session, report_world: Repor
     [
         ("/v1/reports/lead-funnel", "week,week_start,channel,received"),
         ("/v1/reports/sla", "region_id,first_response_counted"),
-        ("/v1/reports/cost", "region_id,currency,orders,pay,pay_per_order,component"),
+        ("/v1/reports/cost", "region_id,currency,orders,pay,pay_per_order,billed_orders,billed,"),
         ("/v1/reports/utilisation", "technician_id,name,bucket_start,shift_min"),
     ],
 )

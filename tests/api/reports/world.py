@@ -115,7 +115,7 @@ def _lead(session: Session, **fields: Any) -> LeadRow:
 
 def _settle(
     session: Session, ticket_id: int, card_id: int, *, region: str | None, day: date,
-    lines: dict[str, int], technician: str = "T-1",
+    lines: dict[str, int], technician: str = "T-1", bill_fen: int | None = None,
 ) -> None:  # fmt: skip
     at = datetime(day.year, day.month, day.day, 10, tzinfo=ZONE)
     session.add(
@@ -145,6 +145,8 @@ def _settle(
             ],
             inputs={},
             settled_at=at,
+            bill_total_fen=bill_fen,
+            bill_currency=None if bill_fen is None else "CNY",
         )
     )
     session.flush()
@@ -215,11 +217,18 @@ def build(session: Session) -> ReportWorld:
           first_response_due_at=local(12, 14, 2))  # fmt: skip
     card_v1, card_v2 = _card(session, 1), _card(session, 2)
     _settle(session, t["T1"], card_v1, region="zone-a", day=date(2026, 12, 1),
-            lines={"base_fee": 8000, "region_coefficient": 1600})  # fmt: skip
-    _settle(session, t["T2"], card_v1, region="zone-a", day=date(2026, 12, 1),
-            lines={"base_fee": 8000})  # fmt: skip
+            lines={"base_fee": 8000, "region_coefficient": 1600}, bill_fen=15000)  # fmt: skip
+    _settle(
+        session,
+        t["T2"],
+        card_v1,
+        region="zone-a",
+        day=date(2026, 12, 1),
+        lines={"base_fee": 8000},
+        bill_fen=99999,
+    )  # fmt: skip  (superseded below)
     _settle(session, t["T2"], card_v2, region="zone-a", day=date(2026, 12, 1),
-            lines={"base_fee": 8000, "urgency": 1000})  # fmt: skip
+            lines={"base_fee": 8000, "urgency": 1000}, bill_fen=14000)  # fmt: skip
     _settle(session, t["T5"], card_v1, region=None, day=date(2026, 12, 5),
             lines={"base_fee": 5000}, technician="T-2")  # fmt: skip
     _settle(session, t["T3"], card_v1, region="zone-a", day=date(2026, 12, 14),
