@@ -1,13 +1,17 @@
 """Request dependencies: the database session and the settings."""
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.config import Settings
+
+logger = logging.getLogger(__name__)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -23,9 +27,24 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     finally:
         if session.in_transaction():
-            await run_in_threadpool(session.close)
+            await run_in_threadpool(close_after_answer, session)
         else:
             session.close()
+
+
+def close_after_answer(session: Session) -> None:
+    """Close ``session``, whose request has had its answer, rolling back what it left open.
+
+    If the database went away meanwhile, the rollback fails on a connection the pool has
+    already discarded: there is nothing left to undo. Raising here would reach the server after
+    the response was sent, and it would drop the client's keep-alive connection.
+    """
+    try:
+        session.close()
+    except DBAPIError as err:
+        if not err.connection_invalidated:
+            raise
+        logger.warning("database connection lost while closing a session: %s", err.orig)
 
 
 def get_app_settings(request: Request) -> Settings:

@@ -11,10 +11,12 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
 from api.demo.service import free_port
+from api.deps import close_after_answer
 from api.errors import LastResort, install_error_handlers
 from api.limits import BodySizeLimit
 from geo.errors import InvalidCoordinates
@@ -163,3 +165,20 @@ def exchange(sock: socket.socket, stream: Any, path: str) -> tuple[int, dict[str
         name, _, value = line.partition(":")
         headers[name.lower()] = value.strip()
     return status, headers, stream.read(int(headers["content-length"]))
+
+
+@pytest.mark.db
+@pytest.mark.postgis
+def test_a_session_whose_connection_died_closes_quietly(
+    engine: Engine, admin_engine: Engine
+) -> None:
+    # The database restarted after the request was answered: closing the session must not
+    # raise, or the server drops the client's keep-alive connection after the answer.
+    session = Session(engine)
+    backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with admin_engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    close_after_answer(session)
+    assert not session.in_transaction()
+    with Session(engine) as fresh:
+        assert fresh.execute(text("SELECT 1")).scalar_one() == 1
