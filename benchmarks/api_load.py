@@ -10,9 +10,15 @@ batch is posted.
 With ``--rate-card-kb``, the database first holds a rate card padded with difficulty flags to
 about that size, and every ticket names one of its flags, so each POST checks its flags
 against the cards in force: what a large card costs the hot path.
+
+``--customers`` says who the tickets are for: ``returning`` (one customer the source already
+knows, linked without a write, so the one-statement path serves every POST) or ``new`` (a new
+person on each ticket: a customer and its phone to store, after the probable-match lookups).
 """
 
 import asyncio
+import enum
+import itertools
 import json
 import os
 import platform
@@ -48,6 +54,17 @@ from api.regions import repository as region_repo
 TARGET_P99_MS = 50.0
 TARGET_BATCH_S = 5.0
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+class Customers(enum.StrEnum):
+    """Who the bench's tickets are for."""
+
+    RETURNING = "returning"
+    NEW = "new"
+
+
+# Mobile numbers of the new people, one each across every run of an invocation.
+_NEW_PHONES = itertools.count(10_000_000)
 
 
 @contextmanager
@@ -151,7 +168,9 @@ def uvicorn_server(database_url: str, port: int, workers: int) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def _tickets(n: int, seed: int, prefix: str, difficulty: list[str]) -> list[dict[str, Any]]:
+def _tickets(
+    n: int, seed: int, prefix: str, difficulty: list[str], customers: Customers
+) -> list[dict[str, Any]]:
     """``n`` plausible tickets around Shanghai, seeded, with the ``difficulty`` flags."""
     rng = np.random.default_rng(seed)
     skills = get_settings().skill_catalogue
@@ -170,11 +189,17 @@ def _tickets(n: int, seed: int, prefix: str, difficulty: list[str]) -> list[dict
                 "skills": {str(rng.choice(skills)): int(rng.integers(1, 4))},
                 "time_windows": [[start.isoformat(), (start + timedelta(hours=3)).isoformat()]],
                 "priority": "normal",
-                "customer": {"name": "张三", "phone": "+86 138 0000 0000"},
+                "customer": _customer(customers, i),
                 "difficulty": difficulty,
             }
         )
     return tickets
+
+
+def _customer(customers: Customers, i: int) -> dict[str, str]:
+    if customers is Customers.RETURNING:
+        return {"name": "张三", "phone": "+86 138 0000 0000"}
+    return {"name": f"客户{i}", "phone": f"+86 139 {next(_NEW_PHONES):08d}"}
 
 
 class _Connection:
@@ -234,6 +259,7 @@ async def _steady(
     warmup_s: float,
     connections: int,
     difficulty: list[str],
+    customers: Customers,
 ) -> dict[str, Any]:
     """Post tickets at ``rate``/s on a schedule; time those sent after the warm-up.
 
@@ -243,7 +269,7 @@ async def _steady(
     ``*_from_schedule_ms`` figures count from the slot, so they include that lag too.
     """
     n_warm, n = int(rate * warmup_s), int(rate * duration_s)
-    bodies = _tickets(n_warm + n, 1, f"single-{uuid.uuid4().hex[:6]}", difficulty)
+    bodies = _tickets(n_warm + n, 1, f"single-{uuid.uuid4().hex[:6]}", difficulty, customers)
     requests = _requests(base, token, bodies)
     latencies: list[float] = []
     lags: list[float] = []
@@ -308,8 +334,10 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _batch(base: str, token: str, size: int, difficulty: list[str]) -> dict[str, Any]:
-    tickets = _tickets(size, 2, f"batch-{uuid.uuid4().hex[:6]}", difficulty)
+def _batch(
+    base: str, token: str, size: int, difficulty: list[str], customers: Customers
+) -> dict[str, Any]:
+    tickets = _tickets(size, 2, f"batch-{uuid.uuid4().hex[:6]}", difficulty, customers)
     body = json.dumps({"tickets": tickets})
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     started = time.perf_counter()
@@ -333,6 +361,7 @@ def _print(figures: dict[str, Any], console: Console) -> None:
     single, batch = figures["single"], figures["batch"]
     workers = figures["uvicorn_workers"]
     title = f"POST /v1/tickets on uvicorn ({workers} workers) + PostGIS ({figures['postgres']})"
+    title += f", {figures['customers']} customers"
     if card := figures["rate_card"]:
         title += f", a {card['kib']} KiB rate card of {card['flags']:,} flags stored"
     table = Table(title=title)
@@ -391,6 +420,12 @@ def bench_api(
             "every ticket with one of its flags (0: no card, no flags)",
         ),
     ] = 0,
+    customers: Annotated[
+        Customers,
+        typer.Option(
+            help="returning: every ticket for one known customer; new: a new person on each"
+        ),
+    ] = Customers.RETURNING,
     json_path: Annotated[
         Path, typer.Option("--json", help="where to write the figures")
     ] = PROJECT_ROOT / "benchmarks" / "results" / "api.json",
@@ -402,10 +437,12 @@ def bench_api(
         token = _prepare(database_url, rate_card_kb)
         with uvicorn_server(database_url, _free_port(), workers) as base:
             runs = [
-                asyncio.run(_steady(base, token, rate, duration, warmup, connections, difficulty))
+                asyncio.run(
+                    _steady(base, token, rate, duration, warmup, connections, difficulty, customers)
+                )
                 for _ in range(repeat)
             ]
-            batch_figures = _batch(base, token, batch, difficulty)
+            batch_figures = _batch(base, token, batch, difficulty, customers)
         with create_engine(database_url).connect() as conn:
             postgres = str(conn.execute(text("SELECT version()")).scalar()).split(" on ")[0]
     single = _median_run(runs)
@@ -417,6 +454,7 @@ def bench_api(
         "single_runs": runs,
         "batch": batch_figures,
         "rate_card": _card_figures(rate_card_kb),
+        "customers": customers.value,
         "target_p99_ms": TARGET_P99_MS,
         "target_batch_s": TARGET_BATCH_S,
         "meets_p99": single["p99_ms"] <= TARGET_P99_MS,

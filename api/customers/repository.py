@@ -3,6 +3,7 @@
 Functions take a session and keyword arguments, may flush, and never commit.
 """
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -10,14 +11,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
+    Executable,
     Insert,
+    Select,
+    String,
     and_,
+    bindparam,
     false,
     insert,
     or_,
     select,
     tuple_,
+    union,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,25 +55,10 @@ def candidates(session: Session, *, source: str, people: Sequence[Person]) -> li
     """
     found: dict[int, Known] = {}
     for first in range(0, len(people), _PEOPLE_PER_QUERY):
-        chunk = people[first : first + _PEOPLE_PER_QUERY]
-        matches = _matching(source, chunk)
-        if matches is None:
+        lookup = _Lookup.of(source, people[first : first + _PEOPLE_PER_QUERY])
+        if lookup is None:
             continue
-        query = (
-            select(
-                CustomerRow.id,
-                CustomerRow.name_key,
-                CustomerRow.phone,
-                CustomerRow.lon,
-                CustomerRow.lat,
-                CustomerIdentifierRow.kind,
-                CustomerIdentifierRow.value,
-            )
-            .outerjoin(CustomerIdentifierRow, CustomerIdentifierRow.customer_id == CustomerRow.id)
-            .where(CustomerRow.source == source, CustomerRow.merged_into_id.is_(None), matches)
-            .order_by(CustomerRow.id)
-        )
-        for row in session.execute(query):
+        for row in session.execute(lookup.statement(), lookup.params):
             known = found.setdefault(
                 row.id, Known(row.id, row.name_key, row.phone, row.lon, row.lat)
             )
@@ -77,41 +67,109 @@ def candidates(session: Session, *, source: str, people: Sequence[Person]) -> li
     return [found[i] for i in sorted(found)]
 
 
-def _matching(source: str, people: Sequence[Person]) -> ColumnElement[bool] | None:
-    pairs = sorted({(k.value, v) for p in people for k, v in p.identifiers()})
-    phones = sorted({p.phone for p in people if p.phone})
-    nearby = [_near_namesakes(p) for p in people if p.lon is not None and name_key(p.name)]
-    known = sorted({p.known_id for p in people if p.known_id is not None})
-    conditions: list[ColumnElement[bool]] = []
-    if pairs:
-        conditions.append(
-            CustomerRow.id.in_(
-                select(CustomerIdentifierRow.customer_id).where(
-                    CustomerIdentifierRow.source == source,
-                    tuple_(CustomerIdentifierRow.kind, CustomerIdentifierRow.value).in_(pairs),
-                )
-            )
-        )
-    if phones:
-        conditions.append(CustomerRow.phone.in_(phones))
-    conditions += nearby
-    if known:
-        conditions.append(CustomerRow.id.in_(known))
-    return or_(false(), *conditions) if conditions else None
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """What a chunk of people is looked up by: its query's shape, and the values bound to it.
+
+    Every ticket runs this lookup, so the query is built once per shape (which lookups, how
+    many name boxes) and reused: building and keying a fresh SQLAlchemy statement cost more
+    CPU than the database spent answering it.
+    """
+
+    identifiers: bool
+    phones: bool
+    boxes: int
+    known: bool
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, source: str, people: Sequence[Person]) -> "_Lookup | None":
+        pairs = sorted({(k.value, v) for p in people for k, v in p.identifiers()})
+        phones = sorted({p.phone for p in people if p.phone})
+        known = sorted({p.known_id for p in people if p.known_id is not None})
+        params: dict[str, Any] = {"source": source, "pairs": pairs, "phones": phones}
+        params["known"] = known
+        boxes = [p for p in people if p.lon is not None and p.lat is not None and name_key(p.name)]
+        for i, person in enumerate(boxes):
+            params.update(_box_params(i, person))
+        if not (pairs or phones or boxes or known):
+            return None
+        return cls(bool(pairs), bool(phones), len(boxes), bool(known), params)
+
+    def statement(self) -> Executable:
+        return _candidates_query(self.identifiers, self.phones, self.boxes, self.known)
 
 
-def _near_namesakes(person: Person) -> ColumnElement[bool]:
-    """Return the condition: the person's name, a point in a box around the person's.
+def _box_params(i: int, person: Person) -> dict[str, Any]:
+    """Bind the person's name and a box around their point, wider than ``NEARBY_M`` each way.
 
-    The box is wider than ``NEARBY_M`` each way; the rules measure the distance.
+    The rules measure the distance.
     """
     assert person.lon is not None and person.lat is not None
     half_lat = 2 * NEARBY_M / M_PER_DEGREE
     half_lon = half_lat / max(math.cos(math.radians(person.lat)), 0.01)
-    return and_(
-        CustomerRow.name_key == name_key(person.name),
-        CustomerRow.lon.between(person.lon - half_lon, person.lon + half_lon),
-        CustomerRow.lat.between(person.lat - half_lat, person.lat + half_lat),
+    return {
+        f"name_{i}": name_key(person.name),
+        f"west_{i}": person.lon - half_lon,
+        f"east_{i}": person.lon + half_lon,
+        f"south_{i}": person.lat - half_lat,
+        f"north_{i}": person.lat + half_lat,
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_query(identifiers: bool, phones: bool, boxes: int, known: bool) -> Executable:
+    """Return the customers (with identifiers) found by a union of the lookups asked for.
+
+    Each lookup uses its own index (identifier, phone, name key). One ``OR`` of the same
+    conditions would not: PostgreSQL cannot use an index for an ``IN`` subquery inside an
+    ``OR``, and scanned every customer of the source for each submission.
+    """
+    source = bindparam("source", type_=String())
+    lookups: list[Select[Any]] = []
+    if identifiers:
+        pair = tuple_(CustomerIdentifierRow.kind, CustomerIdentifierRow.value)
+        lookups.append(
+            select(CustomerIdentifierRow.customer_id).where(
+                CustomerIdentifierRow.source == source,
+                pair.in_(bindparam("pairs", expanding=True)),
+            )
+        )
+    if phones:
+        by_phone = CustomerRow.phone.in_(bindparam("phones", expanding=True))
+        lookups.append(select(CustomerRow.id).where(CustomerRow.source == source, by_phone))
+    if boxes:
+        near = [
+            and_(
+                CustomerRow.name_key == bindparam(f"name_{i}"),
+                CustomerRow.lon.between(bindparam(f"west_{i}"), bindparam(f"east_{i}")),
+                CustomerRow.lat.between(bindparam(f"south_{i}"), bindparam(f"north_{i}")),
+            )
+            for i in range(boxes)
+        ]
+        lookups.append(select(CustomerRow.id).where(CustomerRow.source == source, or_(*near)))
+    if known:
+        lookups.append(
+            select(CustomerRow.id).where(CustomerRow.id.in_(bindparam("known", expanding=True)))
+        )
+    matching = lookups[0] if len(lookups) == 1 else select(union(*lookups).subquery().c[0])
+    return (
+        select(
+            CustomerRow.id,
+            CustomerRow.name_key,
+            CustomerRow.phone,
+            CustomerRow.lon,
+            CustomerRow.lat,
+            CustomerIdentifierRow.kind,
+            CustomerIdentifierRow.value,
+        )
+        .outerjoin(CustomerIdentifierRow, CustomerIdentifierRow.customer_id == CustomerRow.id)
+        .where(
+            CustomerRow.id.in_(matching),
+            CustomerRow.source == source,
+            CustomerRow.merged_into_id.is_(None),
+        )
+        .order_by(CustomerRow.id)
     )
 
 

@@ -17,6 +17,7 @@ def test_short_run_writes_median_figures(tmp_path: Path) -> None:
     out = tmp_path / "api.json"
     small = ["--rate", "20", "--duration", "1", "--warmup", "0", "--batch", "5"]
     small += ["--rate-card-kb", "8"]  # every ticket names a flag of an 8 KiB card
+    small += ["--customers", "new"]  # a new person on every ticket
     result = runner.invoke(
         app,
         ["bench", "api", *small, "--repeat", "2", "--workers", "1", "--json", str(out)],
@@ -32,6 +33,7 @@ def test_short_run_writes_median_figures(tmp_path: Path) -> None:
     assert 0 < single["p50_ms"] <= single["p99_ms"] <= single["max_ms"] * 1.001
     assert figures["batch"]["tickets"] == 5 and figures["batch"]["seconds"] > 0
     assert figures["uvicorn_workers"] == 1 and figures["meets_batch"] is True
+    assert figures["customers"] == "new"
     assert 7.5 < figures["rate_card"]["kib"] <= 8 and figures["rate_card"]["flags"] > 50
     assert "median p50 / p95 / p99" in result.output
 
