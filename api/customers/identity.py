@@ -43,14 +43,22 @@ def link_people(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def settled_link(session: Session, *, source: str, person: Person) -> int | None:
-    """Return the customer ``person`` links to when linking writes nothing, else None.
+def one_statement_link(
+    session: Session, *, source: str, person: Person
+) -> int | repo.NewCustomer | None:
+    """Return how ``person`` links when one statement can do it, else None (without writing).
 
-    For a path that must not write before it knows it will (a keyed ticket on PostgreSQL):
-    a returning customer, known by every identifier they bring and with nothing to suggest.
+    For a path that writes in one statement (a keyed ticket on PostgreSQL): the customer's id
+    when linking writes nothing (a returning customer, known by every identifier they bring,
+    with nothing to suggest); the new customer to create when that is all there is to write
+    (nobody shares an identifier, nobody of the name lives nearby).
     """
     plan = _plan(session, source, [person])
-    return None if plan.has_writes else plan.ids[0]
+    if not plan.has_writes:
+        return plan.ids[0]
+    if len(plan.new) == 1 and not plan.identifiers and not plan.suggestions:
+        return next(iter(plan.new.values()))
+    return None
 
 
 @dataclass

@@ -194,13 +194,10 @@ def insert_customers(
     session.execute(
         insert(CustomerRow),
         [
-            {"id": id_, "source": source, "name": _display_name(c.person), "phone": c.person.phone,
-             "email": c.person.email, "name_key": name_key(c.person.name),
-             "address": c.person.address, "lon": c.person.lon, "lat": c.person.lat,
-             "created_at": now}
+            {"id": id_, **customer_values(source=source, person=c.person, now=now)}
             for id_, c in zip(ids, customers, strict=True)
         ],
-    )  # fmt: skip
+    )
     add_identifiers(
         session,
         source=source,
@@ -209,6 +206,15 @@ def insert_customers(
         now=now,
     )  # fmt: skip
     return ids
+
+
+def customer_values(*, source: str, person: Person, now: datetime) -> dict[str, Any]:
+    """Return the row of a new customer of ``source`` (all but its id)."""
+    return {
+        "source": source, "name": _display_name(person), "phone": person.phone,
+        "email": person.email, "name_key": name_key(person.name), "address": person.address,
+        "lon": person.lon, "lat": person.lat, "created_at": now,
+    }  # fmt: skip
 
 
 def _display_name(person: Person) -> str:

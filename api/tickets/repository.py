@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -35,7 +36,7 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session
 
 from geoalchemy2 import WKTElement
@@ -266,13 +267,16 @@ def bound_values(
     return params | {f"h_{name}": change[name] for name in _CHANGE_COLUMNS}
 
 
-def insert_ctes(*, source: CTE | None = None) -> tuple[CTE, list[CTE]]:
+def insert_ctes(
+    *, source: CTE | None = None, customer_id: ColumnElement[int] | None = None
+) -> tuple[CTE, list[CTE]]:
     """Return CTEs inserting a ticket and its first history entry (PostgreSQL).
 
     Data-modifying CTEs chained by RETURNING: the history entry takes the new ticket's id.
     Returns the ticket's CTE (its ``id`` column is the new id) and the CTEs the final
     statement must add. With ``source``, each row is selected from it, so nothing is inserted
-    when it has no row.
+    when it has no row. With ``customer_id`` (a column of ``source``: a customer inserted by
+    the same statement), the ticket takes that customer instead of the bound one.
     """
 
     def rows(*columns: Any) -> Select[Any]:
@@ -282,7 +286,12 @@ def insert_ctes(*, source: CTE | None = None) -> tuple[CTE, list[CTE]]:
     def bound(table: Table, name: str, prefix: str) -> Any:
         return bindparam(f"{prefix}{name}", type_=table.c[name].type)
 
-    ticket_values = rows(*(bound(_TICKET, n, "t_") for n in _TICKET_COLUMNS))
+    def ticket_value(name: str) -> Any:
+        if name == "customer_id" and customer_id is not None:
+            return customer_id
+        return bound(_TICKET, name, "t_")
+
+    ticket_values = rows(*(ticket_value(n) for n in _TICKET_COLUMNS))
     new_ticket = (
         insert(_TICKET)
         .from_select(_TICKET_COLUMNS, ticket_values)
@@ -400,6 +409,12 @@ def allocate_ids(session: Session, *, table: str, n: int) -> list[int]:
 _KEYS: Table = Base.metadata.tables["idempotency_key"]
 _KEY_COLUMNS = ("principal", "key", "method", "path", "body_sha256", "response_status")
 _KEY_TIMES = ("created_at", "expires_at")
+_CUSTOMER: Table = Base.metadata.tables["customer"]
+_IDENTIFIERS: Table = Base.metadata.tables["customer_identifier"]
+# What a new customer's row holds when the keyed statement creates it (``c_`` values).
+_CUSTOMER_COLUMNS = (
+    "source", "name", "phone", "email", "name_key", "address", "lon", "lat", "created_at",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,18 +423,27 @@ class KeyedInsert:
 
     ``is_held`` is False when another transaction holds the key; ``stored`` is the key's
     earlier answer (with its expiry) when it has one; ``ticket_id`` is set when the ticket was
-    created now.
+    created now, and ``new_customer_id`` when its customer was too.
     """
 
     is_held: bool
     stored: StoredAnswer | None
     stored_expires_at: datetime | None
     ticket_id: int | None
+    new_customer_id: int | None = None
 
 
 def has_keyed_insert(session: Session) -> bool:
     """Whether this database can run :func:`insert_ticket_keyed` (PostgreSQL only)."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+@dataclass(frozen=True, slots=True)
+class NewCustomerValues:
+    """A customer the keyed statement creates: its row's values and its identifiers."""
+
+    row: dict[str, Any]
+    identifiers: tuple[tuple[str, str], ...]
 
 
 def insert_ticket_keyed(
@@ -433,13 +457,24 @@ def insert_ticket_keyed(
     expires_at: datetime,
     response_status: int,
     answer: dict[str, Any],
+    new_customer: NewCustomerValues | None = None,
 ) -> KeyedInsert:
     """Create ``ticket`` and store ``answer`` (its ``id`` filled in) under ``fp``, if unused.
 
-    Raises ``IntegrityError`` on a unique violation (the external id exists, or a concurrent
-    request just stored the key); the transaction is then aborted.
+    With ``new_customer``, the ticket's customer is created too, with its identifiers, and
+    the answer's ``customer.id`` is filled in. Raises ``IntegrityError`` on a unique violation
+    (the external id exists, a concurrent request just stored the key or one of the new
+    customer's identifiers); the transaction is then aborted.
     """
     params = bound_values(ticket, customer_id=customer_id, actor_key_id=actor_key_id, now=now)
+    statement = _KEYED_STATEMENT
+    if new_customer is not None:
+        statement = _KEYED_NEW_CUSTOMER_STATEMENT
+        params |= {f"c_{name}": value for name, value in new_customer.row.items()}
+        params |= {
+            "c_kinds": [kind for kind, _ in new_customer.identifiers],
+            "c_values": [value for _, value in new_customer.identifiers],
+        }
     params |= {f"k_{name}": getattr(fp, name) for name in _KEY_COLUMNS if name != "response_status"}
     params |= {
         "k_lock_id": fp.lock_id(),
@@ -448,13 +483,14 @@ def insert_ticket_keyed(
         "k_expires_at": expires_at,
         "k_answer": answer,
     }
-    row = keyed_connection(session).execute(_KEYED_STATEMENT, params).one()
+    row = keyed_connection(session).execute(statement, params).one()
     stored = None
     if row.method is not None:
         stored = StoredAnswer(
             row.method, row.path, row.body_sha256, row.response_status, row.response_body
         )
-    return KeyedInsert(bool(row.held), stored, row.expires_at, row.ticket_id)
+    new_customer_id = row.customer_id if new_customer is not None else None
+    return KeyedInsert(bool(row.held), stored, row.expires_at, row.ticket_id, new_customer_id)
 
 
 def keyed_connection(session: Session) -> Connection:
@@ -469,7 +505,7 @@ def keyed_connection(session: Session) -> Connection:
     return session.connection()
 
 
-def _statement() -> Select[Any]:
+def _statement(*, with_new_customer: bool) -> Select[Any]:
     held = select(
         func.pg_try_advisory_xact_lock(bindparam("k_lock_id", type_=BigInteger)).label("ok")
     ).cte("held")
@@ -490,30 +526,78 @@ def _statement() -> Select[Any]:
         .where(select(held.c.ok).scalar_subquery(), ~exists(select(stored.c.method)))
         .cte("go")
     )
-    new_ticket, inserts = insert_ctes(source=go)
+    customer_ctes: list[CTE] = []
+    if with_new_customer:
+        new_customer, identifiers = _new_customer_ctes(source=go)
+        customer_ctes = [new_customer, identifiers]
+        new_ticket, inserts = insert_ctes(source=new_customer, customer_id=new_customer.c.id)
+    else:
+        new_ticket, inserts = insert_ctes(source=go)
     answer = func.jsonb_set(
         cast(bindparam("k_answer", type_=JSON), JSONB),
         literal_column("ARRAY['id']"),
         func.to_jsonb(new_ticket.c.id),
     )
+    if with_new_customer:
+        answer = func.jsonb_set(
+            answer, literal_column("ARRAY['customer', 'id']"), func.to_jsonb(customer_ctes[0].c.id)
+        )
     key_values = select(
         *(bindparam(f"k_{n}", type_=_KEYS.c[n].type) for n in (*_KEY_COLUMNS, *_KEY_TIMES)),
         cast(answer, JSON),
-    ).select_from(new_ticket)
+    ).select_from(new_ticket.join(customer_ctes[0], true()) if customer_ctes else new_ticket)
     new_key = insert(_KEYS).from_select([*_KEY_COLUMNS, *_KEY_TIMES, "response_body"], key_values)
     one = select(literal(1).label("one")).subquery("one")
+    results = [
+        select(held.c.ok).scalar_subquery().label("held"),
+        select(new_ticket.c.id).scalar_subquery().label("ticket_id"),
+    ]
+    if with_new_customer:
+        results.append(select(customer_ctes[0].c.id).scalar_subquery().label("customer_id"))
     return (
-        select(
-            select(held.c.ok).scalar_subquery().label("held"),
-            select(new_ticket.c.id).scalar_subquery().label("ticket_id"),
-            *stored.c,
-        )
+        select(*results, *stored.c)
         .select_from(one.outerjoin(stored, true()))
-        .add_cte(*inserts, new_key.cte("new_key"))
+        .add_cte(*customer_ctes, *inserts, new_key.cte("new_key"))
     )
 
 
-_KEYED_STATEMENT = _statement()
+def _new_customer_ctes(*, source: CTE) -> tuple[CTE, CTE]:
+    """Return CTEs inserting a customer and its identifiers, when ``source`` has a row.
+
+    The customer's values are bound as ``c_`` names; each ``c_kinds``/``c_values`` pair is an
+    identifier. The identifiers' unique index refuses one that another request took
+    meanwhile: the statement then fails as a whole.
+    """
+    values = select(
+        *(bindparam(f"c_{n}", type_=_CUSTOMER.c[n].type) for n in _CUSTOMER_COLUMNS)
+    ).select_from(source)
+    new_customer = (
+        insert(_CUSTOMER)
+        .from_select(_CUSTOMER_COLUMNS, values)
+        .returning(_CUSTOMER.c.id)
+        .cte("new_customer")
+    )
+    pairs = (
+        func.unnest(
+            bindparam("c_kinds", type_=ARRAY(String)), bindparam("c_values", type_=ARRAY(String))
+        )
+        .table_valued("kind", "value")
+        .render_derived(name="pairs")
+    )
+    identifier_values = select(
+        bindparam("c_source", type_=String),
+        pairs.c.kind,
+        pairs.c.value,
+        new_customer.c.id,
+        bindparam("c_created_at", type_=_CUSTOMER.c.created_at.type),
+    ).select_from(new_customer.join(pairs, true()))
+    columns = ["source", "kind", "value", "customer_id", "created_at"]
+    identifiers = insert(_IDENTIFIERS).from_select(columns, identifier_values)
+    return new_customer, identifiers.cte("new_identifiers")
+
+
+_KEYED_STATEMENT = _statement(with_new_customer=False)
+_KEYED_NEW_CUSTOMER_STATEMENT = _statement(with_new_customer=True)
 
 # Reading tickets: filtered listing, customers, status history (read only).
 SlaFilter = Literal["at_risk", "overdue"]

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, PrincipalDep, Role, utc_now
 from api.config import Settings
-from api.customers.identity import link_people, settled_link
+from api.customers import repository as customer_repo
+from api.customers.identity import link_people, one_statement_link
 from api.customers.rules import Person
 from api.customers.value_store import value_tiers
 from api.db.tables import TicketRow
@@ -338,23 +339,29 @@ def _create_keyed(
     """Create a ticket under ``key`` in one PostgreSQL statement (``insert_ticket_keyed``).
 
     Same answers as ``run_idempotent``, in one round trip instead of five (two when the
-    ticket names a customer: the identity look-up). ``None`` hands the other cases to it: the
-    customer is new or brings something new (identity writes belong in a transaction), the
-    key expired, or a unique index refused a row (the external id is taken, or a concurrent
-    request stored the key after this statement's snapshot).
+    ticket names a customer: the identity look-up). A customer new to the source is created
+    by the same statement. ``None`` hands the other cases to it: the customer brings a new
+    identifier or a probable match to suggest, the key expired, or a unique index refused a
+    row (the external id is taken, a concurrent request stored the key after this statement's
+    snapshot, or it just took the new customer's phone).
     """
     settings: Settings = request.app.state.settings
     fp = fingerprint(request=request, principal=principal, key=key, body=ticket_in)
     now = utc_now()
     (new,) = new_tickets(_regions(request, session), [ticket_in], source)
     maybe_purge(session)
-    customer_id = None
+    customer_id, new_customer = None, None
     if (person := person_of(new)) is not None:
         repo.keyed_connection(session)  # the look-up too runs in autocommit if nothing began
-        customer_id = settled_link(session, source=source, person=person)
-        if customer_id is None:  # a new customer, identifier or suggestion to write
+        link = one_statement_link(session, source=source, person=person)
+        if link is None:  # an identifier or a suggestion to write: a transaction's work
             session.rollback()
             return None
+        if isinstance(link, int):
+            customer_id = link
+        else:
+            row = customer_repo.customer_values(source=source, person=link.person, now=now)
+            new_customer = repo.NewCustomerValues(row, link.identifiers)
     answer = created_read(
         0, new, customer_id=customer_id, now=now, margin=sla_margin(settings)
     ).model_dump(mode="json")
@@ -369,6 +376,7 @@ def _create_keyed(
             expires_at=key_expiry(now, settings),
             response_status=201,
             answer=answer,
+            new_customer=new_customer,
         )
     except IntegrityError:
         session.rollback()
@@ -379,6 +387,8 @@ def _create_keyed(
         expired = outcome.stored_expires_at is not None and outcome.stored_expires_at <= now
         return None if expired else replay(outcome.stored, fp, key)
     session.commit()
+    if outcome.new_customer_id is not None:
+        answer["customer"]["id"] = outcome.new_customer_id
     return JSONResponse(status_code=201, content={**answer, "id": outcome.ticket_id})
 
 

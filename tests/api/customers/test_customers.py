@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -195,3 +196,57 @@ def test_two_concurrent_submissions_of_a_new_phone_end_on_one_customer(engine: E
         assert len(ids) == 2 and ids[0] == ids[1]
     finally:
         forget_source(engine, source)
+
+
+@pytest.mark.postgis
+def test_a_keyed_ticket_of_a_new_customer_creates_it_in_the_same_statement(
+    live: tuple[FastAPI, dict[str, str], str],
+) -> None:
+    # The one-statement path on PostgreSQL: customer, phone, ticket and key in one round trip.
+    app, integrator, _ = live
+    with TestClient(app) as client:
+        body = ticket("K-1", {"name": "赵先生", "phone": "+86 139 0000 0001"})
+        keyed = {**integrator, "Idempotency-Key": "new-customer-1"}
+        first = post_ticket(client, keyed, body)
+        replay = client.post("/v1/tickets", json=body, headers=keyed)
+        again = post_ticket(
+            client, {**integrator, "Idempotency-Key": "new-customer-2"},
+            ticket("K-2", {"name": "赵先生", "phone": "139-0000-0001"}),
+        )  # fmt: skip
+        customer_id = first["customer"]["id"]
+        assert isinstance(customer_id, int)
+        assert replay.headers["idempotent-replayed"] == "true"
+        assert replay.json()["customer"]["id"] == customer_id == again["customer"]["id"]
+        assert (
+            client.get(f"/v1/tickets/{first['id']}", headers=integrator).json()["customer"]["id"]
+            == customer_id
+        )
+        found = client.get("/v1/customers", params={"phone": "13900000001"}, headers=integrator)
+        assert [c["id"] for c in found.json()["items"]] == [customer_id]
+
+
+@pytest.mark.postgis
+def test_a_keyed_ticket_whose_new_phone_a_concurrent_request_took_links_to_that_customer(
+    engine: Engine, live: tuple[FastAPI, dict[str, str], str]
+) -> None:
+    # Another transaction stores the phone first: the one statement waits on the unique index,
+    # is refused once that transaction commits, and the general path links to its customer.
+    app, integrator, source = live
+    person = Person("钱女士", "+8613900000002", lon=121.47, lat=31.23)
+    answers: list[dict[str, Any]] = []
+
+    def post() -> None:
+        with TestClient(app) as client:
+            body = ticket("R-1", {"name": "钱女士", "phone": "+86 139 0000 0002"})
+            headers = {**integrator, "Idempotency-Key": "race-1"}
+            answers.append(post_ticket(client, headers, body))
+
+    with Session(engine) as first:
+        (taken,) = link_people(first, source=source, people=[person], now=datetime.now(UTC))
+        racing = threading.Thread(target=post)
+        racing.start()
+        racing.join(1.0)
+        assert racing.is_alive()  # waiting on the phone's unique index
+        first.commit()
+    racing.join(10)
+    assert [a["customer"]["id"] for a in answers] == [taken]
