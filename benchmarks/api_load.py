@@ -65,7 +65,7 @@ class Customers(enum.StrEnum):
     NEW = "new"
 
 
-# Mobile numbers of the new people, one each across every run of an invocation.
+# The new people's numbers (phone and name), one each across every run of an invocation.
 _NEW_PHONES = itertools.count(10_000_000)
 
 
@@ -191,17 +191,20 @@ def _tickets(
                 "skills": {str(rng.choice(skills)): int(rng.integers(1, 4))},
                 "time_windows": [[start.isoformat(), (start + timedelta(hours=3)).isoformat()]],
                 "priority": "normal",
-                "customer": _customer(customers, i),
+                "customer": _customer(customers),
                 "difficulty": difficulty,
             }
         )
     return tickets
 
 
-def _customer(customers: Customers, i: int) -> dict[str, str]:
+def _customer(customers: Customers) -> dict[str, str]:
     if customers is Customers.RETURNING:
         return {"name": "张三", "phone": "+86 138 0000 0000"}
-    return {"name": f"客户{i}", "phone": f"+86 139 {next(_NEW_PHONES):08d}"}
+    # Each run repeats the seeded locations: a name repeated there would be a probable
+    # duplicate of the earlier run's customer, so the name is as new as the phone.
+    number = next(_NEW_PHONES)
+    return {"name": f"客户{number}", "phone": f"+86 139 {number:08d}"}
 
 
 class _Connection:

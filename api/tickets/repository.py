@@ -396,13 +396,16 @@ def allocate_ids(session: Session, *, table: str, n: int) -> list[int]:
 # - ``held``: ``pg_try_advisory_xact_lock`` on the key, as ``idempotency.hold`` takes it;
 # - ``stored``: the key's row, if any (expired or not: the caller sorts that out);
 # - ``go``: one row when the key is held and unused, else none; every insert selects from it;
-# - ticket and first history entry, chained by RETURNING as ``insert_ticket`` does (its
-#   customer is resolved before, by ``api.customers.service.link_people``);
-# - the key's row, its answer the caller's template with the new ticket's ``id`` set in.
+# - for a customer new to the source (``api.customers.identity.one_statement_link`` decided
+#   so before), the customer and its identifiers, chained by RETURNING;
+# - ticket and first history entry, chained by RETURNING as ``insert_ticket`` does (the
+#   customer is the new one, or the known one the link found);
+# - the key's row, its answer the caller's template with the new ticket's ``id`` (and the new
+#   customer's) set in.
 #
-# A concurrent request that committed the same key between this statement's snapshot and its
-# lock makes an insert fail on a unique index; the caller then rolls back and takes the general
-# path, which sees that request's answer.
+# A concurrent request that committed the same key, or took the new customer's phone, between
+# this statement's snapshot and its lock makes an insert fail on a unique index; the caller
+# then rolls back and takes the general path, which sees that request's answer or customer.
 #
 # The statement is atomic by itself, so when it is the session's first it runs in autocommit:
 # one round trip instead of three (BEGIN, the statement, COMMIT).

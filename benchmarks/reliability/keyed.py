@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from benchmarks.api_load import _tickets
+from benchmarks.api_load import Customers, _tickets
 
 RETRY_STATUSES = frozenset({409, 500, 502, 503, 504})  # 409: the key is held by a request in flight
 
@@ -39,7 +39,9 @@ def submissions(
     made = []
     for i in range(n):
         is_batch = batch_every > 0 and i % batch_every == batch_every - 1
-        tickets = _tickets(batch_size if is_batch else 1, i, f"{prefix}-{i}", [])
+        tickets = _tickets(
+            batch_size if is_batch else 1, i, f"{prefix}-{i}", [], Customers.RETURNING
+        )
         body: dict[str, Any] = {"tickets": tickets} if is_batch else tickets[0]
         path = "/v1/tickets/batch" if is_batch else "/v1/tickets"
         external_ids = tuple(str(t["external_id"]) for t in tickets)
