@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "data" / "procedures",
         description="service procedures, one TOML file per procedure version (docs/procedures.md)",
     )
+    device_rules_file: Path = Field(
+        default=PROJECT_ROOT / "data" / "device_rules.toml",
+        description="alarm rules per device model, versioned (docs/devices.md)",
+    )
     host: str = "127.0.0.1"
     port: PositiveInt = 8000
     max_region_vertices: PositiveInt = 20_000

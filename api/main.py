@@ -16,6 +16,8 @@ from api.config import Settings, get_settings
 from api.contract import install_contract
 from api.customers import router as customers
 from api.db.spatial import make_engine
+from api.devices import router as devices
+from api.devices.service import rules_in_force as device_rules
 from api.dispatch import router as dispatch
 from api.dispatch.live_plans import LivePlanCache
 from api.dispatch.runs import run_executor_lifespan
@@ -110,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     procedure_library(settings.procedures_dir)  # a broken procedure file stops the start
+    device_rules(settings)  # so does a broken device rules file
     app.state.engine = make_engine(
         settings.database_url,
         spatialite_library_path=settings.spatialite_library_path,
@@ -136,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bills.router, prefix=API_PREFIX)
     app.include_router(reports.router, prefix=API_PREFIX)
     app.include_router(procedures.router, prefix=API_PREFIX)
+    app.include_router(devices.router, prefix=API_PREFIX)
     install_page_handlers(app)
     app.include_router(pages.router)
     app.include_router(map_router.router)

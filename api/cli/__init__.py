@@ -148,6 +148,9 @@ BENCH = (
              "fault, killed-run and money figures.", "geodispatch bench reliability crash"),
     _command("load", "benchmarks.load:bench_load", "A realistic mix under locust on "
              "serve --workers 2 + PostGIS.", "geodispatch bench load --users 20 --duration 60"),
+    _command("devices", "benchmarks.devices:bench_devices", "Device events accepted per "
+             "second and duplicate incidents under a replayed burst, on PostGIS.",
+             "geodispatch bench devices --devices 200 --events 100"),
     _command("reports", "benchmarks.reports:bench_reports", "Manager reports on a quarter of "
              "100,000 tickets.", "geodispatch bench reports --tickets 100000"),
 )  # fmt: skip

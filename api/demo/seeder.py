@@ -1,7 +1,8 @@
 """Seed today's demo day through the service's own API.
 
 In order: the demo rate card (when none is in force), technicians with shifts, lunch breaks and
-territories, leads (some junk, the rest converted into tickets), work orders in batches, the
+territories, leads (some junk, the rest converted into tickets), work orders in batches, an
+air conditioner at a customer's whose storm of one alarm opens one maintenance ticket, the
 morning's work (orders whose windows closed before now: assigned by hand, then taken through
 ``dispatched → en_route → on_site → completed → confirmed`` so they settle), a GPS ping per
 technician, and dispatch runs over the rest of the day, applied. The optimiser plans from the
@@ -42,6 +43,18 @@ class DemoDay:
     run_ids: list[int] = field(default_factory=list)
     planned: list[int] = field(default_factory=list)
     unassigned: Counter[str] = field(default_factory=Counter)
+    device_alarm: "DeviceAlarm | None" = None
+
+
+@dataclass(frozen=True)
+class DeviceAlarm:
+    """The demo's alarm storm: the device, how many alarms it sent, the one ticket they opened."""
+
+    device_id: int
+    alarms: int
+    incident_id: int
+    ticket_id: int
+    event_count: int
 
 
 def seed_day(
@@ -59,6 +72,8 @@ def seed_day(
         _put_technician(api, body)
     report(f"{len(city.orders)} orders, leads first")
     _orders(api, city, seeded)
+    report("a device alarm storm")
+    seeded.device_alarm = _device_alarm(api, seeded, now)
     morning = [i for i, o in seeded.tickets.items() if o.closes_at <= now + MORNING_MARGIN]
     report(f"the morning: {len(morning)} orders done")
     seeded.positions = {t: _pair(b["home_base"]) for t, b in seeded.technicians.items()}
@@ -124,6 +139,36 @@ def _orders(api: DemoApi, city: CityDay, seeded: DemoDay) -> None:
                          json={"tickets": [o.body for o in tickets]})  # fmt: skip
         for created, order in zip(batch["tickets"], tickets, strict=True):
             seeded.tickets[int(created["id"])] = order
+
+
+ALARM_STORM = 6  # alarms of one fault code within a minute: the model's rule needs three
+
+
+def _device_alarm(api: DemoApi, seeded: DemoDay, now: datetime) -> DeviceAlarm | None:
+    """Install an air conditioner at a customer's and let it raise a storm of one alarm.
+
+    The storm opens one maintenance ticket (the rest count on its incident). None when no
+    order of the day names a customer to install it for.
+    """
+    for ticket_id in seeded.tickets:
+        ticket = api.must("integrator", "GET", f"/v1/tickets/{ticket_id}")
+        if ticket["customer"] is not None:
+            break
+    else:
+        return None
+    device = api.must("integrator", "POST", "/v1/devices", json={
+        "external_id": f"demo-ac-{seeded.day.isoformat()}", "customer_id": ticket["customer"]["id"],
+        "model": "AC-3000", "location": ticket["location"], "address": ticket["address"],
+        "warranty_until": (seeded.day + timedelta(days=365)).isoformat(),
+    })  # fmt: skip
+    alarms = [{"kind": "alarm", "fault_code": "E4",
+               "occurred_at": (now - timedelta(seconds=60 - 10 * i)).isoformat()}
+              for i in range(ALARM_STORM)]  # fmt: skip
+    posted = api.must("integrator", "POST", f"/v1/devices/{device['id']}/events",
+                      json={"events": alarms})  # fmt: skip
+    incident = api.must("integrator", "GET", f"/v1/devices/{device['id']}")["open_incidents"][0]
+    return DeviceAlarm(device["id"], ALARM_STORM, posted["opened_incidents"][0],
+                       incident["ticket_id"], incident["event_count"])  # fmt: skip
 
 
 CONVERT_FIELDS = ("type", "duration_min", "skills", "time_windows", "priority", "sla_due_at",

@@ -80,6 +80,10 @@ def print_summary(console: Console, summary: Summary, seeded: DemoDay, stats: Si
         ("km driven (straight line)", f"{summary.km:,.1f}"),
         ("urgent orders: arrived / inserted", f"{stats.urgent_created} / {stats.urgent_inserted}"),
         ("GPS pings", str(stats.pings)),
+        *(() if (alarm := seeded.device_alarm) is None else (
+            ("device alarm storm", f"{alarm.alarms} alarms of device {alarm.device_id}: "
+             f"1 maintenance ticket (#{alarm.ticket_id}), incident counted {alarm.event_count}"),
+        )),
         *((f"status {s}", str(c)) for s, c in sorted(summary.statuses.items())),
         *((f"unassigned: {r}", str(c)) for r, c in sorted(summary.unassigned.items())),
     ]  # fmt: skip

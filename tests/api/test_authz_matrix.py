@@ -101,6 +101,13 @@ def ticket_body(external_id: str) -> dict[str, Any]:
     }
 
 
+def device_body(
+    customer_id: int, address: str = "南京东路 100 号", external_id: str = "SN-A"
+) -> Any:
+    return {"external_id": external_id, "customer_id": customer_id, "model": "AC-3000",
+            "location": [121.4737, 31.2304], "address": address}  # fmt: skip
+
+
 def owner_source(side: Side) -> str:
     return f"shop-{side.lower()}"
 
@@ -315,6 +322,19 @@ class World:
 
         return self._once("inquiry", side, make)
 
+    def device(self, side: Side) -> int:
+        """A device of ``shop-x``'s customer (its address carries the marker)."""
+
+        def make() -> int:
+            body = device_body(self.customer(side), f"{MARK} address of device {side}")
+            headers = self.headers("integrator", side)
+            response = self.client.post("/v1/devices", json=body, headers=headers)
+            assert response.status_code == 201, response.text
+            device_id: int = response.json()["id"]
+            return device_id
+
+        return self._once("device", side, make)
+
     def adjustment_request(self) -> int:
         """A pending adjustment request for ``T-A``, made by an admin key of no caller here."""
 
@@ -444,6 +464,15 @@ def on_earnings(suffix: str = "", body: Any = None, **params: str) -> Request:
     return request
 
 
+def on_device(suffix: str = "", body: Any = None) -> Request:
+    return lambda world, side: Call(f"/v1/devices/{world.device(side)}{suffix}", json=body)
+
+
+def new_device(world: World, side: Side) -> Call:
+    """Register another device for side ``side``'s customer."""
+    return Call("/v1/devices", json=device_body(world.customer(side), external_id="SN-NEW"))
+
+
 def on_adjustment(suffix: str = "", body: Any = None) -> Request:
     return lambda world, _side: Call(
         f"/v1/adjustments/{world.adjustment_request()}{suffix}", json=body
@@ -530,6 +559,9 @@ WITHDRAWAL = {"amount": {"amount": "1.00", "currency": "CNY"}, "memo": "WX-1"}
 ADJUSTMENT = {"kind": "adjustment", "amount": {"amount": "5.00", "currency": "CNY"},
               "memo": "goodwill"}  # fmt: skip
 INQUIRY = {"text": "空调不制冷了，请派师傅上门", "location": [121.4737, 31.2304]}  # noqa: RUF001
+DEVICE_EVENTS = {
+    "events": [{"kind": "alarm", "occurred_at": "2026-11-16T10:00:00+08:00", "fault_code": "E4"}]
+}
 LEAD_CSV = "external_id,name,phone\nF-1,王芳,13912345670\n"
 TECH, INTEGRATOR = Role.TECHNICIAN, Role.INTEGRATOR
 
@@ -612,6 +644,13 @@ POLICY: dict[RouteKey, Policy] = {
     ("GET", "/v1/inquiries"): own(INTEGRATOR, request=fixed_url("/v1/inquiries")),
     ("GET", "/v1/inquiries/{inquiry_id}"): own(INTEGRATOR, request=on_inquiry()),
     ("POST", "/v1/inquiries/{inquiry_id}/confirm"): staff(on_inquiry("/confirm", {})),
+    # Devices: staff, and an integrator its own source's (its customers' devices).
+    ("POST", "/v1/devices"): own(INTEGRATOR, request=new_device),
+    ("GET", "/v1/devices/{device_id}"): own(INTEGRATOR, request=on_device()),
+    ("POST", "/v1/devices/{device_id}/events"): own(
+        INTEGRATOR, request=on_device("/events", DEVICE_EVENTS)
+    ),
+    ("GET", "/v1/devices/{device_id}/incidents"): own(INTEGRATOR, request=on_device("/incidents")),
     # Dispatch: staff only. Placeholders: a real run would start the solver in a process.
     ("POST", "/v1/dispatch/runs"): staff(send_json("/v1/dispatch/runs", {}), is_placeholder=True),
     ("GET", "/v1/dispatch/runs/{run_id}"): staff(
@@ -930,6 +969,7 @@ CREATIONS: dict[RouteKey, Callable[[Any], list[str]]] = {
     ],
     ("POST", "/v1/webhooks"): lambda body: [f"/v1/webhooks/{body['id']}"],
     ("POST", "/v1/inquiries"): lambda body: [f"/v1/inquiries/{body['id']}"],
+    ("POST", "/v1/devices"): lambda body: [f"/v1/devices/{body['id']}"],
 }
 
 

@@ -125,6 +125,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "customers_list": "phone and email parse; cursor is one the API returned",
     "customers_list_suggestions": "cursor is one the API returned",
     "customers_merge": "the duplicate is another live customer of the same source",
+    "devices_create": "a model of the device rules; a customer of the source; Idempotency-Key",
+    "devices_post_events": "occurred_at not in the future; a metric of the model; Idempotency-Key",
     "dispatch_availability": "window_end after window_start, at most a day later",
     "dispatch_override_assignment": "technician_id with assign and pin, not with the others",
     "dispatch_submit_run": "the scope's tickets and region exist",

@@ -27,6 +27,13 @@ def test_a_seeded_day_plays_into_settled_orders_pings_and_insertions(
     assert len(seeded.tickets) == FAST.orders  # every lead of an order converted
     assert seeded.leads_rejected == FAST.junk_leads
     assert seeded.run_ids and seeded.planned
+    # The device's storm of one alarm opened one maintenance ticket and counted the rest on it.
+    alarm = seeded.device_alarm
+    assert alarm is not None and alarm.event_count == alarm.alarms - 2  # the third one fires
+    incidents = api.must("integrator", "GET", f"/v1/devices/{alarm.device_id}/incidents")
+    assert [i["ticket_id"] for i in incidents["items"]] == [alarm.ticket_id]
+    maintenance = api.must("dispatcher", "GET", f"/v1/tickets/{alarm.ticket_id}")
+    assert maintenance["type"] == "maintenance" and maintenance["skills"] == {"aircon": 1}
     in_force = api.must("admin", "GET", "/v1/rate-cards/in-force")
     assert in_force["card_id"] == "sh-sz-field-service"
     busiest = busiest_technicians(api, seeded.day)

@@ -5,6 +5,9 @@ from api.db.tables.billing import PriceListVersionRow as PriceListVersionRow
 from api.db.tables.customers import CustomerIdentifierRow as CustomerIdentifierRow
 from api.db.tables.customers import CustomerMergeRow as CustomerMergeRow
 from api.db.tables.customers import MergeSuggestionRow as MergeSuggestionRow
+from api.db.tables.devices import DeviceEventRow as DeviceEventRow
+from api.db.tables.devices import DeviceIncidentRow as DeviceIncidentRow
+from api.db.tables.devices import DeviceRow as DeviceRow
 from api.db.tables.dispatch import AssignmentRow as AssignmentRow
 from api.db.tables.dispatch import DispatchPlanRow as DispatchPlanRow
 from api.db.tables.dispatch import DispatchRunRow as DispatchRunRow
