@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(map_router.router)
     app.include_router(me_router.router)
     app.include_router(reports.page_router)
+    app.include_router(customers.page_router)
     app.mount("/static/app", StaticFiles(directory=PAGES_STATIC), name="app-static")
     app.mount("/static/map", StaticFiles(directory=MAP_STATIC), name="map-static")
     mount_assets(app)

@@ -6,6 +6,7 @@ Staff see every customer; an integrator only its own source's; technicians none.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
 
 from api.auth import Principal, Role, require_roles, utc_now
 from api.customers import service
@@ -23,8 +24,11 @@ from api.customers.service import Reader, VisibleCustomer
 from api.customers.valuation import policy_of, recompute
 from api.deps import SessionDep, SettingsDep
 from api.fields import RowIdParam
+from api.pages.access import page_roles
+from api.pages.templates import page_language, render
 
 router = APIRouter(prefix="/customers", tags=["customers"])
+page_router = APIRouter(include_in_schema=False)
 AdminDep = Annotated[Principal, require_roles(Role.ADMIN)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such object of yours"}}
 DECIDED: dict[int | str, dict[str, Any]] = {
@@ -181,3 +185,22 @@ def merge_customer(
         session, principal=principal, survivor=customer, duplicate_id=merge_in.duplicate_id,
         note=merge_in.note,
     )  # fmt: skip
+
+
+Staff = Annotated[Principal, page_roles(Role.ADMIN, Role.DISPATCHER)]
+DUPLICATES_PER_PAGE = 50
+
+
+@page_router.get("/customers/duplicates", response_class=HTMLResponse)
+def duplicates_page(
+    principal: Staff, request: Request, session: SessionDep, cursor: Cursor = None
+) -> HTMLResponse:
+    """Show the open merge suggestions, each pair side by side with its evidence.
+
+    Merging, refusing and undoing a merge go through the JSON API from the page's script.
+    """
+    queue = service.list_suggestions(
+        session, principal=principal, status="open", cursor=cursor, limit=DUPLICATES_PER_PAGE
+    )
+    title = "Probable duplicates" if page_language(request) == "en" else "疑似重复客户"
+    return render(request, "duplicates.html", {"title": title, "queue": queue})

@@ -18,7 +18,7 @@ TEMPLATE_DIRS = [Path(__file__).parent / "templates"]
 
 def _environment() -> Environment:
     dirs = [*TEMPLATE_DIRS]
-    for package in ("map", "me", "reports", "bills"):
+    for package in ("map", "me", "reports", "bills", "customers"):
         folder = Path(__file__).parent.parent / package / "templates"
         if folder.is_dir():
             dirs.append(folder)
