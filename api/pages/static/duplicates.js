@@ -1,37 +1,14 @@
 // The /customers/duplicates page: merge, refuse, and undo a merge, through the JSON API.
-// Each change goes with the session cookie and the page's CSRF token; an answer other than
-// 2xx is shown on the pair with the API's own message, and the buttons come back.
+// Each change goes through send.js (the session cookie and the page's CSRF token); an answer
+// other than 2xx is shown on the pair with the API's own message, and the buttons come back.
 "use strict";
 
 (function () {
   const dataNode = document.getElementById("duplicates-data");
   const messages = dataNode ? JSON.parse(dataNode.textContent) : {};
-  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
-  async function post(url) {
-    let response;
-    try {
-      response = await fetch(url, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: "{}",
-      });
-    } catch (err) {
-      throw new Error(messages.network || "Network error");
-    }
-    let payload = null;
-    try {
-      payload = await response.json();
-    } catch (err) {
-      payload = null;
-    }
-    if (!response.ok) {
-      const error = payload && payload.error;
-      const text = error && error.message ? error.message : response.status + " " + response.statusText;
-      throw new Error((messages.failed ? messages.failed + " " : "") + text);
-    }
-    return payload;
+  function post(url) {
+    return window.geodispatchSend("POST", url, {}, messages);
   }
 
   function show(node, text) {

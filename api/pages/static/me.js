@@ -1,38 +1,15 @@
 // The technician pages: status buttons, the customer's confirmation and the withdrawal form.
-// Every change goes to the JSON API with the session cookie and the page's CSRF token; an
-// answer other than 2xx is shown on the page with the API's own message, never swallowed.
+// Every change goes to the JSON API through send.js (the session cookie and the page's CSRF
+// token); an answer other than 2xx is shown on the page with the API's own message.
 "use strict";
 
 (function () {
   const dataNode = document.getElementById("me-data");
   const data = dataNode ? JSON.parse(dataNode.textContent) : {};
   const messages = data.messages || {};
-  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
-  async function send(method, url, body) {
-    let response;
-    try {
-      response = await fetch(url, {
-        method: method,
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify(body),
-      });
-    } catch (err) {
-      throw new Error(messages.network || "Network error");
-    }
-    let payload = null;
-    try {
-      payload = await response.json();
-    } catch (err) {
-      payload = null;
-    }
-    if (!response.ok) {
-      const error = payload && payload.error;
-      const text = error && error.message ? error.message : response.status + " " + response.statusText;
-      throw new Error((messages.failed ? messages.failed + " " : "") + text);
-    }
-    return payload;
+  function send(method, url, body) {
+    return window.geodispatchSend(method, url, body, messages);
   }
 
   function show(node, text) {
