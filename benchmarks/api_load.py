@@ -24,7 +24,6 @@ import itertools
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -50,6 +49,7 @@ from api.config import PROJECT_ROOT, get_settings
 from api.datafiles import load_regions
 from api.db import migrate
 from api.db.spatial import make_engine
+from api.demo.service import free_port
 from api.rate_cards import repository as card_repo
 from api.regions import repository as region_repo
 
@@ -117,7 +117,7 @@ def _json(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
-def _prepare(database_url: str, rate_card_kib: int) -> str:
+def prepare_database(database_url: str, rate_card_kib: int = 0) -> str:
     """Migrate, load the demo regions (and the padded card), and return an integrator's token."""
     settings = get_settings()
     engine = make_engine(database_url)
@@ -134,13 +134,6 @@ def _prepare(database_url: str, rate_card_kib: int) -> str:
             )  # fmt: skip
     engine.dispose()
     return token
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -450,8 +443,8 @@ def bench_api(
     load_before = round(os.getloadavg()[0], 2)
     difficulty = [PADDED_FLAG] if rate_card_kb else []
     with fresh_database(admin_url) as database_url:
-        token = _prepare(database_url, rate_card_kb)
-        with uvicorn_server(database_url, _free_port(), workers) as base:
+        token = prepare_database(database_url, rate_card_kb)
+        with uvicorn_server(database_url, free_port(), workers) as base:
             # A fresh database has no planner statistics until autovacuum's first visit, up
             # to a minute in: a live service's tables have them. Take them after a warm-up.
             asyncio.run(

@@ -17,7 +17,6 @@ On a fresh PostGIS database served by ``geodispatch serve``, an integrator regis
 import json
 import os
 import platform
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,39 +30,20 @@ import typer
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from api.auth import Role, create_key
 from api.cli.common import fail, reports_errors
-from api.config import PROJECT_ROOT, get_settings
-from api.datafiles import load_regions
-from api.db import migrate
-from api.db.spatial import make_engine
+from api.config import PROJECT_ROOT
 from api.db.tables import DeviceIncidentRow, TicketRow
-from api.regions import repository as region_repo
-from benchmarks.api_load import DEFAULT_ADMIN_URL, fresh_database, uvicorn_server
+from api.demo.service import free_port
+from benchmarks.api_load import (
+    DEFAULT_ADMIN_URL,
+    fresh_database,
+    prepare_database,
+    uvicorn_server,
+)
 
 MODEL, METRIC, OVER = "AC-3000", "outlet_temp_c", 65.0  # over the model's 60 °C threshold
 BURST = 3  # alarms per burst: the AC-3000's repeated-fault rule fires on the third
 IN_FLIGHT_RETRIES, IN_FLIGHT_WAIT_S = 100, 0.05
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _prepare(database_url: str) -> str:
-    """Migrate, load the demo regions, and return an integrator's token."""
-    settings = get_settings()
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    regions = load_regions(settings.regions_file, max_vertices=settings.max_region_vertices)
-    with Session(engine) as session, session.begin():
-        region_repo.replace_all(session, regions=regions)
-        _, token = create_key(session, role=Role.INTEGRATOR, name="bench", source="bench")
-    engine.dispose()
-    return token
 
 
 def _register(client: httpx.Client, n: int) -> int:
@@ -212,8 +192,8 @@ def bench_devices(
     """Measure device events accepted per second and duplicate incidents under a replayed burst."""
     load_before = round(os.getloadavg()[0], 2)
     with fresh_database(admin_url) as database_url:
-        token = _prepare(database_url)
-        with uvicorn_server(database_url, _free_port(), workers) as base:
+        token = prepare_database(database_url)
+        with uvicorn_server(database_url, free_port(), workers) as base:
             with httpx.Client(base_url=base, timeout=60,
                               headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
                 ids = [_register(client, n) for n in range(devices + burst_devices)]
