@@ -11,13 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Executable,
+    Float,
     Insert,
     Select,
     String,
     and_,
+    any_,
     bindparam,
     false,
+    func,
     insert,
     or_,
     select,
@@ -44,21 +48,30 @@ from api.db.tables import (
 from api.tickets.repository import allocate_ids
 
 M_PER_DEGREE = 111_195.0  # of latitude, and of longitude at the equator
-_PEOPLE_PER_QUERY = 500  # a few bound parameters per person, far below SQLite's limit
+# People per query: values bound one by one, a few per person (500 stay far below SQLite's
+# limit), or on PostgreSQL each list as one array. A ticket's look-up binds one by one: that
+# statement was measured the faster for a few people (the plan is made for their values).
+_PEOPLE_PER_QUERY = {"arrays": 5_000, "one_by_one": 500}
+_ARRAYS_FROM = 50  # people: on PostgreSQL, a chunk this large goes in arrays
+_IDS_PER_QUERY = 500  # bound one by one: far below SQLite's limit
 
 
 # Matching: the stored customers a submission could match, and the rows identity writes.
 def candidates(session: Session, *, source: str, people: Sequence[Person]) -> list[Known]:
     """Return the live customers of ``source`` that share an identifier, phone or name key.
 
-    One query per ``_PEOPLE_PER_QUERY`` people: the customers with their identifiers joined.
+    One query per chunk of people: the customers with their identifiers joined.
     """
+    is_postgres = session.get_bind().dialect.name == "postgresql"
+    in_arrays = is_postgres and len(people) >= _ARRAYS_FROM
+    per_query = _PEOPLE_PER_QUERY["arrays" if in_arrays else "one_by_one"]
     found: dict[int, Known] = {}
-    for first in range(0, len(people), _PEOPLE_PER_QUERY):
-        lookup = _Lookup.of(source, people[first : first + _PEOPLE_PER_QUERY])
+    for first in range(0, len(people), per_query):
+        lookup = _Lookup.of(source, people[first : first + per_query])
         if lookup is None:
             continue
-        for row in session.execute(lookup.statement(), lookup.params):
+        statement, params = lookup.in_arrays() if in_arrays else lookup.one_by_one()
+        for row in session.execute(statement, params):
             known = found.setdefault(
                 row.id, Known(row.id, row.name_key, row.phone, row.lon, row.lat)
             )
@@ -67,64 +80,118 @@ def candidates(session: Session, *, source: str, people: Sequence[Person]) -> li
     return [found[i] for i in sorted(found)]
 
 
+Box = tuple[str, float, float, float, float]  # name key, west, east, south, north
+
+
 @dataclass(frozen=True, slots=True)
 class _Lookup:
-    """What a chunk of people is looked up by: its query's shape, and the values bound to it.
+    """What a chunk of people is looked up by: identifiers, phones, name boxes, known ids.
 
-    Every ticket runs this lookup, so the query is built once per shape (which lookups, how
-    many name boxes) and reused: building and keying a fresh SQLAlchemy statement cost more
-    CPU than the database spent answering it.
+    Every ticket runs this lookup, so its statements are built once and reused: building and
+    keying a fresh SQLAlchemy statement cost more CPU than the database spent answering it.
     """
 
-    identifiers: bool
-    phones: bool
-    boxes: int
-    known: bool
-    params: dict[str, Any]
+    source: str
+    pairs: list[tuple[str, str]]
+    phones: list[str]
+    boxes: list[Box]
+    known: list[int]
 
     @classmethod
     def of(cls, source: str, people: Sequence[Person]) -> "_Lookup | None":
         pairs = sorted({(k.value, v) for p in people for k, v in p.identifiers()})
         phones = sorted({p.phone for p in people if p.phone})
+        boxes = [_box(p) for p in people if p.lon is not None and p.lat is not None]
+        boxes = [box for box in boxes if box[0]]
         known = sorted({p.known_id for p in people if p.known_id is not None})
-        params: dict[str, Any] = {"source": source, "pairs": pairs, "phones": phones}
-        params["known"] = known
-        boxes = [p for p in people if p.lon is not None and p.lat is not None and name_key(p.name)]
-        for i, person in enumerate(boxes):
-            params.update(_box_params(i, person))
         if not (pairs or phones or boxes or known):
             return None
-        return cls(bool(pairs), bool(phones), len(boxes), bool(known), params)
+        return cls(source, pairs, phones, boxes, known)
 
-    def statement(self) -> Executable:
-        return _candidates_query(self.identifiers, self.phones, self.boxes, self.known)
+    def in_arrays(self) -> tuple[Executable, dict[str, Any]]:
+        """Bind each list as one array, in one statement for any chunk (PostgreSQL)."""
+        names, wests, easts, souths, norths = ([box[i] for box in self.boxes] for i in range(5))
+        params = {
+            "source": self.source, "kinds": [k for k, _ in self.pairs],
+            "values": [v for _, v in self.pairs], "phones": self.phones, "names": names,
+            "wests": wests, "easts": easts, "souths": souths, "norths": norths,
+            "known": self.known,
+        }  # fmt: skip
+        return _arrays_query(), params
+
+    def one_by_one(self) -> tuple[Executable, dict[str, Any]]:
+        """Bind each value alone, in a statement per shape (which lookups, how many boxes)."""
+        params: dict[str, Any] = {"source": self.source, "pairs": self.pairs}
+        params |= {"phones": self.phones, "known": self.known}
+        for i, (name, west, east, south, north) in enumerate(self.boxes):
+            params |= {f"name_{i}": name, f"west_{i}": west, f"east_{i}": east}
+            params |= {f"south_{i}": south, f"north_{i}": north}
+        shape = (bool(self.pairs), bool(self.phones), len(self.boxes), bool(self.known))
+        return _shaped_query(*shape), params
 
 
-def _box_params(i: int, person: Person) -> dict[str, Any]:
-    """Bind the person's name and a box around their point, wider than ``NEARBY_M`` each way.
+def _box(person: Person) -> Box:
+    """Return the person's name key and a box around their point, wider than ``NEARBY_M``.
 
     The rules measure the distance.
     """
     assert person.lon is not None and person.lat is not None
     half_lat = 2 * NEARBY_M / M_PER_DEGREE
     half_lon = half_lat / max(math.cos(math.radians(person.lat)), 0.01)
-    return {
-        f"name_{i}": name_key(person.name),
-        f"west_{i}": person.lon - half_lon,
-        f"east_{i}": person.lon + half_lon,
-        f"south_{i}": person.lat - half_lat,
-        f"north_{i}": person.lat + half_lat,
-    }
+    return (
+        name_key(person.name) or "",
+        person.lon - half_lon,
+        person.lon + half_lon,
+        person.lat - half_lat,
+        person.lat + half_lat,
+    )
+
+
+# Each lookup below uses its own index (identifier, phone, name key), and a union joins them.
+# One ``OR`` of the same conditions would not: PostgreSQL cannot use an index for an ``IN``
+# subquery inside an ``OR``, and scanned every customer of the source for each submission.
+@functools.cache
+def _arrays_query() -> Executable:
+    """Return the customers (with identifiers) the arrays of a chunk find (PostgreSQL)."""
+    source = bindparam("source", type_=String())
+
+    def array(name: str, item: Any) -> Any:
+        return bindparam(name, type_=postgresql.ARRAY(item))
+
+    pairs = (
+        func.unnest(array("kinds", String()), array("values", String()))
+        .table_valued("kind", "value")
+        .render_derived(name="pairs")
+    )
+    bounds = (array(name, Float()) for name in ("wests", "easts", "souths", "norths"))
+    boxes = (
+        func.unnest(array("names", String()), *bounds)
+        .table_valued("name", "west", "east", "south", "north")
+        .render_derived(name="boxes")
+    )
+    identifier = CustomerIdentifierRow
+    by_identifier = (
+        select(identifier.customer_id)
+        .join(pairs, and_(identifier.kind == pairs.c.kind, identifier.value == pairs.c.value))
+        .where(identifier.source == source)
+    )
+    by_phone = select(CustomerRow.id).where(
+        CustomerRow.source == source, CustomerRow.phone == any_(array("phones", String()))
+    )
+    near = and_(
+        CustomerRow.name_key == boxes.c.name,
+        CustomerRow.lon.between(boxes.c.west, boxes.c.east),
+        CustomerRow.lat.between(boxes.c.south, boxes.c.north),
+    )
+    by_name = select(CustomerRow.id).join(boxes, near).where(CustomerRow.source == source)
+    by_known = select(CustomerRow.id).where(CustomerRow.id == any_(array("known", BigInteger())))
+    lookups = union(by_identifier, by_phone, by_name, by_known).subquery()
+    return _with_identifiers(select(lookups.c[0]), source)
 
 
 @functools.lru_cache(maxsize=64)
-def _candidates_query(identifiers: bool, phones: bool, boxes: int, known: bool) -> Executable:
-    """Return the customers (with identifiers) found by a union of the lookups asked for.
-
-    Each lookup uses its own index (identifier, phone, name key). One ``OR`` of the same
-    conditions would not: PostgreSQL cannot use an index for an ``IN`` subquery inside an
-    ``OR``, and scanned every customer of the source for each submission.
-    """
+def _shaped_query(identifiers: bool, phones: bool, boxes: int, known: bool) -> Executable:
+    """Return the customers (with identifiers) found by a union of the lookups asked for."""
     source = bindparam("source", type_=String())
     lookups: list[Select[Any]] = []
     if identifiers:
@@ -153,6 +220,11 @@ def _candidates_query(identifiers: bool, phones: bool, boxes: int, known: bool) 
             select(CustomerRow.id).where(CustomerRow.id.in_(bindparam("known", expanding=True)))
         )
     matching = lookups[0] if len(lookups) == 1 else select(union(*lookups).subquery().c[0])
+    return _with_identifiers(matching, source)
+
+
+def _with_identifiers(matching: Select[Any], source: Any) -> Executable:
+    """Return the live customers of ``source`` among ``matching``, their identifiers joined."""
     return (
         select(
             CustomerRow.id,
@@ -357,10 +429,10 @@ def tickets_of(session: Session, *, customer_id: int) -> list[TicketFacts]:
     rows = list(session.execute(query))
     pay: dict[int, tuple[int, str]] = {}
     ids = [row[0].id for row in rows]
-    for first in range(0, len(ids), _PEOPLE_PER_QUERY):
+    for first in range(0, len(ids), _IDS_PER_QUERY):
         settled = (
             select(SettlementRow.ticket_id, SettlementRow.total_fen, SettlementRow.currency)
-            .where(SettlementRow.ticket_id.in_(ids[first : first + _PEOPLE_PER_QUERY]))
+            .where(SettlementRow.ticket_id.in_(ids[first : first + _IDS_PER_QUERY]))
             .order_by(SettlementRow.id)
         )
         pay.update({t: (fen, currency) for t, fen, currency in session.execute(settled)})
