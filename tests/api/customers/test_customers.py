@@ -250,3 +250,37 @@ def test_a_keyed_ticket_whose_new_phone_a_concurrent_request_took_links_to_that_
         first.commit()
     racing.join(10)
     assert [a["customer"]["id"] for a in answers] == [taken]
+
+
+def test_a_large_batch_links_and_suggests_as_single_submissions_do(
+    client: TestClient, headers: Headers
+) -> None:
+    # 60 people: on PostgreSQL their look-up binds each list as one array (50 and more).
+    shop = headers["shop_a"]
+    known = post_ticket(client, shop, ticket("L-0", {"name": "周杰", "phone": "13900000000"}))
+    namesake = post_ticket(client, shop, ticket("L-00", {"name": "吴磊", "phone": "13900000999"}))
+    people = [
+        ticket(f"L-{i}", {"name": f"批量{i}", "phone": f"1380000{i:04d}"}, (121.30 + i / 100, 31.1))
+        for i in range(1, 59)
+    ]
+    people.append(ticket("L-59", {"name": "周杰", "phone": "+86 139 0000 0000"}))
+    people.append(ticket("L-60", {"name": "吴磊", "phone": "13700000001"}, (121.4740, 31.2310)))
+    batch = client.post("/v1/tickets/batch", json={"tickets": people}, headers=shop)
+    assert batch.status_code == 201, batch.text
+    ids = {t["external_id"]: t["id"] for t in batch.json()["tickets"]}
+
+    def customer_of(external_id: str) -> int:
+        read = client.get(f"/v1/tickets/{ids[external_id]}", headers=shop).json()
+        return int(read["customer"]["id"])
+
+    assert customer_of("L-59") == known["customer"]["id"]  # the same phone: linked at once
+    newcomers = {customer_of(f"L-{i}") for i in range(1, 59)}
+    assert len(newcomers) == 58 and known["customer"]["id"] not in newcomers
+    nearby = customer_of("L-60")
+    assert nearby != namesake["customer"]["id"]  # a probable match is only suggested
+    open_pairs = client.get(
+        "/v1/customers/merge-suggestions", params={"status": "open"}, headers=shop
+    ).json()["items"]
+    assert [(s["customer"]["id"], s["candidate"]["id"]) for s in open_pairs] == [
+        (namesake["customer"]["id"], nearby)
+    ]
