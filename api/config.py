@@ -56,6 +56,16 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "data" / "device_rules.toml",
         description="alarm rules per device model, versioned (docs/devices.md)",
     )
+    escalation_rules_file: Path = Field(
+        default=PROJECT_ROOT / "data" / "escalation_rules.toml",
+        description="escalation and approval rules, versioned (docs/escalations.md)",
+    )
+    escalation_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="how often a thread of each service process evaluates the escalation "
+        "rules (0: never; `geodispatch escalations run` does one pass)",
+    )
     host: str = "127.0.0.1"
     port: PositiveInt = 8000
     max_region_vertices: PositiveInt = 20_000

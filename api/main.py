@@ -23,6 +23,9 @@ from api.dispatch.live_plans import LivePlanCache
 from api.dispatch.runs import run_executor_lifespan
 from api.earnings import router as earnings
 from api.errors import LastResort, install_error_handlers
+from api.escalations import router as escalations
+from api.escalations.service import rules_in_force as escalation_rules
+from api.escalations.worker import escalation_worker_lifespan
 from api.inquiries import router as inquiries
 from api.leads import router as leads
 from api.limits import BodySizeLimit, CompressPaths, StorableParams
@@ -54,8 +57,12 @@ MAP_STATIC = Path(__file__).parent / "map" / "static"
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Own the dispatch run executor, the webhook delivery worker when enabled, and the engine."""
-    async with run_executor_lifespan(app), webhook_worker_lifespan(app):
+    """Own the dispatch run executor, the webhook and escalation workers when on, the engine."""
+    async with (
+        run_executor_lifespan(app),
+        webhook_worker_lifespan(app),
+        escalation_worker_lifespan(app),
+    ):
         _freeze_startup_objects()
         yield
     # Pooled connections are closed here, not by the garbage collector at interpreter exit,
@@ -113,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     procedure_library(settings.procedures_dir)  # a broken procedure file stops the start
     device_rules(settings)  # so does a broken device rules file
+    escalation_rules(settings)  # and a broken escalation rules file
     app.state.engine = make_engine(
         settings.database_url,
         spatialite_library_path=settings.spatialite_library_path,
@@ -131,7 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(observability.router)
     resources = (regions, tickets, technicians, leads, dispatch, rate_cards, settlement, earnings)
-    for module in (*resources, adjustments, webhooks, inquiries):
+    for module in (*resources, adjustments, webhooks, inquiries, escalations):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(settlement.tickets_router, prefix=API_PREFIX)
     app.include_router(customers.router, prefix=API_PREFIX)

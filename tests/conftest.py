@@ -37,6 +37,8 @@ POSTGIS_ADMIN_URL = os.environ.get("TEST_POSTGIS_ADMIN_URL")
 # The apps and `serve` processes of the tests start their dispatch worker when a run needs it,
 # not at start-up (on in production): the suite starts hundreds of apps.
 os.environ.setdefault("GEODISPATCH_DISPATCH_WARM_WORKERS", "false")
+# Tests evaluate escalations when they ask to: a worker thread would commit beside their session.
+os.environ.setdefault("GEODISPATCH_ESCALATION_INTERVAL_S", "0")
 DEMO_REGIONS = Path(__file__).resolve().parents[1] / "data" / "regions.geojson"
 
 

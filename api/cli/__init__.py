@@ -163,6 +163,8 @@ COMMANDS = (
              "geodispatch keys create --role dispatcher --name desk", SERVICE),
     _command("webhooks", "api.cli.webhooks:webhooks", "Deliver ticket status changes to "
              "integrators.", "geodispatch webhooks deliver --once", SERVICE),
+    _command("escalations", "api.cli.escalations:escalations", "Escalation rules: one pass "
+             "now, printing what fired.", "geodispatch escalations run", SERVICE),
     _command("customers", "api.cli.customers:customers", "Customers: recompute every "
              "customer's value tier (run it daily).", "geodispatch customers tiers", WORK),
     _command("inquiries", "api.cli.inquiries:inquiries", "The inquiry model: train it on the "

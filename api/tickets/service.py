@@ -24,6 +24,7 @@ from api.customers.value_store import value_tiers
 from api.db.tables import TicketRow
 from api.deps import SessionDep
 from api.errors import ApiError, invalid
+from api.escalations import service as escalation_service
 from api.fields import RowIdParam
 from api.idempotency import (
     fingerprint,
@@ -485,6 +486,8 @@ def transition(
         if transition_in.to is TicketStatus.COMPLETED:
             library = procedure_repo.library(settings.procedures_dir)
             procedure_service.check_complete(session, library, locked)
+        if transition_in.to is TicketStatus.DISPATCHED:
+            escalation_service.check_dispatch_allowed(session, ticket_id=locked.id)
         repo.transition(
             session,
             ticket=locked,
@@ -506,6 +509,9 @@ def transition(
             actor_key_id=principal.key_id,
             at=now,
         )
+    if transition_in.to is TicketStatus.FAILED:
+        # A failure is the one event a rule counts; deadlines are the schedule's to watch.
+        escalation_service.evaluate_ticket(session, ticket_id=locked.id, now=now, settings=settings)
     if transition_in.to is TicketStatus.CONFIRMED:
         # The customer's confirmation closes the service: pay the technician now. A ticket the
         # card cannot price stays confirmed (pending settlement) rather than losing the signature.

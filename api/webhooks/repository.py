@@ -131,7 +131,7 @@ def _matches(sub: WebhookSubscriptionRow, ticket: TicketRow, change: TicketStatu
     return wanted and ticket.source == sub.source and change.at >= sub.created_at
 
 
-def _existing_pairs(session: Session, change_ids: Sequence[int]) -> set[tuple[int, int]]:
+def _existing_pairs(session: Session, change_ids: Sequence[int]) -> set[tuple[int, int | None]]:
     query = select(WebhookDeliveryRow.subscription_id, WebhookDeliveryRow.change_id).where(
         WebhookDeliveryRow.change_id.in_(change_ids)
     )

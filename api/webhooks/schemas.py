@@ -10,7 +10,13 @@ from api.fields import Flag
 from api.schemas import Strict
 from api.tickets.rules import TicketStatus
 
-EVENT_TYPES = ("ticket.*", *(f"ticket.{status.value}" for status in TicketStatus))
+#: A status change per status, and an escalation rule's firing on a ticket or a lead.
+ESCALATION_EVENT_TYPES = ("ticket.escalated", "lead.escalated")
+EVENT_TYPES = (
+    "ticket.*",
+    *(f"ticket.{status.value}" for status in TicketStatus),
+    *ESCALATION_EVENT_TYPES,
+)
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 MAX_URL_LENGTH = 2000  # the column's length
 
@@ -108,7 +114,7 @@ class DeliveryAttemptRead(BaseModel):
 class DeliveryRead(BaseModel):
     id: int = Field(description="also sent as X-Geodispatch-Delivery; the same on every retry")
     event_type: str
-    ticket_id: int
+    ticket_id: int | None = Field(description="null for a lead's escalation (`lead.escalated`)")
     status: Literal["pending", "succeeded", "failed"]
     attempt_count: int
     next_attempt_at: datetime | None

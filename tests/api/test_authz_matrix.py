@@ -701,6 +701,13 @@ POLICY: dict[RouteKey, Policy] = {
     ("GET", "/v1/tickets/{ticket_id}/checklist/{item_id}/photo"): own(
         TECH, INTEGRATOR, request=on_working_ticket("/checklist/repair/photo")
     ),
+    # Escalations: staff read the rules and what fired, and approve held tickets. The approval
+    # is a placeholder: the world's tickets are held by no rule, so staff get 409 past the check.
+    ("GET", "/v1/escalations/rules"): staff(fixed_url("/v1/escalations/rules")),
+    ("GET", "/v1/escalations/firings"): staff(fixed_url("/v1/escalations/firings")),
+    ("POST", "/v1/tickets/{ticket_id}/approval"): staff(
+        on_ticket("/approval", {}), is_placeholder=True
+    ),
     ("POST", "/v1/settlement/pending"): staff(send_json("/v1/settlement/pending", None)),
     ("POST", "/v1/settlement/simulate"): staff(simulation),
     # Earnings: staff, and a technician only their own (403, not 404, for another's).

@@ -68,6 +68,7 @@ OPERATION_IDS = {
     "procedures_list", "procedures_read_ticket", "procedures_tick_item", "procedures_untick_item",
     "procedures_read_item_photo",
     "devices_create", "devices_read", "devices_post_events", "devices_list_incidents",
+    "escalations_read_rules", "escalations_list_firings", "escalations_approve_ticket",
     "reports_lead_funnel", "reports_sla", "reports_cost", "reports_utilisation",
     "webhooks_list_subscriptions", "webhooks_create_subscription", "webhooks_read_subscription",
     "webhooks_update_subscription", "webhooks_delete_subscription", "webhooks_list_deliveries",

@@ -131,6 +131,7 @@ RULES_BEYOND_THE_SCHEMA = {
     "dispatch_override_assignment": "technician_id with assign and pin, not with the others",
     "dispatch_submit_run": "the scope's tickets and region exist",
     "earnings_read": "a range of at most 366 days",
+    "escalations_list_firings": "ticket_id or lead_id, not both",
     "earnings_read_statement": "period with date, or first with last",
     "earnings_adjust": "amount with an adjustment, ticket_id with a resettle",
     "inquiries_confirm": "skills of the catalogue; an address on the inquiry or in the body",

@@ -11,6 +11,8 @@ from api.db.tables.devices import DeviceRow as DeviceRow
 from api.db.tables.dispatch import AssignmentRow as AssignmentRow
 from api.db.tables.dispatch import DispatchPlanRow as DispatchPlanRow
 from api.db.tables.dispatch import DispatchRunRow as DispatchRunRow
+from api.db.tables.escalations import EscalationFiringRow as EscalationFiringRow
+from api.db.tables.escalations import TicketApprovalRow as TicketApprovalRow
 from api.db.tables.inquiries import InquiryLabelRow as InquiryLabelRow
 from api.db.tables.inquiries import InquiryRow as InquiryRow
 from api.db.tables.leads import LeadNurtureStepRow as LeadNurtureStepRow

@@ -48,6 +48,9 @@ class WebhookDeliveryRow(Base):
         UniqueConstraint(
             "subscription_id", "change_id", name="uq_webhook_delivery_subscription_id_change_id"
         ),
+        UniqueConstraint(
+            "subscription_id", "firing_id", name="uq_webhook_delivery_subscription_id_firing_id"
+        ),
         Index("ix_webhook_delivery_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
@@ -55,8 +58,14 @@ class WebhookDeliveryRow(Base):
     subscription_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("webhook_subscription.id", ondelete="CASCADE")
     )
-    change_id: Mapped[int] = mapped_column(BigId, ForeignKey("ticket_status_change.id"))
-    ticket_id: Mapped[int] = mapped_column(BigId)
+    # A delivery carries a status change or an escalation's firing (then of a ticket or a lead).
+    change_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("ticket_status_change.id"), nullable=True
+    )
+    firing_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("escalation_firing.id"), nullable=True
+    )
+    ticket_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     event_type: Mapped[str] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(12))
