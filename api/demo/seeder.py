@@ -2,7 +2,8 @@
 
 In order: the demo rate card (when none is in force), technicians with shifts, lunch breaks and
 territories, leads (some junk, the rest converted into tickets), work orders in batches, an
-air conditioner at a customer's whose storm of one alarm opens one maintenance ticket, the
+air conditioner at a customer's whose storm of one alarm opens one maintenance ticket, three
+customers' inquiries drafted by the model and confirmed as tickets by the dispatcher, the
 morning's work (orders whose windows closed before now: assigned by hand, then taken through
 ``dispatched → en_route → on_site → completed → confirmed`` so they settle), a GPS ping per
 technician, and dispatch runs over the rest of the day, applied. The optimiser plans from the
@@ -44,6 +45,7 @@ class DemoDay:
     planned: list[int] = field(default_factory=list)
     unassigned: Counter[str] = field(default_factory=Counter)
     device_alarm: "DeviceAlarm | None" = None
+    inquiry_tickets: list["InquiryTicket"] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,16 @@ class DeviceAlarm:
     incident_id: int
     ticket_id: int
     event_count: int
+
+
+@dataclass(frozen=True)
+class InquiryTicket:
+    """A customer's inquiry the dispatcher confirmed as a ticket: the type drafted and kept."""
+
+    inquiry_id: int
+    ticket_id: int
+    drafted_type: str
+    ticket_type: str
 
 
 def seed_day(
@@ -74,6 +86,8 @@ def seed_day(
     _orders(api, city, seeded)
     report("a device alarm storm")
     seeded.device_alarm = _device_alarm(api, seeded, now)
+    report(f"{len(DEMO_INQUIRIES)} inquiries drafted and confirmed as tickets")
+    seeded.inquiry_tickets = _inquiries(api, city, now)
     morning = [i for i, o in seeded.tickets.items() if o.closes_at <= now + MORNING_MARGIN]
     report(f"the morning: {len(morning)} orders done")
     seeded.positions = {t: _pair(b["home_base"]) for t, b in seeded.technicians.items()}
@@ -169,6 +183,45 @@ def _device_alarm(api: DemoApi, seeded: DemoDay, now: datetime) -> DeviceAlarm |
     incident = api.must("integrator", "GET", f"/v1/devices/{device['id']}")["open_incidents"][0]
     return DeviceAlarm(device["id"], ALARM_STORM, posted["opened_incidents"][0],
                        incident["ticket_id"], incident["event_count"])  # fmt: skip
+
+
+# What customers wrote (Chinese, English, both), who, and what the dispatcher changed of the
+# draft before confirming it (None: confirmed as drafted).
+DEMO_INQUIRIES: tuple[tuple[str, dict[str, str], dict[str, object] | None], ...] = (
+    ("客厅空调不制冷，外机一直有异响，麻烦尽快派师傅上门看看。",  # noqa: RUF001 (as written)
+     {"name": "陈女士", "phone": "+86 139 1000 0001"}, None),
+    ("The water heater has been leaking under the tank since this morning, please send someone.",
+     {"name": "Mr. Brown", "phone": "+86 139 1000 0002"}, None),
+    ("想装一台新的热水器 and move the kitchen socket, 周末上午有空。",
+     {"name": "刘先生", "phone": "+86 139 1000 0003"}, {"duration_min": 150}),
+)  # fmt: skip
+
+
+def _inquiries(api: DemoApi, city: CityDay, now: datetime) -> list[InquiryTicket]:
+    """Send the demo's inquiries where three of the day's orders are; confirm each as a ticket.
+
+    Keyed by the day, so a second seed of the day replays them; an inquiry confirmed before
+    keeps its ticket.
+    """
+    confirmed = []
+    window = [(now + timedelta(hours=2)).isoformat(), (now + timedelta(hours=5)).isoformat()]
+    for n, ((text, contact, correction), order) in enumerate(
+        zip(DEMO_INQUIRIES, city.orders, strict=False)
+    ):
+        key = {"Idempotency-Key": f"demo-inquiry-{city.day.isoformat()}-{n}"}
+        body = {"text": text, "location": order.body["location"],
+                "address": order.body["address"], "contact": contact}  # fmt: skip
+        inquiry = api.must("integrator", "POST", "/v1/inquiries", json=body, headers=key)
+        ticket_id = inquiry["ticket_id"]
+        if ticket_id is None:
+            changes = {"external_id": f"demo-inquiry-{city.day.isoformat()}-{n}",
+                       "time_windows": [window], **(correction or {})}  # fmt: skip
+            path = f"/v1/inquiries/{inquiry['id']}/confirm"
+            ticket_id = api.must("dispatcher", "POST", path, json=changes)["ticket_id"]
+        ticket = api.must("dispatcher", "GET", f"/v1/tickets/{ticket_id}")
+        drafted = inquiry["draft"]["type"]["value"]
+        confirmed.append(InquiryTicket(inquiry["id"], ticket_id, drafted, ticket["type"]))
+    return confirmed
 
 
 CONVERT_FIELDS = ("type", "duration_min", "skills", "time_windows", "priority", "sla_due_at",

@@ -84,6 +84,10 @@ def print_summary(console: Console, summary: Summary, seeded: DemoDay, stats: Si
             ("device alarm storm", f"{alarm.alarms} alarms of device {alarm.device_id}: "
              f"1 maintenance ticket (#{alarm.ticket_id}), incident counted {alarm.event_count}"),
         )),
+        *(() if not seeded.inquiry_tickets else (
+            ("inquiries confirmed as tickets", ", ".join(
+                f"#{i.ticket_id} {i.ticket_type}" for i in seeded.inquiry_tickets)),
+        )),
         *((f"status {s}", str(c)) for s, c in sorted(summary.statuses.items())),
         *((f"unassigned: {r}", str(c)) for r, c in sorted(summary.unassigned.items())),
     ]  # fmt: skip

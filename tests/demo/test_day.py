@@ -34,6 +34,14 @@ def test_a_seeded_day_plays_into_settled_orders_pings_and_insertions(
     assert [i["ticket_id"] for i in incidents["items"]] == [alarm.ticket_id]
     maintenance = api.must("dispatcher", "GET", f"/v1/tickets/{alarm.ticket_id}")
     assert maintenance["type"] == "maintenance" and maintenance["skills"] == {"aircon": 1}
+    # Three inquiries drafted by the model and confirmed as tickets, one with a correction.
+    assert len(seeded.inquiry_tickets) == 3
+    for confirmed in seeded.inquiry_tickets:
+        inquiry = api.must("dispatcher", "GET", f"/v1/inquiries/{confirmed.inquiry_id}")
+        assert inquiry["status"] == "confirmed" and inquiry["ticket_id"] == confirmed.ticket_id
+        assert confirmed.ticket_type == confirmed.drafted_type
+    corrected = api.must("dispatcher", "GET", f"/v1/tickets/{seeded.inquiry_tickets[2].ticket_id}")
+    assert corrected["duration_min"] == 150
     in_force = api.must("admin", "GET", "/v1/rate-cards/in-force")
     assert in_force["card_id"] == "sh-sz-field-service"
     busiest = busiest_technicians(api, seeded.day)
