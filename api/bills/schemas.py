@@ -45,7 +45,7 @@ class BillRead(BaseModel):
     """A ticket's bill; ``total`` is the sum of the lines' amounts."""
 
     ticket_id: int
-    price_list_version: str = Field(examples=["sh-sz-customer@v1"])
+    price_list_version: str = Field(examples=["sh-sz-customer@v2"])
     service_at: datetime = Field(description="start of service, in the price list's time zone")
     tier: str | None = Field(description="the customer's value tier, when known")
     travel_m: int = Field(description="the trip to the job, metres")

@@ -12,9 +12,13 @@ job agree on what happened:
 
 Bills are computed on request, not stored: price-list versions never change, so the same ticket
 always gets the same bill.
+
+A ticket not yet done has a *quote* (:func:`quotes`): the same pricing with the facts known
+before the work, for escalation rules on order value.
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -103,6 +107,44 @@ def bill_totals(
         except SettlementError:
             continue
     return totals
+
+
+def quotes(
+    session: Session, ticket_ids: Collection[int], *, statuses: Sequence[str], now: datetime
+) -> dict[int, Bill]:
+    """Return the quote of every ticket among ``ticket_ids`` in ``statuses`` that can be priced.
+
+    A quote is the bill priced with what is known before the work: the ticket's type, units,
+    materials and priority, the customer's tier, and as service time the start of the first
+    window not yet over (``now`` once it has begun, or for a ticket without windows). The trip
+    is priced as the first travel band: its length depends on the technician who goes. Left
+    out, as in :func:`bill_totals`: no list in force then, or an unpriced type or material.
+    """
+    tickets = repo.tickets(session, ticket_ids=ticket_ids, statuses=statuses)
+    if not tickets:
+        return {}
+    due = {ticket.id: _expected_at(ticket, now) for ticket in tickets}
+    candidates = price_lists.candidates_before(session, latest=max(due.values()))
+    tiers = _tiers(session, tickets)
+    priced = {}
+    for ticket in tickets:
+        row = price_lists.in_force_at(candidates, due[ticket.id])
+        if row is None:
+            continue
+        try:
+            priced[ticket.id] = _price(ticket, PricedTrip(due[ticket.id], 0), row,
+                                       tiers.get(ticket.id))  # fmt: skip
+        except SettlementError:
+            continue
+    return priced
+
+
+def _expected_at(ticket: TicketRow, now: datetime) -> datetime:
+    """When the work is expected: its first window not yet over, from now at the earliest."""
+    for start, end in ticket.time_windows:
+        if datetime.fromisoformat(end) > now:
+            return max(datetime.fromisoformat(start), now)
+    return now
 
 
 def _price(ticket: TicketRow, trip: PricedTrip, row: PriceListVersionRow, tier: str | None) -> Bill:

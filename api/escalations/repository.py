@@ -23,6 +23,7 @@ from api.db.tables import (
     WebhookSubscriptionRow,
 )
 from api.escalations.rules import (
+    BEFORE_DISPATCH,
     EscalationRules,
     Firing,
     InvalidEscalationRules,
@@ -82,12 +83,14 @@ def ticket_candidates(
     now: datetime,
     at_risk_margin: timedelta,
     min_failures: int | None,
+    before_dispatch: bool = False,
     ticket_ids: Sequence[int] | None = None,
 ) -> list[TicketFacts]:
-    """Return the open tickets a ticket rule could fire on, as facts.
+    """Return the open tickets a ticket rule could fire on, as facts (without order values).
 
     Those due before ``now + at_risk_margin`` (at risk or overdue: the status and deadline
-    index finds them) and, when a rule counts failures, those failed ``min_failures`` times.
+    index finds them), when a rule counts failures those failed ``min_failures`` times, and
+    with ``before_dispatch`` (a rule judges order values) every ticket not yet dispatched.
     ``ticket_ids`` narrows it to those tickets (a ticket whose status just changed).
     """
     failures = (
@@ -98,12 +101,16 @@ def ticket_candidates(
     )
     failed_count = func.coalesce(failures.c.n, 0)
     due_soon = TicketRow.sla_due_at < now + at_risk_margin
-    wanted = due_soon if min_failures is None else or_(due_soon, failed_count >= min_failures)
+    wanted = [due_soon]
+    if min_failures is not None:
+        wanted.append(failed_count >= min_failures)
+    if before_dispatch:
+        wanted.append(TicketRow.status.in_(BEFORE_DISPATCH))
     query = (
         select(TicketRow.id, TicketRow.source, TicketRow.status, TicketRow.priority,
                TicketRow.region_id, TicketRow.sla_due_at, failed_count)
         .outerjoin(failures, failures.c.ticket_id == TicketRow.id)
-        .where(TicketRow.status.in_(OPEN_TICKET_STATUSES), wanted)
+        .where(TicketRow.status.in_(OPEN_TICKET_STATUSES), or_(*wanted))
         .order_by(TicketRow.id)
     )  # fmt: skip
     if ticket_ids is not None:

@@ -7,7 +7,9 @@ Each rule has one *condition* (``when``) and one or more *actions* (``then``):
   ``at_risk`` (a ticket's SLA at-risk flag, :func:`api.tickets.rules.sla_flags`),
   ``failed_times`` (a ticket that has gone to ``failed`` at least this many times) and
   ``lead_unanswered_min`` (a lead this many minutes past its first-response deadline with no
-  response); a ticket condition may be narrowed to tickets of some ``priority``;
+  response) and ``order_value_min`` (a ticket not yet dispatched whose quote, the customer
+  price list's price of its work, is at least this much); a ticket condition may be narrowed to
+  tickets of some ``priority``;
 - actions: ``notify`` (a role, or a supervisor: a named one or the region's, through the webhook
   outbox), ``raise_priority`` (never lowers) and ``require_approval`` (no dispatch before a
   dispatcher approves).
@@ -22,6 +24,7 @@ Pure: the rules arrive as a parsed table, the subjects as values, the time as an
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -31,6 +34,9 @@ from api.tickets.rules import sla_flags
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
 SupervisorId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]{0,63}$")]
 Minutes = Annotated[int, Field(ge=0, le=30 * 24 * 60)]
+#: An amount in the price list's major unit, quoted as in price lists and rate cards ("2000.00"):
+#: a TOML float could not say 0.10 exactly.
+QuotedAmount = Annotated[str, Field(pattern=r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
 Priority = Literal["normal", "urgent", "emergency"]
 PRIORITY_RANK: dict[str, int] = {"normal": 0, "urgent": 1, "emergency": 2}
 SubjectKind = Literal["ticket", "lead"]
@@ -60,6 +66,7 @@ class Condition(_Strict):
     at_risk: Literal[True] | None = None
     failed_times: Annotated[int, Field(ge=1, le=100)] | None = None
     lead_unanswered_min: Minutes | None = None
+    order_value_min: QuotedAmount | None = None
     priority: Annotated[list[Priority], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
@@ -82,7 +89,10 @@ class Condition(_Strict):
         return "lead" if self.lead_unanswered_min is not None else "ticket"
 
 
-CONDITIONS = ("overdue_min", "at_risk", "failed_times", "lead_unanswered_min")
+CONDITIONS = ("overdue_min", "at_risk", "failed_times", "lead_unanswered_min", "order_value_min")
+#: Statuses in which a ticket's order value is judged: before it is dispatched, while holding it
+#: for approval can still keep it from going out.
+BEFORE_DISPATCH = ("new", "scheduled")
 
 
 class Notify(_Strict):
@@ -238,8 +248,18 @@ def _cycle_from(start: str, leads_to: Mapping[str, Sequence[str]]) -> list[str] 
 
 
 @dataclass(frozen=True, slots=True)
+class OrderValue:
+    """A ticket's quote: its work priced by the customer price list in force when it is due."""
+
+    amount: Decimal
+    currency: str
+    price_list_version: str
+    priced_for: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class TicketFacts:
-    """What the rules look at on a ticket."""
+    """What the rules look at on a ticket (``order_value``: None when it has no quote)."""
 
     id: int
     source: str
@@ -248,6 +268,7 @@ class TicketFacts:
     region_id: str | None
     sla_due_at: datetime | None
     failed_count: int
+    order_value: OrderValue | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +350,15 @@ def _ticket_facts(
                        "at_risk_margin_min": int(margin.total_seconds() // 60)}  # fmt: skip
     if when.failed_times is not None and ticket.failed_count >= when.failed_times:
         return base | {"failed_count": ticket.failed_count, "threshold": when.failed_times}
+    value = ticket.order_value
+    if (
+        when.order_value_min is not None and value is not None
+        and ticket.status in BEFORE_DISPATCH and value.amount >= Decimal(when.order_value_min)
+    ):  # fmt: skip
+        return base | {"order_value": str(value.amount), "currency": value.currency,
+                       "threshold": when.order_value_min,
+                       "price_list_version": value.price_list_version,
+                       "priced_for": value.priced_for.isoformat()}  # fmt: skip
     return None
 
 

@@ -5,25 +5,29 @@ fire on (through the status/deadline and lead-deadline indexes), asks the pure r
 (:func:`api.escalations.rules.evaluate`), records each firing and acts on it, committing once
 per batch. A firing is recorded before it acts, under a unique (rule, subject, condition): an
 evaluation racing this one records it first, and this one then skips it, so every firing acts
-once. A ticket that fails is judged at once (:func:`evaluate_ticket`, from the transition).
+once. A ticket that fails is judged at once (:func:`evaluate_ticket`, from the transition), and
+so is one about to be dispatched (:func:`check_dispatch_allowed`).
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from api.bills import service as bills
 from api.config import Settings
 from api.errors import ApiError
 from api.escalations import repository as repo
 from api.escalations.rules import (
+    BEFORE_DISPATCH,
     REGION_SUPERVISOR,
     EscalationRules,
     Firing,
     LeadFacts,
     Notify,
+    OrderValue,
     RaisePriority,
     RequireApproval,
     Rule,
@@ -99,10 +103,25 @@ def _ticket_candidates(
     if not any(rule.when.subject_kind == "ticket" for rule in rules.rules):
         return []
     failures = [r.when.failed_times for r in rules.rules if r.when.failed_times is not None]
-    return repo.ticket_candidates(
+    judges_value = any(rule.when.order_value_min is not None for rule in rules.rules)
+    tickets = repo.ticket_candidates(
         session, now=now, at_risk_margin=margin, min_failures=min(failures, default=None),
-        ticket_ids=ticket_ids,
+        before_dispatch=judges_value, ticket_ids=ticket_ids,
     )  # fmt: skip
+    if not judges_value:
+        return tickets
+    fired = repo.fired_keys(session, subject_kind="ticket", subject_ids=[t.id for t in tickets])
+    unjudged = {
+        t.id for t in tickets if t.status in BEFORE_DISPATCH
+        and any(r.when.order_value_min is not None
+                and (r.id, "ticket", t.id, "order_value_min") not in fired for r in rules.rules)
+    }  # fmt: skip
+    quoted = {
+        ticket_id: OrderValue(q.total.amount, q.currency, q.price_list_version, q.local_service_at)
+        for ticket_id, q in bills.quotes(session, unjudged, statuses=BEFORE_DISPATCH,
+                                         now=now).items()
+    }  # fmt: skip
+    return [replace(t, order_value=quoted[t.id]) if t.id in quoted else t for t in tickets]
 
 
 def _new_firings(
@@ -234,10 +253,20 @@ def _event(
 
 
 # Approval before dispatch.
-def check_dispatch_allowed(session: Session, *, ticket_id: int) -> None:
-    """Refuse (409 ``approval_required``) to dispatch a ticket a rule holds for approval."""
+def check_dispatch_allowed(
+    session: Session, *, ticket_id: int, now: datetime, settings: Settings
+) -> None:
+    """Refuse (409 ``approval_required``) to dispatch a ticket a rule holds for approval.
+
+    The ticket rules are evaluated on it first, so that one due now holds it before it goes
+    out rather than at the schedule's next pass (an order value the pass has not judged yet, a
+    rule added since). A hold made here is committed before the refusal: the firing and its
+    notification stand although this dispatch does not.
+    """
+    evaluate_ticket(session, ticket_id=ticket_id, now=now, settings=settings)
     held = repo.approval(session, ticket_id=ticket_id)
     if held is not None and held.status == "pending":
+        session.commit()
         raise ApiError(
             409, "approval_required",
             f"ticket {ticket_id} waits for approval (escalation firing {held.firing_id}) before "

@@ -10,7 +10,7 @@ class PriceListVersionRead(BaseModel):
 
     list_id: str
     version: int
-    label: str = Field(examples=["sh-sz-customer@v1"], description="what bills record")
+    label: str = Field(examples=["sh-sz-customer@v2"], description="what bills record")
     currency: str
     time_zone: str
     effective_from: date

@@ -487,7 +487,9 @@ def transition(
             library = procedure_repo.library(settings.procedures_dir)
             procedure_service.check_complete(session, library, locked)
         if transition_in.to is TicketStatus.DISPATCHED:
-            escalation_service.check_dispatch_allowed(session, ticket_id=locked.id)
+            escalation_service.check_dispatch_allowed(
+                session, ticket_id=locked.id, now=now, settings=settings
+            )
         repo.transition(
             session,
             ticket=locked,

@@ -89,7 +89,7 @@ def shared_regions(client: TestClient) -> None:
 def test_upload_list_and_read_a_version(client: TestClient, headers: Headers) -> None:
     created = upload(client, headers, PRICE_LIST.read_bytes())
     assert created.status_code == 201, created.text
-    assert created.json()["price_list"]["label"] == "sh-sz-customer@v1"
+    assert created.json()["price_list"]["label"] == "sh-sz-customer@v2"
     again = upload(client, headers, PRICE_LIST.read_bytes())
     assert again.status_code == 200 and again.json()["outcome"] == "unchanged"
     edited = PRICE_LIST.read_bytes().replace(b'"150.00"', b'"155.00"')
@@ -97,8 +97,8 @@ def test_upload_list_and_read_a_version(client: TestClient, headers: Headers) ->
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"]["code"] == "price_list_version_exists"
     listed = client.get("/v1/price-lists", headers=headers["dispatcher"]).json()
-    assert [v["label"] for v in listed] == ["sh-sz-customer@v1"]
-    one = client.get("/v1/price-lists/sh-sz-customer/versions/1", headers=headers["dispatcher"])
+    assert [v["label"] for v in listed] == ["sh-sz-customer@v2"]
+    one = client.get("/v1/price-lists/sh-sz-customer/versions/2", headers=headers["dispatcher"])
     assert one.json()["document"] == PRICE_LIST.read_text()
 
 
@@ -144,7 +144,7 @@ def test_a_done_ticket_has_a_bill_whose_lines_add_up(
     ]
     assert bill["total"] == {"amount": "534.00", "currency": "CNY"}
     assert sum(Decimal(line["amount"]["amount"]) for line in bill["lines"]) == Decimal("534.00")
-    assert bill["price_list_version"] == "sh-sz-customer@v1" and bill["tier"] is None
+    assert bill["price_list_version"] == "sh-sz-customer@v2" and bill["tier"] is None
     assert bill["service_at"].startswith("2026-03-10T21:00:00+08:00")
 
 

@@ -41,4 +41,4 @@ def test_every_done_demo_ticket_has_a_bill_whose_lines_add_up(live: Live, api: D
         lines = sum(Decimal(line["amount"]["amount"]) for line in bill["lines"])
         assert Decimal(bill["total"]["amount"]) == lines > 0, bill
         assert {line["amount"]["currency"] for line in bill["lines"]} == {"CNY"}
-        assert bill["price_list_version"] == "sh-sz-customer@v1"
+        assert bill["price_list_version"] == "sh-sz-customer@v2"

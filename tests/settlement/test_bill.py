@@ -48,7 +48,7 @@ def test_a_plain_repair_is_labour_and_a_free_travel_band(price_list: PriceList) 
     assert amounts(bill.lines) == [("labour", "150.00"), ("travel", "0.00")]
     assert bill.lines[1].basis_en == "3 km trip, band up to 5 km"
     assert bill.total.amount == Decimal("150.00") and bill.total.currency == "CNY"
-    assert bill.price_list_version == "sh-sz-customer@v1"
+    assert bill.price_list_version == "sh-sz-customer@v2"
 
 
 def test_every_rule_at_once_explained_line_by_line(price_list: PriceList) -> None:
@@ -143,7 +143,7 @@ def test_a_service_outside_the_lists_period_or_an_unknown_tier_is_refused(
     price_list: PriceList,
 ) -> None:
     with pytest.raises(PriceListNotInForce):
-        price_bill(facts(service_at=datetime(2027, 1, 1, tzinfo=UTC)), price_list, None)
+        price_bill(facts(service_at=datetime(2025, 12, 31, 15, tzinfo=UTC)), price_list, None)
     with pytest.raises(InvalidOrder, match="tier"):
         price_bill(facts(), price_list, "D")
 

@@ -3,6 +3,7 @@ and a broken document names the offending field (unknown keys, wrong actions, pr
 
 import tomllib
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from api.escalations.rules import (
     EscalationRules,
     InvalidEscalationRules,
     LeadFacts,
+    OrderValue,
     TicketFacts,
     evaluate,
     parse_rules,
@@ -92,6 +94,25 @@ def test_failed_counts_failures_and_records_the_facts() -> None:
     ]
 
 
+def test_an_order_value_fires_at_its_threshold_before_dispatch_only() -> None:
+    rules = parse_rules(document(rule("large", {"order_value_min": "2000.00"})))
+
+    def quoted(amount: str) -> OrderValue:
+        return OrderValue(Decimal(amount), "CNY", "prices@v1", NOW + timedelta(hours=3))
+
+    subjects = [
+        ticket(id=1, order_value=quoted("1999.99")), ticket(id=2, order_value=quoted("2000.00")),
+        ticket(id=3, status="new", order_value=quoted("8000.00")),
+        ticket(id=4, status="dispatched", order_value=quoted("8000.00")),
+        ticket(id=5, order_value=None),  # no price list could quote it
+    ]  # fmt: skip
+    firings = evaluate(rules, tickets=subjects, leads=[], now=NOW, at_risk_margin=MARGIN)
+    assert [f.subject_id for f in firings] == [2, 3]
+    assert {k: firings[0].facts[k] for k in ("order_value", "currency", "threshold")} == {
+        "order_value": "2000.00", "currency": "CNY", "threshold": "2000.00"
+    }  # fmt: skip
+
+
 def test_a_lead_unanswered_past_its_deadline_escalates_until_answered() -> None:
     rules = parse_rules(document(rule("lead", {"lead_unanswered_min": 60})))
     answered = lead(id=8, first_responded_at=NOW - timedelta(minutes=100))
@@ -138,6 +159,9 @@ def test_the_region_supervisor_resolves_by_region_then_default() -> None:
          "rules.0"),
         (document(rule("a", {"overdue_min": 3}), rule("a", {"at_risk": True})), "rules"),
         (document(rule("a", {"overdue_min": 3}), colour="red"), "colour"),
+        (document(rule("a", {"order_value_min": 2000.0})), "rules.0.when.order_value_min"),
+        (document(rule("a", {"order_value_min": "-5.00"})), "rules.0.when.order_value_min"),
+        (document(rule("a", {"order_value_min": "1.005"})), "rules.0.when.order_value_min"),
         (document(rule("a", {"overdue_min": 3}, {"action": "notify", "supervisor": "region"}),
                   supervisors={}), "rules.0.then.0.supervisor"),
     ],
