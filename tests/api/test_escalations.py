@@ -96,7 +96,7 @@ def test_an_overdue_ticket_escalates_once_with_a_delivered_webhook(
     assert (data["ticket_id"], data["rule_id"], data["rules_version"]) == (
         late,
         "overdue-30",
-        "escalation-rules@1",
+        "escalation-rules@2",
     )
     assert data["facts"]["overdue_min"] >= 45 and data["facts"]["threshold_min"] == 30
     assert data["notify"] == [{"action": "notify", "supervisor": "sup-pudong",
@@ -212,7 +212,7 @@ def test_the_rules_in_force_are_shown_to_staff(client: TestClient, headers: Head
     response = client.get("/v1/escalations/rules", headers=headers["dispatcher"])
     assert response.status_code == 200
     rules = response.json()
-    assert rules["key"] == "escalation-rules@1"
+    assert rules["key"] == "escalation-rules@2"
     overdue = next(r for r in rules["rules"] if r["id"] == "overdue-30")
     assert overdue["when"] == {"overdue_min": 30}
     assert overdue["then"][1] == {"action": "raise_priority", "to": "urgent"}
