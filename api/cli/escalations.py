@@ -10,7 +10,7 @@ from api.cli.common import fail, reports_errors
 from api.cli.service import configured_engine
 from api.config import get_settings
 from api.escalations import service
-from api.escalations.rules import InvalidEscalationRules
+from api.watched_files import RulesFileError
 
 escalations = typer.Typer(help="Escalation and approval rules.", no_args_is_help=True)
 
@@ -27,7 +27,7 @@ def run() -> None:
     logging.basicConfig(level=settings.log_level)
     try:
         rules = service.rules_in_force(settings)
-    except InvalidEscalationRules as err:  # its message names the file and the field
+    except RulesFileError as err:  # its message names the file and the field
         raise fail(f"escalation rules: {err}") from err
     engine = configured_engine()
     try:

@@ -1,12 +1,9 @@
 """Devices in SQL: the rules file, devices, their events and incidents."""
 
-import logging
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
-from pathlib import Path
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import func, insert, literal, select, update
@@ -25,47 +22,22 @@ from api.db.tables import (
     TicketStatusChangeRow,
 )
 from api.db.tables.tickets import UtcDateTime
-from api.devices.rules import DeviceRules, Event, EventKind, InvalidDeviceRules, parse_rules
+from api.devices.rules import Event, EventKind, InvalidDeviceRules, parse_rules
+from api.watched_files import RulesFileError, Watched, read_toml
 
-log = logging.getLogger(__name__)
-_last_good: dict[Path, DeviceRules] = {}
 #: Ticket statuses after which a device's fault is dealt with: its incident closes.
 FINISHED = ("completed", "confirmed", "settled", "cancelled")
 
 
-class DeviceRulesFileError(InvalidDeviceRules):
-    """A rules file that does not parse or validate; the message names the file."""
+class DeviceRulesFileError(RulesFileError):
+    """A device rules file that does not parse or validate; the message names the file."""
 
 
-def rules(path: Path) -> DeviceRules:
-    """Return the device rules of ``path``, reloaded when the file changes.
-
-    A file broken while the service runs does not stop alarms being judged: the rules that
-    loaded before keep serving and the error is logged. Without them (at start-up) it is raised.
-    """
-    try:
-        stat = path.stat()
-        loaded = _load(path, stat.st_mtime_ns, stat.st_size)
-    except (DeviceRulesFileError, OSError) as err:
-        if path not in _last_good:
-            if isinstance(err, OSError):
-                raise DeviceRulesFileError(f"{path}: {err.strerror}", field="file") from err
-            raise
-        log.exception("keeping the device rules loaded before: %s is invalid", path)
-        return _last_good[path]
-    _last_good[path] = loaded
-    return loaded
-
-
-@lru_cache(maxsize=4)
-def _load(path: Path, _mtime_ns: int, _size: int) -> DeviceRules:
-    try:
-        with path.open("rb") as handle:
-            return parse_rules(tomllib.load(handle))
-    except tomllib.TOMLDecodeError as err:
-        raise DeviceRulesFileError(f"{path}: {err}", field="file") from err
-    except InvalidDeviceRules as err:
-        raise DeviceRulesFileError(f"{path}: {err}", field=err.field) from err
+#: The device rules of a file, read again when it changes (a broken edit keeps the last good).
+rules = Watched(
+    partial(read_toml, parse=parse_rules, invalid=InvalidDeviceRules, error=DeviceRulesFileError),
+    what="device rules",
+)
 
 
 # Devices.

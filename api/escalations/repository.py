@@ -1,12 +1,9 @@
 """Escalations in SQL: the rules file, the candidates, firings, approvals, webhook deliveries."""
 
 import json
-import logging
-import tomllib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
@@ -24,7 +21,6 @@ from api.db.tables import (
 )
 from api.escalations.rules import (
     BEFORE_DISPATCH,
-    EscalationRules,
     Firing,
     InvalidEscalationRules,
     LeadFacts,
@@ -35,45 +31,21 @@ from api.escalations.rules import (
 from api.leads.repository import OPEN_STATUSES as OPEN_LEAD_STATUSES
 from api.tickets.rules import OPEN_STATUSES as OPEN_TICKET_STATUSES
 from api.tickets.rules import TicketStatus
+from api.watched_files import RulesFileError, Watched, read_toml
 
-log = logging.getLogger(__name__)
-_last_good: dict[Path, EscalationRules] = {}
 FAILED = TicketStatus.FAILED.value
 
 
-class EscalationRulesFileError(InvalidEscalationRules):
-    """A rules file that does not parse or validate; the message names the file."""
+class EscalationRulesFileError(RulesFileError):
+    """An escalation rules file that does not parse or validate; the message names the file."""
 
 
-def rules(path: Path) -> EscalationRules:
-    """Return the escalation rules of ``path``, reloaded when the file changes.
-
-    A file broken while the service runs does not stop escalations: the rules that loaded
-    before keep serving and the error is logged. Without them (at start-up) it is raised.
-    """
-    try:
-        stat = path.stat()
-        loaded = _load(path, stat.st_mtime_ns, stat.st_size)
-    except (EscalationRulesFileError, OSError) as err:
-        if path not in _last_good:
-            if isinstance(err, OSError):
-                raise EscalationRulesFileError(f"{path}: {err.strerror}", field="file") from err
-            raise
-        log.exception("keeping the escalation rules loaded before: %s is invalid", path)
-        return _last_good[path]
-    _last_good[path] = loaded
-    return loaded
-
-
-@lru_cache(maxsize=4)
-def _load(path: Path, _mtime_ns: int, _size: int) -> EscalationRules:
-    try:
-        with path.open("rb") as handle:
-            return parse_rules(tomllib.load(handle))
-    except tomllib.TOMLDecodeError as err:
-        raise EscalationRulesFileError(f"{path}: {err}", field="file") from err
-    except InvalidEscalationRules as err:
-        raise EscalationRulesFileError(f"{path}: {err}", field=err.field) from err
+#: The escalation rules of a file, read again when it changes (a broken edit keeps the last good).
+rules = Watched(
+    partial(read_toml, parse=parse_rules, invalid=InvalidEscalationRules,
+            error=EscalationRulesFileError),
+    what="escalation rules",
+)  # fmt: skip
 
 
 # Candidates.

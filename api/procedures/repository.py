@@ -1,8 +1,5 @@
 """The procedure files and the checklist ticks stored per ticket."""
 
-import logging
-import tomllib
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import delete, select
@@ -10,50 +7,27 @@ from sqlalchemy.orm import Session
 
 from api.db.tables import ChecklistTickRow
 from api.procedures.rules import InvalidProcedure, ProcedureLibrary, parse_procedure
-
-log = logging.getLogger(__name__)
-_last_good: dict[Path, ProcedureLibrary] = {}
+from api.watched_files import RulesFileError, Watched, read_toml
 
 
-class ProcedureFileError(InvalidProcedure):
+class ProcedureFileError(RulesFileError):
     """A procedure file that does not parse or validate; the message names the file."""
 
 
-def library(directory: Path) -> ProcedureLibrary:
-    """Return the procedures of ``directory``'s ``*.toml`` files, reloaded when a file changes.
-
-    A file broken while the service runs does not take checklists away: the last library that
-    loaded keeps serving and the error is logged. Without one (at start-up) the error is raised.
-    """
-    files = sorted(directory.glob("*.toml"))
-    signature = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    try:
-        loaded = _load(directory, signature)
-    except ProcedureFileError:
-        if directory not in _last_good:
-            raise
-        log.exception("keeping the procedures loaded before: a file in %s is invalid", directory)
-        return _last_good[directory]
-    _last_good[directory] = loaded
-    return loaded
-
-
-@lru_cache(maxsize=4)
-def _load(directory: Path, signature: tuple[tuple[str, int, int], ...]) -> ProcedureLibrary:
-    procedures = []
-    for name, _mtime, _size in signature:
-        path = directory / name
-        try:
-            with path.open("rb") as handle:
-                procedures.append(parse_procedure(tomllib.load(handle)))
-        except tomllib.TOMLDecodeError as err:
-            raise ProcedureFileError(f"{path}: {err}", field="file") from err
-        except InvalidProcedure as err:
-            raise ProcedureFileError(f"{path}: {err}", field=err.field) from err
+def _read_library(directory: Path) -> ProcedureLibrary:
+    procedures = [
+        read_toml(path, parse_procedure, invalid=InvalidProcedure, error=ProcedureFileError)
+        for path in sorted(directory.glob("*.toml"))
+    ]
     try:
         return ProcedureLibrary(procedures)
     except InvalidProcedure as err:
         raise ProcedureFileError(f"{directory}: {err}", field=err.field) from err
+
+
+#: The procedures of a folder's ``*.toml`` files, read again when one changes (a broken edit
+#: keeps the last library that loaded).
+library = Watched(_read_library, what="procedures")
 
 
 def ticks(session: Session, *, ticket_id: int) -> dict[str, ChecklistTickRow]:
