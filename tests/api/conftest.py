@@ -95,3 +95,12 @@ def forget_source(engine: Engine, source: str) -> None:
             delete(IdempotencyKeyRow).where(IdempotencyKeyRow.principal == f"source:{source}")
         )
         session.execute(delete(ApiKeyRow).where(ApiKeyRow.source == source))
+
+
+@pytest.fixture
+def technician(client: TestClient, headers: dict[str, dict[str, str]]) -> str:
+    """Technician ``T-A``, the one the ``tech_a`` key is bound to; returns its id."""
+    body = {"id": "T-A", "name": "T-A", "home_base": [121.45, 31.22]}
+    response = client.post("/v1/technicians", json=body, headers=headers["admin"])
+    assert response.status_code == 201, response.text
+    return "T-A"

@@ -135,14 +135,6 @@ def test_a_subscription_to_status_changes_only_gets_no_escalation(
     assert session.scalars(query).all() == []
 
 
-@pytest.fixture
-def technician(client: TestClient, headers: Headers) -> str:
-    body = {"id": "T-A", "name": "T-A", "home_base": [121.45, 31.22]}
-    response = client.post("/v1/technicians", json=body, headers=headers["admin"])
-    assert response.status_code == 201, response.text
-    return "T-A"
-
-
 def fail_once(client: TestClient, headers: Headers, ticket_id: int, technician: str) -> None:
     for to, extra in (("scheduled", {"technician_id": technician}), ("dispatched", {}),
                       ("en_route", {}), ("failed", {}), ("new", {})):  # fmt: skip

@@ -46,14 +46,6 @@ def prices(client: TestClient, headers: Headers) -> None:
     assert response.status_code == 201, response.text
 
 
-@pytest.fixture
-def technician(client: TestClient, headers: Headers) -> str:
-    body = {"id": "T-A", "name": "T-A", "home_base": [121.45, 31.22]}
-    response = client.post("/v1/technicians", json=body, headers=headers["admin"])
-    assert response.status_code == 201, response.text
-    return "T-A"
-
-
 def make_ticket(client: TestClient, headers: Headers, external_id: str, **work: Any) -> int:
     body = {"external_id": external_id, "location": [121.544, 31.221], "duration_min": 60,
             "address": "浦东新区张杨路 500 号", **work}  # fmt: skip

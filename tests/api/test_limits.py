@@ -54,15 +54,6 @@ def client_with(settings: Settings, session: Session, **overrides: Any) -> Itera
 
 
 @pytest.fixture
-def technician(client: TestClient, headers: Headers) -> str:
-    """Technician T-A (the id the ``tech_a`` key is bound to), for the earnings ledger."""
-    body = {"id": "T-A", "name": "T-A", "home_base": [121.45, 31.22]}
-    response = client.post("/v1/technicians", json=body, headers=headers["admin"])
-    assert response.status_code == 201, response.text
-    return "T-A"
-
-
-@pytest.fixture
 def subscription(client: TestClient, headers: Headers) -> int:
     """A webhook subscription of shop-a, whose delivery log the tests page through."""
     body = {"url": "https://shop-a.example.cn/hooks", "event_types": ["ticket.completed"]}
