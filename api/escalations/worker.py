@@ -5,16 +5,16 @@ constraint before it acts, so two passes at once still act on each firing once.
 """
 
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
-import anyio
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from api.auth import utc_now
+from api.background import BackgroundLoop, running
 from api.clock import Clock
 from api.config import Settings
 from api.escalations import service
@@ -24,15 +24,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class EscalationWorker:
+class EscalationWorker(BackgroundLoop):
     """Runs :func:`service.evaluate_due` every ``interval_s`` until stopped."""
 
+    thread_name: ClassVar[str] = "escalations"
     sessions: Callable[[], Session]
     settings: Settings
     interval_s: float
     clock: Clock = utc_now
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _thread: threading.Thread | None = field(default=None, init=False)
 
     def run_once(self) -> list[Fired]:
         """Evaluate the rules in force now; return what fired."""
@@ -43,26 +42,13 @@ class EscalationWorker:
             )  # fmt: skip
 
     def run_forever(self) -> None:
-        """Pass, then wait ``interval_s``, until :meth:`stop`."""
+        """Wait ``interval_s``, then pass, until :meth:`stop` (the first pass: an interval in)."""
         while not self._stop.wait(self.interval_s):
             try:
                 if fired := self.run_once():
                     log.info("escalations: %d rule firing(s)", len(fired))
             except Exception:  # a database hiccup must not kill the schedule; the next pass retries
                 log.exception("escalation pass failed")
-
-    def start(self) -> None:
-        """Run in a daemon thread; the first pass comes one interval after the start."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run_forever, name="escalations", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """Ask the loop to stop and wait for the current pass to finish."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
 
 
 @asynccontextmanager
@@ -77,8 +63,5 @@ async def escalation_worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
         sessions=lambda: Session(engine), settings=settings,
         interval_s=settings.escalation_interval_s,
     )  # fmt: skip
-    worker.start()
-    try:
+    async with running(worker):
         yield
-    finally:
-        await anyio.to_thread.run_sync(worker.stop)

@@ -33,7 +33,6 @@ import logging
 import random
 import socket
 import ssl
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -41,13 +40,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import ClassVar
 
-import anyio.to_thread
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from api.auth import utc_now
+from api.background import BackgroundLoop, running
 from api.clock import Clock
 from api.config import Settings
 from api.webhooks import repository as repo
@@ -244,7 +244,7 @@ def post(
 
 
 @dataclass
-class WebhookWorker:
+class WebhookWorker(BackgroundLoop):
     """Reads the outbox, makes deliveries, POSTs the due ones and logs each attempt.
 
     ``clock`` dates every attempt and decides what is due; tests pass a
@@ -259,8 +259,7 @@ class WebhookWorker:
     rng: random.Random = field(default_factory=random.Random)
     clock: Clock = utc_now
     resolve: Resolver = resolve_host
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _thread: threading.Thread | None = field(default=None, init=False)
+    thread_name: ClassVar[str] = "webhooks"
 
     def run_once(self) -> int:
         """Enqueue new changes and attempt every due delivery once; return attempts made."""
@@ -320,19 +319,6 @@ class WebhookWorker:
             if not busy:
                 self._stop.wait(self.poll_s)
 
-    def start(self) -> None:
-        """Run in a daemon thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run_forever, name="webhooks", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """Ask the loop to stop and wait for the current pass to finish."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
-
 
 @asynccontextmanager
 async def webhook_worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -347,8 +333,5 @@ async def webhook_worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
         policy=DeliveryPolicy.from_settings(settings),
         poll_s=settings.webhook_poll_s,
     )
-    worker.start()
-    try:
+    async with running(worker):
         yield
-    finally:
-        await anyio.to_thread.run_sync(worker.stop)
