@@ -3,6 +3,8 @@
 Both seed today's demo day through the service's API (``api.demo``) and play it on an
 accelerated clock. ``demo run`` starts its own service on a fresh SpatiaLite file in a temporary
 folder; ``demo live`` serves the configured database and keeps serving after the day is over.
+Both start the demo webhook receiver (``api.demo.receiver``) and subscribe it to the demo shop's
+escalations, which their service, and only it, may deliver to a private address.
 """
 
 import logging
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -30,6 +33,7 @@ from api.cli.common import fail, reports_errors
 from api.config import Settings, get_settings
 from api.demo.city import FAST, FULL, DaySize, city_day
 from api.demo.client import DemoApi, DemoStepFailed
+from api.demo.escalations import escalate_now, subscribe, with_demo_webhooks
 from api.demo.keys import (
     KEYS_FILE,
     TECHNICIANS,
@@ -40,6 +44,7 @@ from api.demo.keys import (
     load_keys,
     save_keys,
 )
+from api.demo.receiver import DemoReceiver, ReceivedDelivery, new_secret
 from api.demo.reuse import busiest_technicians, existing_day, tokens_work
 from api.demo.seeder import DemoDay, seed_day
 from api.demo.service import (
@@ -50,11 +55,13 @@ from api.demo.service import (
     start_service,
 )
 from api.demo.simulator import SimParams, SimStats, Simulator, day_end
-from api.demo.summary import print_summary, summarise
+from api.demo.summary import delivery_line, escalations_table, print_summary, summarise
 
 console = Console(stderr=True)
 out = Console()
 PAGES = ("/login", "/map", "/me/today", "/me/earnings", "/docs")
+SEED_STEPS = 9  # the steps seed_day reports
+DELIVERY_WAIT_S = 15.0  # the webhook worker polls every 2 s and retries a failure after ~10 s
 
 
 class Size(StrEnum):
@@ -136,27 +143,36 @@ def demo_run_command(
     folder = Path(tempfile.mkdtemp(prefix="geodispatch-demo-"))
     logging.getLogger("geodispatch.demo").setLevel(logging.ERROR)
     started = time.perf_counter()
+    receiver = DemoReceiver(new_secret())
     try:
         with _stop_on_signals() as stop, _progress() as progress:
             task = progress.add_task("start the service on a fresh database", total=None)
-            settings = fresh_settings(folder)
+            settings = with_demo_webhooks(fresh_settings(folder))
             engine = prepared_engine(settings)
             tokens = create_staff_keys(engine)
-            engine.dispose()
             service = _start(settings, "127.0.0.1", None)
             progress.update(task, total=1, completed=1)
+            _announce_receiver(receiver)
             try:
                 with httpx.Client(base_url=service.url, timeout=120) as client:
                     api = DemoApi(client, tokens)
-                    seeded, stats = _run_day(api, progress, size, seed, speed, limit, stop)
+                    subscribe(api, receiver)
+                    escalate = partial(escalate_now, engine, settings)
+                    seeded, stats, queued = _run_day(
+                        api, progress, size, seed, speed, limit, stop, escalate
+                    )
+                    receiver.wait_for(queued, DELIVERY_WAIT_S)
                     summary = summarise(api, seeded, stats)
             finally:
                 service.stop()
+                engine.dispose()
     except DemoStepFailed as err:
         raise fail(f"the demo stopped: {err}") from err
     finally:
+        receiver.stop()
         shutil.rmtree(folder, ignore_errors=True)
     print_summary(out, summary, seeded, stats)
+    out.print(escalations_table(receiver.url, receiver.received))
     wall = time.perf_counter() - started
     if api.error_count:
         for what, n in api.errors.most_common():
@@ -169,23 +185,28 @@ def demo_run_command(
 
 def _run_day(
     api: DemoApi, progress: Progress, size: DaySize, seed: int, speed: float | None,
-    limit: float, stop: threading.Event,
-) -> tuple[DemoDay, SimStats]:  # fmt: skip
+    limit: float, stop: threading.Event, escalate: Callable[[], int],
+) -> tuple[DemoDay, SimStats, int]:  # fmt: skip
+    """Seed the day, ``escalate`` what is late at once, play the day; also return its deliveries.
+
+    ``escalate`` runs one pass of the escalation rules and returns the webhook deliveries queued.
+    """
     zone = ZoneInfo(get_settings().timezone)
     now = datetime.now(zone)
     city = city_day(now, size, seed=seed)
-    task = progress.add_task("seed the day", total=7)
+    task = progress.add_task("seed the day", total=SEED_STEPS)
 
     def step(what: str) -> None:
         progress.update(task, advance=1, description=f"seed the day: {what}")
 
     settings = get_settings()
     seeded = seed_day(api, city, now=now, settings=settings, time_limit_s=limit, step=step)
-    progress.update(task, completed=7, description="seed the day")
+    progress.update(task, completed=SEED_STEPS, description="seed the day")
+    queued = escalate()
     params = SimParams(speed=speed, step_s=120 if speed is None else 60, seed=seed,
                        ping_every_s=600 if speed is None else 120)  # fmt: skip
     sim = Simulator(api, seeded, start=now, end=day_end(seeded), params=params)
-    return seeded, _simulate(sim, progress, stop)
+    return seeded, _simulate(sim, progress, stop), queued
 
 
 @reports_errors
@@ -219,15 +240,18 @@ def demo_live_command(
     engine = prepared_engine(settings)  # what db upgrade and demo load do, in one process
     started = time.perf_counter()
     zone = ZoneInfo(settings.timezone)
-    service = _start(settings, host or settings.host, port or settings.port)
+    service = _start(with_demo_webhooks(settings), host or settings.host, port or settings.port)
+    receiver = DemoReceiver(new_secret(), on_delivery=_print_delivery)
     try:
         with httpx.Client(base_url=service.url, timeout=120) as client, _stop_on_signals() as stop:
             out.print(f"serving at {service.url}; loading today's demo day…", highlight=False)
+            _announce_receiver(receiver)
             api = DemoApi(client, {})
             stored = load_keys(KEYS_FILE, database_url=settings.database_url)
             api.tokens = stored.tokens if stored else {}
             if stored is None or not tokens_work(api):
                 stored, api.tokens = None, create_staff_keys(engine)
+            subscribe(api, receiver)
             now = datetime.now(zone)
             seeded = existing_day(api, now.date())
             if seeded is not None:
@@ -236,24 +260,27 @@ def demo_live_command(
             else:
                 with _progress() as progress:
                     seeded, _ = _seed_live(api, progress, size, seed, now)
+            escalate_now(engine, settings)  # each delivery prints its line as it arrives
             if stored is None or stored.day != now.date():
                 stored = _with_technician_keys(api, engine, now.date())
             save_keys(KEYS_FILE, database_url=settings.database_url, stored=stored)
-            _print_welcome(service.url, stored, time.perf_counter() - started)
+            _print_welcome(service.url, stored, time.perf_counter() - started, receiver.url)
             if simulate:
                 params = SimParams(speed=speed, seed=seed)
                 sim = Simulator(api, seeded, start=now, end=day_end(seeded), params=params)
-                stats = sim.run(stop, _hourly())
+                stats = sim.run(stop, _hourly(receiver))
                 if not stop.is_set():
                     console.print(f"the demo day is over ({stats.transitions['confirmed']} "
                                   "orders confirmed); still serving, Ctrl-C stops")  # fmt: skip
+                    out.print(escalations_table(receiver.url, receiver.received))
             stop.wait()
     finally:
         service.stop()
+        receiver.stop()
         engine.dispose()
 
 
-def _hourly() -> Callable[[datetime, SimStats], None]:
+def _hourly(receiver: DemoReceiver) -> Callable[[datetime, SimStats], None]:
     """Return a tick callback that prints a line each simulated hour."""
     last = [-1]
 
@@ -262,17 +289,29 @@ def _hourly() -> Callable[[datetime, SimStats], None]:
             last[0] = now.hour
             moves = ", ".join(f"{n} {s}" for s, n in sorted(stats.transitions.items()))
             out.print(f"{now:%H:%M} simulated: {moves or 'no moves yet'}; {stats.pings} pings; "
-                      f"urgent {stats.urgent_inserted}/{stats.urgent_created} inserted",
+                      f"urgent {stats.urgent_inserted}/{stats.urgent_created} inserted; "
+                      f"{len(receiver.accepted)} escalation(s) delivered",
                       highlight=False, soft_wrap=True)  # fmt: skip
 
     return report
+
+
+def _announce_receiver(receiver: DemoReceiver) -> None:
+    console.print(f"escalations go to the demo webhook receiver at {receiver.url}: this demo's "
+                  "service may send webhooks to private addresses (the default, "
+                  "GEODISPATCH_WEBHOOK_ALLOW_PRIVATE_URLS=false, holds everywhere else)",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+
+
+def _print_delivery(delivery: ReceivedDelivery) -> None:
+    out.print(delivery_line(delivery), highlight=False, soft_wrap=True)
 
 
 def _seed_live(
     api: DemoApi, progress: Progress, size: Size, seed: int, now: datetime
 ) -> tuple[DemoDay, None]:
     city = city_day(now, FAST if size is Size.FAST else FULL, seed=seed)
-    task = progress.add_task("seed the demo day", total=7)
+    task = progress.add_task("seed the demo day", total=SEED_STEPS)
 
     def step(what: str) -> None:
         progress.update(task, advance=1, description=f"seed the demo day: {what}")
@@ -283,7 +322,7 @@ def _seed_live(
     except DemoStepFailed as err:
         raise fail(f"cannot seed the demo day: {err} (geodispatch demo live --reset starts "
                    "afresh)") from err  # fmt: skip
-    progress.update(task, completed=7, description="seed the demo day")
+    progress.update(task, completed=SEED_STEPS, description="seed the demo day")
     return seeded, None
 
 
@@ -313,10 +352,12 @@ def _reset(database_url: str) -> None:
     console.print(f"--reset: deleted {path}; a new demo database follows", highlight=False)
 
 
-def _print_welcome(url: str, stored: StoredKeys, elapsed_s: float) -> None:
+def _print_welcome(url: str, stored: StoredKeys, elapsed_s: float, receiver_url: str) -> None:
     out.print(f"\n[bold]geodispatch demo[/] at {url}: a living day, ready in {elapsed_s:.1f} s")
     for page in PAGES:
         out.print(f"  {url}{page}", highlight=False)
+    out.print(f"escalations are delivered to the demo webhook receiver at {receiver_url}, "
+              "a line each as it arrives", highlight=False, soft_wrap=True)  # fmt: skip
     out.print(f"demo keys (sign in at /login with a token; kept in {KEYS_FILE}):", highlight=False)
     for name, what, token in describe(stored):
         out.print(f"  {name:<22} {what}\n    {token}", highlight=False, soft_wrap=True)

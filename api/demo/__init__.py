@@ -4,7 +4,9 @@
 ``seeder`` sends it to the service (technicians, leads, orders, dispatch runs, the morning's
 work); ``simulator`` plays the rest of the day on an accelerated clock; ``summary`` reads the
 figures back; ``service`` runs the service in a thread on a fresh SpatiaLite file; ``keys``
-makes and keeps the demo's API keys. ``geodispatch demo run`` and ``demo live`` use them.
+makes and keeps the demo's API keys; ``receiver`` receives and checks the demo's escalation
+webhooks, which ``escalations`` subscribes and sends off. ``geodispatch demo run`` and ``demo
+live`` use them.
 """
 
 from .city import FAST as FAST

@@ -3,12 +3,13 @@
 In order: the demo rate card (when none is in force), technicians with shifts, lunch breaks and
 territories, leads (some junk, the rest converted into tickets), work orders in batches, an
 air conditioner at a customer's whose storm of one alarm opens one maintenance ticket, three
-customers' inquiries drafted by the model and confirmed as tickets by the dispatcher, the
-morning's work (orders whose windows closed before now: assigned by hand, then taken through
-``dispatched → en_route → on_site → completed → confirmed`` so they settle), a GPS ping per
-technician, and dispatch runs over the rest of the day, applied. The optimiser plans from the
-service's clock, so the morning cannot be planned by a run: it is assigned as a dispatcher would
-after the fact, each order to the nearest free technician with the skills.
+customers' inquiries drafted by the model and confirmed as tickets by the dispatcher, a late
+job nobody took (for the escalation rules), the morning's work (orders whose windows closed
+before now: assigned by hand, then taken through ``dispatched → en_route → on_site → completed
+→ confirmed`` so they settle), a GPS ping per technician, and dispatch runs over the rest of
+the day, applied. The optimiser plans from the service's clock, so the morning cannot be
+planned by a run: it is assigned as a dispatcher would after the fact, each order to the
+nearest free technician with the skills.
 """
 
 import time
@@ -46,6 +47,7 @@ class DemoDay:
     unassigned: Counter[str] = field(default_factory=Counter)
     device_alarm: "DeviceAlarm | None" = None
     inquiry_tickets: list["InquiryTicket"] = field(default_factory=list)
+    late_ticket_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def seed_day(
     seeded.device_alarm = _device_alarm(api, seeded, now)
     report(f"{len(DEMO_INQUIRIES)} inquiries drafted and confirmed as tickets")
     seeded.inquiry_tickets = _inquiries(api, city, now)
+    report("a late job nobody took")
+    seeded.late_ticket_id = _late_job(api, city, now)
     morning = [i for i, o in seeded.tickets.items() if o.closes_at <= now + MORNING_MARGIN]
     report(f"the morning: {len(morning)} orders done")
     seeded.positions = {t: _pair(b["home_base"]) for t, b in seeded.technicians.items()}
@@ -222,6 +226,27 @@ def _inquiries(api: DemoApi, city: CityDay, now: datetime) -> list[InquiryTicket
         drafted = inquiry["draft"]["type"]["value"]
         confirmed.append(InquiryTicket(inquiry["id"], ticket_id, drafted, ticket["type"]))
     return confirmed
+
+
+LATE_BY = timedelta(minutes=45)  # past the 30 minutes of data/escalation_rules.toml's overdue-30
+
+
+def _late_job(api: DemoApi, city: CityDay, now: datetime) -> int | None:
+    """Book a job promised for 45 minutes ago that nobody took; return its ticket id.
+
+    The rules escalate it at their next pass (the region's supervisor is notified, the job goes
+    urgent). The day's own orders mostly carry no deadline (only emergencies do), so without it
+    a demo started early in the day would have nothing overdue. Keyed by the day, as the orders
+    are; None when the day has no order to take a place and a customer from.
+    """
+    if not city.orders:
+        return None
+    order = city.orders[-1]
+    body = {**{k: order.body[k] for k in ("type", "location", "address", "skills", "customer")},
+            "external_id": f"demo-late-{city.day.isoformat()}", "duration_min": 60,
+            "time_windows": [[(now - 2 * LATE_BY).isoformat(), (now + 2 * LATE_BY).isoformat()]],
+            "sla_due_at": (now - LATE_BY).isoformat()}  # fmt: skip
+    return int(api.must("integrator", "POST", "/v1/tickets", json=body)["id"])
 
 
 CONVERT_FIELDS = ("type", "duration_min", "skills", "time_windows", "priority", "sla_due_at",

@@ -1,6 +1,7 @@
 """The demo day's figures, read back through the API, and their tables."""
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.demo.client import DemoApi
+from api.demo.receiver import ReceivedDelivery
 from api.demo.seeder import DemoDay
 from api.demo.simulator import SimStats
 
@@ -116,3 +118,32 @@ def _money_table(title: str, amounts: dict[str, Decimal], currency: str) -> Tabl
         table.add_row(key, f"{amount:,.2f}")
     table.add_row("total", f"{sum(amounts.values(), Decimal(0)):,.2f}", style="bold")
     return table
+
+
+def escalations_table(receiver_url: str, received: Sequence[ReceivedDelivery]) -> Table:
+    """Return the escalations the demo receiver accepted, a row each, and where it listens."""
+    accepted = [r for r in received if r.is_accepted]
+    refused = len(received) - len(accepted)
+    table = Table(
+        title=f"escalations delivered to the demo receiver: {len(accepted)}",
+        caption=f"listening at {receiver_url}; every signature checked"
+        + (f"; {refused} POST(s) refused (bad signature or body)" if refused else ""),
+    )
+    for column in ("subject", "rule", "notified", "received (UTC)"):
+        table.add_column(column)
+    for r in accepted:
+        table.add_row(_subject(r), str(r.rule_id), ", ".join(r.notify), f"{r.received_at:%H:%M:%S}")
+    return table
+
+
+def delivery_line(delivery: ReceivedDelivery) -> str:
+    """Return ``escalation delivered: ticket #41, rule overdue-30, notified sup-pudong (…)``."""
+    notified = ", ".join(delivery.notify) or "nobody"
+    return (f"escalation delivered: {_subject(delivery)}, rule {delivery.rule_id}, "
+            f"notified {notified} (signature valid)")  # fmt: skip
+
+
+def _subject(delivery: ReceivedDelivery) -> str:
+    if delivery.subject_kind is None:
+        return "?"
+    return f"{delivery.subject_kind} #{delivery.subject_id}"

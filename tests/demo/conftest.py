@@ -25,16 +25,21 @@ class Live:
     tokens: dict[str, str]
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """Serve a fresh demo database (regions and keys, no day yet) for the session."""
-    settings = fresh_settings(tmp_path_factory.mktemp("demo"), dispatch_default_time_limit_s=1.0)
+def serve_demo(settings: Settings) -> Iterator[Live]:
+    """Serve a fresh demo database (regions and keys, no day yet) until the generator ends."""
     engine = prepared_engine(settings)
     tokens = create_staff_keys(engine)
     engine.dispose()
     service = start_service(settings)
     yield Live(settings, service.url, tokens)
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A demo service for the session."""
+    folder = tmp_path_factory.mktemp("demo")
+    yield from serve_demo(fresh_settings(folder, dispatch_default_time_limit_s=1.0))
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ def test_demo_run_fast_plays_the_day_and_prints_the_summary() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     headings = ("served", "on time", "km driven", "payouts by region", "payouts by component",
-                "top earner", "bottom earner", "no failed step")  # fmt: skip
+                "top earner", "bottom earner", "escalations delivered to the demo receiver: ",
+                "overdue-30", "no failed step")  # fmt: skip
     for heading in headings:
         assert heading in done.stdout, done.stdout
 
