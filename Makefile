@@ -59,8 +59,8 @@ lint:
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# The whole suite on the embedded SpatiaLite database, then the database tests again on a fresh
-# PostGIS database that the test session creates and drops.
+# The whole suite on the embedded SpatiaLite database, then the database tests again on
+# PostGIS; each of the two test processes of a pass creates and drops a fresh database of its own.
 pytest:
 	$(BIN)/pytest -n 2 -q
-	TEST_POSTGIS_ADMIN_URL=$(TEST_POSTGIS_ADMIN_URL) $(BIN)/pytest -q -m "db" tests
+	TEST_POSTGIS_ADMIN_URL=$(TEST_POSTGIS_ADMIN_URL) $(BIN)/pytest -n 2 -q -m "db" tests
