@@ -1,77 +1,130 @@
 """``geodispatch bench city-peers``: our solver beside VROOM on the demo-city days.
 
 Each size's demo day is solved by :func:`dispatch.solve` (compiled kernels loaded first, so
-their loading is not timed) and by VROOM on one thread with the same wall-clock budget as
-its ``timeout`` (the exploration level is reported with its actual wall time). The mapping
-is :mod:`benchmarks.vroom_city`; its docstring lists what VROOM cannot express (working time
-including service, soft SLA deadlines, our objective's weights). Both solvers' routes are
-timed by our own model (:func:`dispatch.schedule.schedule_route`): routes it refuses are
-counted with the reason, and the share of orders left after removing orders from them until
-they pass is reported too. Figures per solver: orders assigned and their share, the on-time
-rate against SLA deadlines (each solver's own schedule), travel hours and wall time.
+their loading is not timed) at every time limit and solver seed asked for, and, at the
+longest limit with the first seed, at each extra balance weight asked for. VROOM runs on one
+thread in a child process (its solve holds the GIL, so only a separate process leaves this
+one free to show a status line) at the given exploration level with no time limit (its full
+time, or the optional cap) and, on request, with each of our time limits as its timeout.
+The mapping is :mod:`benchmarks.vroom_city`; its docstring lists what VROOM cannot express.
+
+Every plan is checked by our model (:func:`dispatch.schedule.schedule_route`): routes it
+refuses are counted with the reason and repaired (orders removed until they pass). The
+valid plan (ours as it is, VROOM's after the repair) is then timed by our schedule and
+costed by our objective, each part on its own: weighted travel, lateness past SLA
+deadlines, penalties of unserved orders, and the balance term (weight times the longest
+working day); its KPIs come from :func:`dispatch.plan_builder.build_plan`. Every row is also
+set against VROOM's full-time valid plan: orders served beyond it and the ratio of travel.
 """
 
-import os
+import dataclasses
 import time
-from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from importlib.metadata import version
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.common import reports_errors
+from api.cli.common import fail, reports_errors
 from api.cli.dispatching import PLACES_FILE, load_places, write_json
 from benchmarks.city import RESULTS, _sizes, provenance
 from benchmarks.vroom_city import (
     Route,
-    repair_route,
-    route_problems,
+    checked_routes,
     route_travel_s,
     solve_with_vroom,
     unmapped_notes,
 )
-from dispatch import Plan, Problem, SolveParams, solve, warm_up
+from dispatch import ObjectiveWeights, Plan, Problem, SolveParams, solve, warm_up
 from dispatch.demo import DemoParams, demo_problem
+from dispatch.params import MAX_TIME_LIMIT_S
+from dispatch.plan_builder import SolvedRoute, build_plan
 from dispatch.routing_arrays import UNLIMITED, RoutingArrays, build_routing_arrays
+from dispatch.schedule import schedule_route
 from geo.distance import HaversineTravelTime
 
 console = Console()
+DEFAULT_WEIGHTS = ObjectiveWeights()
+N = TypeVar("N", int, float)
+GOAL_TRAVEL_RATIO = 1.02  # issue 16: travel within 2 % of VROOM's valid plan
+
+
+def valid_plan_figures(
+    problem: Problem, arrays: RoutingArrays, routes: list[Route], weights: ObjectiveWeights
+) -> dict[str, Any]:
+    """Time routes that pass our model by our schedule and cost them by our objective.
+
+    The parts add up to the objective :func:`dispatch.solve` reports for the same routes.
+    """
+    schedules = []
+    for vehicle, orders in routes:
+        if not orders:
+            continue
+        if (schedule := schedule_route(arrays, vehicle, orders)) is None:
+            raise ValueError(f"vehicle {vehicle}: the route does not pass our model")
+        schedules.append(schedule)
+    served = {o for s in schedules for o in s.orders}
+    travel_s = sum(s.travel_s for s in schedules)
+    lateness_s = sum(s.lateness_s for s in schedules)
+    longest_s = max((s.working_s for s in schedules), default=0)
+    parts = {
+        "travel": weights.travel_per_s * travel_s,
+        "lateness": weights.lateness_per_s * lateness_s,
+        "unserved": sum(
+            weights.drop_penalty_for(int(p))
+            for i, p in enumerate(arrays.priority) if i not in served
+        ),
+        "balance": weights.balance_per_s * longest_s,
+    }  # fmt: skip
+    solved = [
+        SolvedRoute(s.vehicle, s.orders, s.start_s, s.latest_s, s.depart_s, s.return_s)
+        for s in schedules
+    ]  # fmt: skip
+    kpis = build_plan(problem, arrays, solved, (), objective=sum(parts.values()), solve_s=0.0).kpis
+    return {
+        "assigned": kpis.assigned, "share_assigned": _share(kpis.assigned, len(problem.orders)),
+        "on_time_rate": round(kpis.on_time_rate, 4), "travel_s": travel_s,
+        "travel_h": round(travel_s / 3600, 1), "lateness_min": round(lateness_s / 60, 1),
+        "longest_working_h": round(longest_s / 3600, 2),
+        "load_spread_h": round(kpis.load_spread_s / 3600, 2),
+        "balance_per_s": weights.balance_per_s, "objective_parts": parts,
+        "objective": kpis.objective,
+    }  # fmt: skip
 
 
 def solver_figures(
     problem: Problem, arrays: RoutingArrays, routes: list[Route], starts: dict[int, int],
-    wall_s: float,
+    wall_s: float, weights: ObjectiveWeights = DEFAULT_WEIGHTS,
 ) -> dict[str, Any]:  # fmt: skip
-    """Return the figures of one solver's routes, checked against our model.
+    """Return the figures of one solver's routes as given and of their valid plan.
 
     ``starts`` maps each assigned order index to the start of service in the solver's own
     schedule; on time means started by the SLA deadline (orders without one are on time).
     """
-    n = len(problem.orders)
     assigned = sum(len(orders) for _, orders in routes)
     with_sla = [o for o in starts if int(arrays.sla_s[o]) < UNLIMITED]
     late = sum(starts[o] > int(arrays.sla_s[o]) for o in with_sla)
-    reasons: Counter[str] = Counter()
-    bad_routes, bad_orders, repaired = 0, 0, assigned
-    for vehicle, orders in routes:
-        problems = route_problems(arrays, vehicle, orders)
-        if problems:
-            reasons.update(problems)
-            bad_routes, bad_orders = bad_routes + 1, bad_orders + len(orders)
-            repaired -= len(orders) - len(repair_route(arrays, vehicle, orders))
+    valid, refused = checked_routes(arrays, routes)
     return {
-        "assigned": assigned, "share_assigned": round(assigned / n, 4) if n else 1.0,
+        "assigned": assigned, "share_assigned": _share(assigned, len(problem.orders)),
         "on_time_rate": round(1 - late / assigned, 4) if assigned else 1.0,
         "sla_orders_assigned": len(with_sla), "sla_met": len(with_sla) - late,
         "travel_h": round(route_travel_s(arrays, routes) / 3600, 1), "wall_s": round(wall_s, 2),
-        "routes": len(routes), "routes_violating_our_model": bad_routes,
-        "orders_on_violating_routes": bad_orders, "violations_by_reason": dict(reasons),
-        "assigned_after_repair": repaired,
-        "share_after_repair": round(repaired / n, 4) if n else 1.0,
+        "routes": len(routes), **refused,
+        "assigned_after_repair": sum(len(orders) for _, orders in valid),
+        "share_after_repair": _share(sum(len(o) for _, o in valid), len(problem.orders)),
+        "valid_plan": valid_plan_figures(problem, arrays, valid, weights),
     }  # fmt: skip
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 1.0
 
 
 def plan_routes(
@@ -90,46 +143,138 @@ def plan_routes(
     return routes, starts
 
 
-def _one_size(
-    problem: Problem, time_limit: float, seed: int, level: int, base_durations: bool
+def _our_row(
+    problem: Problem, arrays: RoutingArrays, limit_s: float, seed: int, weights: ObjectiveWeights
 ) -> dict[str, Any]:
-    arrays = build_routing_arrays(problem)
-    started = time.perf_counter()
-    plan = solve(problem, SolveParams(time_limit, seed=seed))
-    ours_s = time.perf_counter() - started
-    routes, starts = plan_routes(problem, arrays, plan)
-    result = {"geodispatch": solver_figures(problem, arrays, routes, starts, ours_s)}
-    for level_durations in (True, False) if base_durations else (True,):
-        label = f"vroom_l{level}" + ("" if level_durations else "_base_durations")
-        console.print(f"  {label}...")
-        routes, starts, vroom_s = solve_with_vroom(
-            problem, arrays, time_limit_s=time_limit, exploration_level=level,
-            level_durations=level_durations,
+    label = f"geodispatch {limit_s:g} s, seed {seed}" + (
+        f", balance {weights.balance_per_s}" if weights != DEFAULT_WEIGHTS else ""
+    )
+    with console.status(label) as status:
+        started = time.perf_counter()
+        plan = solve(
+            problem, SolveParams(limit_s, seed=seed, weights=weights),
+            progress=lambda share: status.update(f"{label}: {share:.0%} of the time limit"),
         )  # fmt: skip
-        figures = solver_figures(problem, arrays, routes, starts, vroom_s)
-        result[label] = {
-            "exploration_level": level, "threads": 1, "timeout_s": time_limit,
-            "service_by_level": level_durations, **figures,
-            "not_expressed": unmapped_notes(problem, level_durations=level_durations),
-        }  # fmt: skip
-    return result
+        wall_s = time.perf_counter() - started
+    routes, starts = plan_routes(problem, arrays, plan)
+    figures = solver_figures(problem, arrays, routes, starts, wall_s, weights)
+    return {"label": label, "solver": "geodispatch", "time_limit_s": limit_s, "seed": seed,
+            **figures}  # fmt: skip
 
 
-def _table(results: list[dict[str, Any]], time_limit: float) -> Table:
-    table = Table(title=f"demo city: geodispatch and VROOM, {time_limit:g} s budget")
-    for column in ("size", "solver", "assigned", "share", "on time", "SLA met", "travel h",
-                   "wall s", "refused routes (orders)", "share if repaired"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("size", "solver") else "right")
-    for r in results:
-        for name, f in r["solvers"].items():
+def _vroom_in_child(problem: Problem, **options: Any) -> tuple[list[Route], dict[int, int], float]:
+    """Run in the child process: rebuild the routing arrays there rather than pickle them."""
+    return solve_with_vroom(problem, build_routing_arrays(problem), **options)
+
+
+def _vroom_row(
+    problem: Problem, arrays: RoutingArrays, pool: ProcessPoolExecutor, *, timeout_s: float | None,
+    level: int, level_durations: bool, full_time: bool,
+) -> dict[str, Any]:  # fmt: skip
+    label = f"VROOM l{level}, " + ("full time" if full_time else f"{timeout_s:g} s")
+    if full_time and timeout_s is not None:
+        label += f" (capped at {timeout_s:g} s)"
+    label += "" if level_durations else ", base service times"
+    console.print(f"  {label}...")
+    future = pool.submit(
+        _vroom_in_child, problem, time_limit_s=timeout_s, exploration_level=level,
+        level_durations=level_durations,
+    )  # fmt: skip
+    started = time.perf_counter()
+    with console.status(label) as status:
+        while True:
+            try:
+                routes, starts, wall_s = future.result(timeout=1.0)
+                break
+            except FutureTimeout:
+                status.update(f"{label}: {time.perf_counter() - started:,.0f} s so far")
+    console.print(f"  {label}: {wall_s:,.1f} s")
+    return {
+        "label": label, "solver": "vroom", "exploration_level": level, "threads": 1,
+        "timeout_s": timeout_s, "full_time": full_time, "service_by_level": level_durations,
+        **solver_figures(problem, arrays, routes, starts, wall_s),
+        "not_expressed": unmapped_notes(problem, level_durations=level_durations),
+    }  # fmt: skip
+
+
+def _compare_with_vroom(rows: list[dict[str, Any]]) -> None:
+    """Set each row's valid plan against VROOM's full-time valid plan (with level times)."""
+    ref = next(
+        r["valid_plan"]
+        for r in rows
+        if r["solver"] == "vroom" and r["full_time"] and r["service_by_level"]
+    )
+    for row in rows:
+        plan = row["valid_plan"]
+        ratio = plan["travel_s"] / ref["travel_s"] if ref["travel_s"] else None
+        row["vs_vroom_full"] = {
+            "served_more": plan["assigned"] - ref["assigned"],
+            "travel_ratio": None if ratio is None else round(ratio, 4),
+            "goal_met": plan["assigned"] >= ref["assigned"]
+            and (ratio is None or ratio <= GOAL_TRAVEL_RATIO),
+        }
+
+
+def _one_size(
+    problem: Problem, pool: ProcessPoolExecutor, *, limits: Sequence[float], seeds: Sequence[int],
+    balance_weights: Sequence[int], level: int, vroom_cap_s: float | None,
+    vroom_same_budget: bool, base_durations: bool,
+) -> list[dict[str, Any]]:  # fmt: skip
+    arrays = build_routing_arrays(problem)
+    rows = [_our_row(problem, arrays, t, s, DEFAULT_WEIGHTS) for t in limits for s in seeds]
+    for weight in (w for w in balance_weights if w != DEFAULT_WEIGHTS.balance_per_s):
+        weights = ObjectiveWeights(balance_per_s=weight)
+        rows.append(_our_row(problem, arrays, max(limits), seeds[0], weights))
+    budgets = [(vroom_cap_s, True)] + [(t, False) for t in limits if vroom_same_budget]
+    for timeout_s, full_time in budgets:
+        for level_durations in (True, False) if base_durations else (True,):
+            rows.append(
+                _vroom_row(
+                    problem, arrays, pool, timeout_s=timeout_s, level=level,
+                    level_durations=level_durations, full_time=full_time,
+                )
+            )  # fmt: skip
+    _compare_with_vroom(rows)
+    return rows
+
+
+def _table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title="demo city: geodispatch and VROOM; valid plans costed by our objective")
+    table.add_column("solver", no_wrap=True)
+    for column in ("assigned", "refused routes (orders)", "served (valid)", "on time",
+                   "travel h", "late min", "longest day h", "balance term", "unserved penalty",
+                   "travel / VROOM", "wall s"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for result in results:
+        table.add_section()
+        table.add_row(f"[bold]{result['size']}")
+        for r in result["rows"]:
+            plan, ratio = r["valid_plan"], r.get("vs_vroom_full", {}).get("travel_ratio")
             table.add_row(
-                r["size"], name, f"{f['assigned']:,}", f"{f['share_assigned']:.1%}",
-                f"{f['on_time_rate']:.1%}", f"{f['sla_met']}/{f['sla_orders_assigned']}",
-                f"{f['travel_h']:,.1f}", f"{f['wall_s']:.1f}",
-                f"{f['routes_violating_our_model']} ({f['orders_on_violating_routes']})",
-                f"{f['share_after_repair']:.1%}",
+                r["label"], f"{r['assigned']:,}",
+                f"{r['routes_violating_our_model']} ({r['orders_on_violating_routes']})",
+                f"{plan['assigned']:,} ({plan['share_assigned']:.1%})",
+                f"{plan['on_time_rate']:.1%}", f"{plan['travel_h']:,.1f}",
+                f"{plan['lateness_min']:,.0f}", f"{plan['longest_working_h']:.2f}",
+                f"{plan['objective_parts']['balance']:,}",
+                f"{plan['objective_parts']['unserved']:,}",
+                "-" if ratio is None else f"{ratio:.1%}", f"{r['wall_s']:,.1f}",
             )  # fmt: skip
     return table
+
+
+def _numbers(
+    text: str, option: str, parse: Callable[[str], N], is_valid: Callable[[N], bool], kind: str,
+    *, may_be_empty: bool = False,
+) -> list[N]:  # fmt: skip
+    """Parse a comma-separated list; a bad one ends the command with a one-line message."""
+    try:
+        values: list[N] | None = [parse(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        values = None
+    if values is None or not all(map(is_valid, values)) or not (values or may_be_empty):
+        raise fail(f"{option} takes {kind}, comma-separated; got {text!r}")
+    return values
 
 
 @reports_errors
@@ -137,10 +282,24 @@ def bench_city_peers(
     sizes: Annotated[str, typer.Option(help="technicians x orders, comma-separated.")] = (
         "50x500,200x2000"
     ),
-    time_limit: Annotated[float, typer.Option(help="Seconds per solver and size.")] = 30.0,
-    seed: Annotated[int, typer.Option(help="Demo seed (and our solver's seed).")] = 1,
+    time_limits: Annotated[
+        str, typer.Option(help="Our solver's time limits in seconds, comma-separated.")
+    ] = "30,60",
+    seed: Annotated[int, typer.Option(help="Demo seed (and our solver's seed by default).")] = 1,
+    solver_seeds: Annotated[
+        str | None, typer.Option(help="Our solver's seeds, comma-separated (default: --seed).")
+    ] = None,
+    balance_weights: Annotated[
+        str, typer.Option(help="Extra balance_per_s weights (longest limit, first seed).")
+    ] = "",
     lunch_breaks: Annotated[bool, typer.Option(help="Give shifts a lunch break.")] = True,
     vroom_level: Annotated[int, typer.Option(min=0, max=5, help="VROOM exploration level.")] = 5,
+    vroom_cap: Annotated[
+        float | None, typer.Option(min=1, help="Cap in seconds on VROOM's full-time run.")
+    ] = None,
+    vroom_same_budget: Annotated[
+        bool, typer.Option(help="Also run VROOM with each of our time limits as its timeout.")
+    ] = False,
     base_durations: Annotated[
         bool, typer.Option(help="Also run VROOM with base service times (no level factor).")
     ] = False,
@@ -148,23 +307,44 @@ def bench_city_peers(
     / "city_peers.json",
 ) -> None:
     """Solve demo days with our solver and with VROOM; compare them under our model."""
+    day_sizes = _sizes(sizes)
+    limits = _numbers(
+        time_limits, "--time-limits", float, lambda t: 0 < t <= MAX_TIME_LIMIT_S,
+        f"seconds in (0, {MAX_TIME_LIMIT_S:g}]",
+    )  # fmt: skip
+    whole = "whole numbers >= 0"
+    seeds = [seed] if solver_seeds is None else _numbers(
+        solver_seeds, "--solver-seeds", int, lambda s: s >= 0, whole
+    )  # fmt: skip
+    weights = _numbers(
+        balance_weights, "--balance-weights", int, lambda w: w >= 0, whole, may_be_empty=True
+    )
     places = load_places(PLACES_FILE)
     kernels_s = warm_up()
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = provenance()["load_average_1_5_15"]
     results = []
-    for technicians, orders in _sizes(sizes):
-        problem = demo_problem(
-            places, HaversineTravelTime(),
-            DemoParams(technicians, orders, seed=seed, has_lunch_breaks=lunch_breaks),
-        )  # fmt: skip
-        console.print(f"{technicians}x{orders}: solving with geodispatch and VROOM...")
-        solvers = _one_size(problem, time_limit, seed, vroom_level, base_durations)
-        results.append({"size": f"{technicians}x{orders}", "solvers": solvers})
-    console.print(_table(results, time_limit))
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        for technicians, orders in day_sizes:
+            problem = demo_problem(
+                places, HaversineTravelTime(),
+                DemoParams(technicians, orders, seed=seed, has_lunch_breaks=lunch_breaks),
+            )  # fmt: skip
+            console.print(f"{technicians}x{orders}:")
+            rows = _one_size(
+                problem, pool, limits=limits, seeds=seeds, balance_weights=weights,
+                level=vroom_level, vroom_cap_s=vroom_cap, vroom_same_budget=vroom_same_budget,
+                base_durations=base_durations,
+            )  # fmt: skip
+            results.append({"size": f"{technicians}x{orders}", "rows": rows})
+    console.print(_table(results))
+    after = provenance()
     write_json(json_out, {
-        **provenance(), "pyvroom": version("pyvroom"), "load_average_before": load_before,
-        "time_limit_s": time_limit, "seed": seed, "lunch_breaks": lunch_breaks,
+        **after, "pyvroom": version("pyvroom"), "load_average_before": load_before,
+        "time_limits_s": limits, "solver_seeds": seeds, "demo_seed": seed,
+        "lunch_breaks": lunch_breaks, "vroom_exploration_level": vroom_level,
+        "vroom_cap_s": vroom_cap, "default_weights": dataclasses.asdict(DEFAULT_WEIGHTS),
+        "goal": f"served >= VROOM full time (valid plan), travel <= {GOAL_TRAVEL_RATIO:g} x its",
         "kernel_load_s": round(kernels_s, 2), "results": results,
     })  # fmt: skip
-    console.print(f"load average before {load_before}, after {provenance()['load_average_1_5_15']}")
+    console.print(f"load average before {load_before}, after {after['load_average_1_5_15']}")
     console.print(f"wrote {json_out}")

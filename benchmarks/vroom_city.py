@@ -29,6 +29,7 @@ with :func:`dispatch.schedule.schedule_route`, and repaired (orders removed) if 
 """
 
 import itertools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -177,12 +178,13 @@ def solve_with_vroom(
     problem: Problem,
     arrays: RoutingArrays,
     *,
-    time_limit_s: float,
+    time_limit_s: float | None,
     exploration_level: int = 5,
     level_durations: bool = True,
 ) -> tuple[list[Route], dict[int, int], float]:
     """Solve with VROOM on one thread; return routes, VROOM's service starts and solve wall s.
 
+    ``time_limit_s`` is VROOM's timeout; ``None`` lets it search for its full time.
     ``starts`` maps order index to the start of service in VROOM's own schedule (arrival
     plus waiting and setup).
     """
@@ -200,7 +202,7 @@ def solve_with_vroom(
     started = time.perf_counter()
     solution = vinput.solve(
         exploration_level=exploration_level, nb_threads=1,
-        timeout=timedelta(seconds=time_limit_s),
+        timeout=None if time_limit_s is None else timedelta(seconds=time_limit_s),
     )  # fmt: skip
     wall_s = time.perf_counter() - started
     frame = solution.routes
@@ -247,6 +249,27 @@ def repair_route(arrays: RoutingArrays, vehicle: int, orders: tuple[int, ...]) -
         feasible = [r for r in options if schedule_route(arrays, vehicle, r) is not None]
         kept = feasible[0] if feasible else min(options, key=lambda r: _working(arrays, vehicle, r))
     return kept
+
+
+def checked_routes(
+    arrays: RoutingArrays, routes: list[Route]
+) -> tuple[list[Route], dict[str, Any]]:
+    """Return the routes repaired to pass our model, and what was refused on the way."""
+    reasons: Counter[str] = Counter()
+    valid: list[Route] = []
+    bad_routes, bad_orders = 0, 0
+    for vehicle, orders in routes:
+        problems = route_problems(arrays, vehicle, orders)
+        if problems:
+            reasons.update(problems)
+            bad_routes, bad_orders = bad_routes + 1, bad_orders + len(orders)
+            orders = repair_route(arrays, vehicle, orders)
+        valid.append((vehicle, orders))
+    refused = {
+        "routes_violating_our_model": bad_routes, "orders_on_violating_routes": bad_orders,
+        "violations_by_reason": dict(reasons),
+    }  # fmt: skip
+    return valid, refused
 
 
 def _working(arrays: RoutingArrays, vehicle: int, orders: tuple[int, ...]) -> int:

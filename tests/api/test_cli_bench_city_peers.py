@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
+from benchmarks.city_peers import plan_routes, valid_plan_figures
 from benchmarks.vroom_city import (
+    checked_routes,
     repair_route,
     route_problems,
     skill_codes,
@@ -23,13 +26,16 @@ from benchmarks.vroom_city import (
 )
 from dispatch import (
     Break,
+    ObjectiveWeights,
     Problem,
     Shift,
+    SolveParams,
     Technician,
     TechnicianId,
     TimeWindow,
     WorkOrder,
     WorkOrderId,
+    solve,
 )
 from dispatch.model import node_lonlats
 from dispatch.routing_arrays import build_routing_arrays
@@ -161,18 +167,85 @@ def test_routes_our_model_refuses_are_named_and_repaired() -> None:
     assert repair_route(tiny, 0, (0, 2)) == (0,)
 
 
-def test_cli_writes_both_solvers_figures(tmp_path: Path) -> None:
+def test_valid_plan_parts_add_up_to_the_objective_solve_reports() -> None:
+    problem = tiny_problem()
+    arrays = build_routing_arrays(problem)
+    for weights in (ObjectiveWeights(), ObjectiveWeights(balance_per_s=3, lateness_per_s=7)):
+        params = SolveParams(1, is_deterministic=True, solution_limit=5, weights=weights)
+        plan = solve(problem, params)
+        routes, _ = plan_routes(problem, arrays, plan)
+        figures = valid_plan_figures(problem, arrays, routes, weights)
+        parts = figures["objective_parts"]
+        assert sum(parts.values()) == figures["objective"] == plan.kpis.objective
+        longest_s = max(r.travel_s + r.service_s for r in plan.routes)
+        assert parts["balance"] == weights.balance_per_s * longest_s
+        assert figures["assigned"] == plan.kpis.assigned
+        priority = {o.id: o.priority for o in problem.orders}
+        dropped = [weights.drop_penalty_for(priority[u.order_id]) for u in plan.unassigned]
+        assert parts["unserved"] == sum(dropped)
+
+
+def test_refused_routes_are_repaired_before_they_are_costed() -> None:
+    tech = make_technician("t1", max_working_s=2 * H)
+    problem = make_problem([tech], [make_order("o1", 1), make_order("o2", 2), make_order("o3", -2)])
+    arrays = build_routing_arrays(problem)
+    valid, refused = checked_routes(arrays, [(0, (0, 1, 2))])
+    assert refused["routes_violating_our_model"] == 1
+    assert refused["violations_by_reason"] == {"max_working_time": 1}
+    ((vehicle, orders),) = valid
+    assert vehicle == 0 and len(orders) == 2
+    figures = valid_plan_figures(problem, arrays, valid, ObjectiveWeights())
+    assert figures["assigned"] == 2 and figures["objective_parts"]["unserved"] == 1_000_000
+
+
+def test_cli_writes_every_row_and_sets_it_against_vroom_full_time(tmp_path: Path) -> None:
     out = tmp_path / "city_peers.json"
     result = runner.invoke(
-        app, ["bench", "city-peers", "--sizes", "5x20", "--time-limit", "1", "--json", str(out)]
-    )
+        app,
+        ["bench", "city-peers", "--sizes", "5x20", "--time-limits", "0.5", "--solver-seeds",
+         "1,2", "--balance-weights", "0,5", "--vroom-same-budget", "--json", str(out)],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
-    assert {"solver_commit", "load_average_1_5_15", "time_limit_s"} <= set(document)
+    assert {"solver_commit", "load_average_1_5_15", "load_average_before"} <= set(document)
+    assert document["time_limits_s"] == [0.5] and document["solver_seeds"] == [1, 2]
     (size,) = document["results"]
-    ours, peer = size["solvers"]["geodispatch"], size["solvers"]["vroom_l5"]
+    labels = [row["label"] for row in size["rows"]]
+    assert labels == [
+        "geodispatch 0.5 s, seed 1", "geodispatch 0.5 s, seed 2",
+        "geodispatch 0.5 s, seed 1, balance 5", "VROOM l5, full time", "VROOM l5, 0.5 s",
+    ]  # fmt: skip
+    ours, _, balanced, full, budget = size["rows"]
     assert ours["routes_violating_our_model"] == 0
-    assert peer["exploration_level"] == 5 and peer["threads"] == 1
-    assert any("max_working_s" in note for note in peer["not_expressed"])
-    for figures in (ours, peer):
-        assert 0 <= figures["assigned_after_repair"] <= figures["assigned"] <= 20
+    assert balanced["valid_plan"]["balance_per_s"] == 5
+    assert balanced["valid_plan"]["objective_parts"]["balance"] > 0
+    assert ours["valid_plan"]["objective_parts"]["balance"] == 0
+    assert full["timeout_s"] is None and full["full_time"] and full["threads"] == 1
+    assert budget["timeout_s"] == 0.5 and not budget["full_time"]
+    assert any("max_working_s" in note for note in full["not_expressed"])
+    assert full["vs_vroom_full"] == {"served_more": 0, "travel_ratio": 1.0, "goal_met": True}
+    for row in size["rows"]:
+        plan = row["valid_plan"]
+        assert plan["assigned"] == row["assigned_after_repair"] <= row["assigned"] <= 20
+        assert sum(plan["objective_parts"].values()) == plan["objective"]
+        versus = row["vs_vroom_full"]
+        assert versus["served_more"] == plan["assigned"] - full["valid_plan"]["assigned"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--time-limits", "0", "--time-limits takes seconds in (0, 3600]"),
+        ("--time-limits", "30,x", "--time-limits takes seconds"),
+        ("--time-limits", "", "--time-limits takes seconds in (0, 3600]"),
+        ("--solver-seeds", "1,-2", "--solver-seeds takes whole numbers >= 0"),
+        ("--solver-seeds", ",", "--solver-seeds takes whole numbers"),
+        ("--balance-weights", "1.5", "--balance-weights takes whole numbers"),
+        ("--sizes", "50x", "--sizes must look like"),
+    ],
+)
+def test_bad_options_end_with_one_line(option: str, value: str, message: str) -> None:
+    result = runner.invoke(app, ["bench", "city-peers", option, value])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
