@@ -93,10 +93,14 @@ window.GD = (function () {
     }
     return `/v1/map/${name}?${query}`;
   }
+  // A refresh answered 401 while the page is being left (signing out) must not send the user
+  // to the sign-in page for the map instead of where the sign-out leads.
+  let leaving = false;
+  window.addEventListener("beforeunload", () => { leaving = true; });
   function getJson(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then((response) => {
-        if (response.status === 401) {
+        if (response.status === 401 && !leaving) {
           window.location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
         }
         return response.json().then((body) => {
