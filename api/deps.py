@@ -47,8 +47,12 @@ def close_after_answer(session: Session) -> None:
         logger.warning("database connection lost while closing a session: %s", err.orig)
 
 
-def get_app_settings(request: Request) -> Settings:
-    """Return the settings the app was created with."""
+async def get_app_settings(request: Request) -> Settings:
+    """Return the settings the app was created with.
+
+    Async, as every dependency that does no I/O: FastAPI runs a plain function in the thread
+    pool, a trip for every request that reads the settings.
+    """
     settings: Settings = request.app.state.settings
     return settings
 

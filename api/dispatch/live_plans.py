@@ -4,8 +4,9 @@ Rebuilding an applied plan's problem on every request (its tickets and technicia
 now) costs a dozen queries and hundreds of row conversions. So each process keeps the last few
 applied plans it served as ``LiveDay`` copies: the plan, its tickets as work orders, its fleet.
 More than one process serves the same plans, so a copy is never trusted: every use reads the
-plan's revision and the stamps of everything the copy was built from (``ScopeState``: a few
-small indexed queries) and rebuilds it when anything differs. An accepted insertion updates the
+plan's revision and the stamps of everything the copy was built from (``ScopeState``: a count
+and a sum of hashes per kind of row, one statement on PostgreSQL) and rebuilds it when anything
+differs. An accepted insertion updates the
 copy with what it wrote itself, never with what it reads back, so a change another process
 makes meanwhile still shows up as a difference.
 
@@ -20,7 +21,7 @@ already holds (a ticket the plan left out) still goes through a full build.
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from threading import Lock
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -34,10 +35,10 @@ from api.db.tables import TicketRow
 from api.dispatch import repository as repo
 from api.dispatch.live_problem import DayBase
 from api.dispatch.problem_builder import EmptyScope, Fleet, build_problem, day_origin, ticket_order
-from api.dispatch.repository import PlanHead, ScopeState
+from api.dispatch.repository import PlanHead, ScopeState, StampChange
 from dispatch import Plan, Route, Unassigned, WorkOrder
 from dispatch.insertion import LivePlan
-from dispatch.plan_io import plan_dict_with_route, plan_from_dict
+from dispatch.plan_io import plan_from_dict
 from dispatch.problem_io import Json
 from geo.regions import RegionIndex
 
@@ -65,7 +66,7 @@ class LiveDay:
     plan_doc: Json = field(compare=False, repr=False)
     orders: tuple[WorkOrder, ...]
     fleet: Fleet
-    state: ScopeState
+    state: ScopeState | None  # None: not known, so the next use reloads the copy
     terms: TierTerms | None = field(compare=False, repr=False)
     bases: dict[frozenset[str], DayBase | None] = field(
         default_factory=dict, compare=False, repr=False
@@ -111,28 +112,29 @@ class LiveDay:
 
     def inserted(
         self, live: LivePlan, route: Route, ticket: TicketRow, pinned_to: str | None,
-        at: datetime, terms: TierTerms | None,
+        terms: TierTerms | None, plan_doc: Json, change: StampChange,
     ) -> "LiveDay":  # fmt: skip
-        """Return the copy once ``ticket`` is in ``live``'s plan on ``route``, stamped ``at``.
+        """Return the copy once ``ticket`` is in ``live``'s plan on ``route``, as written.
 
-        The day that took the order is kept as ``live`` left it when the order it took is the
-        one the copy holds (its windows were not cut at the present); other days take the
-        order afresh.
+        ``plan_doc`` is the plan as stored, ``change`` how the ticket's stamp changed. The day
+        that took the order is kept as ``live`` left it when the order it took is the one the
+        copy holds (its windows were not cut at the present); other days take the order
+        afresh. A pinned ticket new to the scope brings a pin the state cannot count without
+        reading it back, so the copy is then left to be checked and reloaded.
         """
-        plan = live.plan
         order, _ = ticket_order(
             ticket, day_origin(self.day, self.zone), now_s=0, pinned_to=pinned_to, terms=terms
         )
-        state = self.state.with_ticket(ticket.id, at)
-        if pinned_to is not None:
-            state = replace(state, pins=state.pins | {(ticket.id, pinned_to)})
+        was_in_scope = ticket.id in ticket_ids(self.plan)
+        state = None
+        if self.state is not None and (was_in_scope or pinned_to is None):
+            state = self.state.with_ticket(change, was_in_scope=was_in_scope)
         is_new = all(o.id != order.id for o in self.orders)
         orders = (*(o for o in self.orders if o.id != order.id), order)
         bases = {k: _with(b, order, live, route) for k, b in self.bases.items()} if is_new else {}
         return replace(
-            self, revision=self.revision + 1, plan=plan,
-            plan_doc=plan_dict_with_route(self.plan_doc, plan, route), orders=orders, state=state,
-            bases={k: b for k, b in bases.items() if b is not None},
+            self, revision=self.revision + 1, plan=live.plan, plan_doc=plan_doc, orders=orders,
+            state=state, bases={k: b for k, b in bases.items() if b is not None},
         )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BigInteger,
+    Text,
     and_,
     bindparam,
     cast,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -29,6 +30,7 @@ from api.customers.value_tiers import TierPolicy, TierTerms
 from api.db.spatial import lonlat
 from api.db.tables import (
     AssignmentRow,
+    CustomerValueRow,
     DispatchPlanRow,
     DispatchRunRow,
     TechnicianLocationRow,
@@ -144,25 +146,50 @@ def stale_ticket_ids(session: Session, *, run: DispatchRunRow) -> list[int]:
 
 
 @dataclass(frozen=True, slots=True)
+class Stamps:
+    """How many rows one part of a scope has, and the sum of a hash of each row's stamp."""
+
+    count: int
+    digest: int
+
+
+@dataclass(frozen=True, slots=True)
+class StampChange:
+    """How an insertion changed a ticket's stamp: the hash of its new stamp and of the old."""
+
+    now: int
+    was: int
+
+
+@dataclass(frozen=True, slots=True)
 class ScopeState:
     """Stamps of everything a plan's live problem is built from; equal states, equal problems.
 
     Each ticket and technician by its ``updated_at`` (bumped by every change), pins as pairs,
-    shifts by their content (a replaced shift may reuse its id on SQLite). Times are whole
-    microseconds since the epoch, so both databases' readings compare as integers.
+    shifts by their content (a replaced shift may reuse its id on SQLite). Each part is kept as
+    its row count and the sum of a hash of each row, computed where the rows are: a check
+    then reads eight numbers whatever the size of the day (reading a 250-order day's rows
+    back cost more than the rest of an insertion's reads). PostgreSQL hashes with
+    ``hash_record_extended``; on SQLite the process hashes the rows it reads, with Python's
+    ``hash`` (stable within a process, which is as far as a state travels).
     """
 
-    tickets: frozenset[tuple[int, int]]
-    pins: frozenset[tuple[int, str]]
-    technicians: frozenset[tuple[str, int]]
-    shifts: frozenset[tuple[str, int, int, str]]
+    tickets: Stamps
+    pins: Stamps
+    technicians: Stamps
+    shifts: Stamps
 
-    def with_ticket(self, ticket_id: int, updated_at: datetime) -> "ScopeState":
-        """Return the state with ``ticket_id`` (added or changed) stamped ``updated_at``."""
-        tickets = {t for t in self.tickets if t[0] != ticket_id} | {
-            (ticket_id, epoch_us(updated_at))
-        }
-        return replace(self, tickets=frozenset(tickets))
+    def with_ticket(self, change: StampChange, *, was_in_scope: bool) -> "ScopeState":
+        """Return the state once a ticket's stamp changed as ``change`` says.
+
+        ``was_in_scope``: the scope held the ticket already; else it joins the scope.
+        """
+        count, digest = self.tickets.count, self.tickets.digest + change.now
+        if was_in_scope:
+            digest -= change.was
+        else:
+            count += 1
+        return replace(self, tickets=Stamps(count, digest))
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -179,14 +206,14 @@ def scope_state(
     """Read the stamps of these tickets, their pins, these technicians and their shifts.
 
     Every urgent insertion and availability question reads this first, for a plan's few hundred
-    tickets: on PostgreSQL it is one statement with array parameters (four statements with
-    hundreds of bound values each took about ten times as long); SQLite has no round trip to
-    save.
+    tickets: on PostgreSQL it is one statement with array parameters that hashes on the server
+    (four statements with hundreds of bound values each took about ten times as long); SQLite
+    has no round trip to save.
     """
     if session.get_bind().dialect.name == "postgresql":
-        return _scope_state_at_once(
-            session, ticket_ids=list(ticket_ids), technician_ids=list(technician_ids), day=day
-        )
+        params = {"ticket_ids": list(ticket_ids), "technician_ids": list(technician_ids)}
+        parts = session.execute(SCOPE_STATE_AT_ONCE, {**params, "day": day}).one()
+        return ScopeState(*(Stamps(int(count), int(digest)) for count, digest in parts))
     tickets = select(TicketRow.id, TicketRow.updated_at).where(TicketRow.id.in_(list(ticket_ids)))
     pinned = select(AssignmentRow.ticket_id, AssignmentRow.technician_id).where(
         AssignmentRow.ticket_id.in_(list(ticket_ids)), AssignmentRow.is_pinned.is_(True)
@@ -199,74 +226,62 @@ def scope_state(
         shift.technician_id.in_(list(technician_ids)), shift.day == day
     )
     return ScopeState(
-        tickets=frozenset((i, epoch_us(at)) for i, at in session.execute(tickets)),
-        pins=frozenset((i, tech) for i, tech in session.execute(pinned)),
-        technicians=frozenset((i, epoch_us(at)) for i, at in session.execute(techs)),
-        shifts=frozenset(
-            (tech, epoch_us(start), epoch_us(end), _canonical(breaks))
+        tickets=_stamps(_ticket_hash(i, at) for i, at in session.execute(tickets)),
+        pins=_stamps(hash((i, tech)) for i, tech in session.execute(pinned)),
+        technicians=_stamps(hash((i, epoch_us(at))) for i, at in session.execute(techs)),
+        shifts=_stamps(
+            hash((tech, epoch_us(start), epoch_us(end), _canonical(breaks)))
             for tech, start, end, breaks in session.execute(shifts)
         ),
     )
 
 
-def _epoch_us(column: Any) -> Any:
-    """Microseconds since the epoch, exactly (``extract`` is numeric on PostgreSQL 14+)."""
-    return cast(func.extract("epoch", column) * 1_000_000, BigInteger)
+def _ticket_hash(ticket_id: int, updated_at: datetime) -> int:
+    """Return a ticket's stamp hashed in the process (SQLite): see ``ScopeState``."""
+    return hash((ticket_id, epoch_us(updated_at)))
 
 
-def _json_rows(*columns: Any) -> Any:
-    return func.coalesce(func.json_agg(func.json_build_array(*columns)), text("'[]'::json"))
+def _stamps(hashes: Iterable[int]) -> Stamps:
+    listed = list(hashes)
+    return Stamps(len(listed), sum(listed))
+
+
+def _row_hash(*columns: Any) -> Any:
+    """Return the row's hash on PostgreSQL: by each column's type, with no text conversion."""
+    return func.hash_record_extended(func.row(*columns), 0)
+
+
+def _counted(*columns: Any) -> Any:
+    """Return the rows' count and the sum of their hashes, as a two-element array."""
+    return pg_array([func.count(), func.coalesce(func.sum(_row_hash(*columns)), 0)])
 
 
 def _scope_state_statement() -> Any:
-    """``scope_state`` as one PostgreSQL statement: each part aggregated to a JSON array of rows.
+    """``scope_state`` as one PostgreSQL statement: each part's count and sum of hashes.
 
     Built once: constructing it took as long as running it. The id arrays are untyped, so
     psycopg sends the narrowest integer array, which PostgreSQL reads about twice as fast as
-    the same ids cast to BIGINT[].
+    the same ids cast to BIGINT[]. JSON has no hash, so shifts hash their breaks as text.
     """
     ids: BindParameter[list[int]] = bindparam("ticket_ids")
     techs: BindParameter[list[str]] = bindparam("technician_ids")
     shift = TechnicianShiftRow
     parts = [
-        select(_json_rows(TicketRow.id, _epoch_us(TicketRow.updated_at))).where(
-            TicketRow.id == func.any(ids)
-        ),
-        select(_json_rows(AssignmentRow.ticket_id, AssignmentRow.technician_id)).where(
+        select(_counted(TicketRow.id, TicketRow.updated_at)).where(TicketRow.id == func.any(ids)),
+        select(_counted(AssignmentRow.ticket_id, AssignmentRow.technician_id)).where(
             AssignmentRow.ticket_id == func.any(ids), AssignmentRow.is_pinned.is_(True)
         ),
-        select(_json_rows(TechnicianRow.id, _epoch_us(TechnicianRow.updated_at))).where(
+        select(_counted(TechnicianRow.id, TechnicianRow.updated_at)).where(
             TechnicianRow.id == func.any(techs)
         ),
         select(
-            _json_rows(
-                shift.technician_id,
-                _epoch_us(shift.start_at),
-                _epoch_us(shift.end_at),
-                shift.breaks,
-            )
+            _counted(shift.technician_id, shift.start_at, shift.end_at, cast(shift.breaks, Text))
         ).where(shift.technician_id == func.any(techs), shift.day == bindparam("day")),
     ]
     return select(*(part.scalar_subquery() for part in parts))
 
 
 SCOPE_STATE_AT_ONCE = _scope_state_statement()
-
-
-def _scope_state_at_once(
-    session: Session, *, ticket_ids: list[int], technician_ids: list[str], day: date
-) -> ScopeState:
-    params = {"ticket_ids": ticket_ids, "technician_ids": technician_ids, "day": day}
-    tickets, pins, technicians, shifts = session.execute(SCOPE_STATE_AT_ONCE, params).one()
-    return ScopeState(
-        tickets=frozenset((int(i), int(us)) for i, us in tickets),
-        pins=frozenset((int(i), str(tech)) for i, tech in pins),
-        technicians=frozenset((str(i), int(us)) for i, us in technicians),
-        shifts=frozenset(
-            (str(tech), int(start), int(end), _canonical(breaks))
-            for tech, start, end, breaks in shifts
-        ),
-    )
 
 
 def _canonical(breaks: Any) -> str:
@@ -629,20 +644,18 @@ class PlanHead:
     revision: int
 
 
-def applied_plan_head(
-    session: Session, *, day: date, region_ids: Collection[str], for_update: bool = False
-) -> PlanHead | None:
-    """Return the plan applied last for ``day`` whose run covers one of ``region_ids``.
-
-    ``for_update`` locks the plan's row (PostgreSQL) so that changes to it queue up.
-    """
+def _plan_head_statement(*, for_update: bool) -> Any:
+    """``applied_plan_head``'s query, built once: building it took as long as running it."""
     query = (
         select(DispatchRunRow.id, DispatchRunRow.day, DispatchPlanRow.revision)
         .join(DispatchPlanRow, DispatchPlanRow.run_id == DispatchRunRow.id)
         .where(
-            DispatchRunRow.day == day,
+            DispatchRunRow.day == bindparam("day"),
             DispatchPlanRow.applied_at.is_not(None),
-            or_(DispatchRunRow.region_id.in_(list(region_ids)), DispatchRunRow.region_id.is_(None)),
+            or_(
+                DispatchRunRow.region_id.in_(bindparam("region_ids", expanding=True)),
+                DispatchRunRow.region_id.is_(None),
+            ),
         )
         .order_by(  # a region's own plan before one for a list of tickets
             DispatchRunRow.region_id.is_(None),
@@ -651,9 +664,22 @@ def applied_plan_head(
         )
         .limit(1)
     )
-    if for_update:
-        query = query.with_for_update(of=DispatchPlanRow)
-    found = session.execute(query).first()
+    return query.with_for_update(of=DispatchPlanRow) if for_update else query
+
+
+PLAN_HEAD = _plan_head_statement(for_update=False)
+PLAN_HEAD_LOCKED = _plan_head_statement(for_update=True)
+
+
+def applied_plan_head(
+    session: Session, *, day: date, region_ids: Collection[str], for_update: bool = False
+) -> PlanHead | None:
+    """Return the plan applied last for ``day`` whose run covers one of ``region_ids``.
+
+    ``for_update`` locks the plan's row (PostgreSQL) so that changes to it queue up.
+    """
+    query = PLAN_HEAD_LOCKED if for_update else PLAN_HEAD
+    found = session.execute(query, {"day": day, "region_ids": list(region_ids)}).first()
     return None if found is None else PlanHead(found[0], found[1], found[2])
 
 
@@ -667,24 +693,73 @@ def store_plan(session: Session, *, run_id: int, plan_doc: dict[str, Any]) -> No
     )
 
 
-def locked_ticket(session: Session, *, ticket_id: int) -> tuple[TicketRow | None, str | None]:
-    """Return the ticket locked (PostgreSQL) and re-read, and the technician it is pinned to.
+@dataclass(frozen=True, slots=True)
+class TicketPlace:
+    """Where and when a ticket is, read without its row: enough to find its day's plan."""
 
-    One query: the pin is read under the same lock as the status it goes with.
-    """
+    region_id: str | None
+    window_start_at: datetime | None
+    location: tuple[float, float]
+
+
+TICKET_PLACE = select(TicketRow.region_id, TicketRow.window_start_at, TicketRow.location).where(
+    TicketRow.id == bindparam("ticket_id")
+)
+
+
+def ticket_place(session: Session, *, ticket_id: int) -> TicketPlace | None:
+    """Return the ticket's region, first window's start and location, or ``None``."""
+    found = session.execute(TICKET_PLACE, {"ticket_id": ticket_id}).first()
+    return None if found is None else TicketPlace(found[0], found[1], lonlat(found[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class LockedTicket:
+    """A ticket read under its lock, with the pin and the customer's value tier of that moment."""
+
+    row: TicketRow
+    pinned_to: str | None
+    customer_tier: str | None
+
+    def terms(self, policy: TierPolicy | None) -> TierTerms | None:
+        """Return the value-tier terms of this ticket (``None``: tiers are not applied)."""
+        if policy is None:
+            return None
+        customer_id, tier = self.row.customer_id, self.customer_tier
+        known = {} if customer_id is None or tier is None else {customer_id: tier}
+        return TierTerms(policy, known)
+
+
+def _locked_ticket_statement() -> Any:
+    """``locked_ticket``'s query, built once (building it took as long as running it)."""
     pin = (
         select(AssignmentRow.technician_id)
         .where(AssignmentRow.ticket_id == TicketRow.id, AssignmentRow.is_pinned.is_(True))
         .scalar_subquery()
     )
-    query = (
-        select(TicketRow, pin)
-        .where(TicketRow.id == ticket_id)
+    tier = (
+        select(CustomerValueRow.tier)
+        .where(CustomerValueRow.customer_id == TicketRow.customer_id)
+        .scalar_subquery()
+    )
+    return (
+        select(TicketRow, pin, tier)
+        .where(TicketRow.id == bindparam("ticket_id"))
         .with_for_update(of=TicketRow)
         .execution_options(populate_existing=True)
     )
-    found = session.execute(query).first()
-    return (None, None) if found is None else (found[0], found[1])
+
+
+LOCKED_TICKET = _locked_ticket_statement()
+
+
+def locked_ticket(session: Session, *, ticket_id: int) -> LockedTicket | None:
+    """Return the ticket locked (PostgreSQL) and re-read, with its pin and its customer's tier.
+
+    One query: the pin and the tier are read under the same lock as the status they go with.
+    """
+    found = session.execute(LOCKED_TICKET, {"ticket_id": ticket_id}).first()
+    return None if found is None else LockedTicket(found[0], found[1], found[2])
 
 
 def record_insertion(
@@ -697,16 +772,18 @@ def record_insertion(
     plan_doc: dict[str, Any],
     actor_key_id: str,
     at: datetime,
-) -> None:
+) -> StampChange:
     """Schedule a ``new`` ticket (locked) that an insertion put on ``route`` of ``head``'s plan.
 
     Writes what ``transition``, ``store_route`` and ``store_plan`` would: the ticket and its
     history row, the route's changed assignments, the plan document with its revision bumped.
     On PostgreSQL that is one statement, a single round trip (the insertion's answer waits on
-    it); ``ticket`` is then updated in place as the statement left the row.
+    it); ``ticket`` is then updated in place as the statement left the row. Returns how the
+    ticket's stamp changed, hashed as ``scope_state`` hashes it, for the kept copy's state.
     """
     note = f"inserted into the plan of run {head.run_id}"
     if session.get_bind().dialect.name != "postgresql":
+        was = _ticket_hash(ticket.id, ticket.updated_at)
         ticket_repo.transition(
             session, ticket=ticket, target=TicketStatus.SCHEDULED, actor=Actor.STAFF,
             actor_key_id=actor_key_id, at=at, technician_id=route.technician_id, note=note,
@@ -716,7 +793,7 @@ def record_insertion(
             actor_key_id=actor_key_id, at=at,
         )  # fmt: skip
         store_plan(session, run_id=head.run_id, plan_doc=plan_doc)
-        return
+        return StampChange(now=_ticket_hash(ticket.id, at), was=was)
     check_transition(TicketStatus(ticket.status), TicketStatus.SCHEDULED, Actor.STAFF)
     params = {
         "ticket_id": ticket.id, "from_status": ticket.status,
@@ -728,14 +805,16 @@ def record_insertion(
         "starts": [plan.at(stop.start_s) for stop in route.stops],
         "ends": [plan.at(stop.end_s) for stop in route.stops],
     }  # fmt: skip
-    scheduled = session.execute(INSERTION_AT_ONCE, params).scalar_one()
-    if scheduled != 1:  # the caller holds the row's lock and saw it ``new``
+    scheduled = session.execute(INSERTION_AT_ONCE, params).first()
+    if scheduled is None:  # the caller holds the row's lock and saw it ``new``
         raise RuntimeError(f"ticket {ticket.id} changed under its lock")
     for name, value in (
         ("status", TicketStatus.SCHEDULED.value), ("technician_id", route.technician_id),
         ("updated_at", at),
     ):  # fmt: skip
         set_committed_value(ticket, name, value)
+    stamp, stamp_was = scheduled
+    return StampChange(now=int(stamp), was=int(stamp_was))
 
 
 # The ticket's change and its history row (as ``tickets.repository.transition``), the route's
@@ -745,8 +824,11 @@ INSERTION_AT_ONCE = text(
     """
     WITH scheduled AS (
         UPDATE ticket SET status = :to_status, technician_id = :technician_id, updated_at = :at
-        WHERE id = :ticket_id AND status = :from_status
-        RETURNING id
+        FROM ticket AS was
+        WHERE ticket.id = :ticket_id AND ticket.status = :from_status AND was.id = ticket.id
+        RETURNING ticket.id,
+            hash_record_extended(ROW(ticket.id, ticket.updated_at), 0) AS stamp,
+            hash_record_extended(ROW(was.id, was.updated_at), 0) AS stamp_was
     ), history AS (
         INSERT INTO ticket_status_change (ticket_id, from_status, to_status, at, actor_key_id, note)
         SELECT id, :from_status, :to_status, :at, :actor_key_id, :note FROM scheduled
@@ -773,7 +855,7 @@ INSERTION_AT_ONCE = text(
     ), stored_plan AS (
         UPDATE dispatch_plan SET plan = :plan, revision = revision + 1 WHERE run_id = :run_id
     )
-    SELECT count(*) FROM scheduled
+    SELECT stamp, stamp_was FROM scheduled
     """
 ).bindparams(bindparam("plan", type_=DispatchPlanRow.__table__.c.plan.type))
 

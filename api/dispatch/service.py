@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from api.auth import utc_now
 from api.config import Settings
 from api.customers.valuation import policy_of
-from api.db.spatial import lonlat
 from api.db.tables import DispatchPlanRow, DispatchRunRow, TicketRow
 from api.dispatch import repository as repo
 from api.dispatch.assignment_checks import assignment_warnings
@@ -42,7 +41,7 @@ from api.tickets.rules import Actor, TicketStatus
 from dispatch import Kpis, Plan, SolveParams, TimeWindow, Unassigned, WorkOrder, WorkOrderId
 from dispatch.availability import AvailabilityParams, Offer, offers
 from dispatch.insertion import Insertion, LivePlan, NoInsertion
-from dispatch.plan_io import plan_from_dict
+from dispatch.plan_io import plan_dict_with_route, plan_from_dict
 from geo.regions import RegionIndex
 
 if TYPE_CHECKING:
@@ -57,20 +56,27 @@ def _error(http_status: int, code: str, message: str, **details: Any) -> ApiErro
     return ApiError(http_status, code, message, details)
 
 
+def _not_found(ticket_id: int) -> ApiError:
+    return _error(404, "not_found", f"no ticket {ticket_id}", ticket_id=ticket_id)
+
+
 def _ticket_or_404(session: Session, ticket_id: int, *, for_update: bool = False) -> TicketRow:
     ticket = ticket_repo.get_ticket(session, ticket_id=ticket_id, for_update=for_update)
     if ticket is None:
-        raise _error(404, "not_found", f"no ticket {ticket_id}", ticket_id=ticket_id)
+        raise _not_found(ticket_id)
     return ticket
 
 
 def _zone_and_day(
-    ticket: TicketRow, index: RegionIndex, settings: Settings, day: date | None
+    region_id: str | None,
+    first_window_at: datetime | None,
+    index: RegionIndex,
+    settings: Settings,
+    day: date | None,
 ) -> tuple[ZoneInfo, date]:
-    """Return the ticket's time zone and day: ``day``, else its first window's, else today."""
-    region = ticket.region_id
-    zone = ZoneInfo(index.get(region).time_zone if region else settings.timezone)
-    first = ticket.window_start_at or utc_now()
+    """Return a ticket's time zone and day: ``day``, else its first window's, else today."""
+    zone = ZoneInfo(index.get(region_id).time_zone if region_id else settings.timezone)
+    first = first_window_at or utc_now()
     return zone, day or first.astimezone(zone).date()
 
 
@@ -123,7 +129,7 @@ def _assign(
     if ticket.status not in OPEN:
         message = f"ticket {ticket.id} is {ticket.status}; only new and scheduled tickets move"
         raise _error(409, "not_assignable", message, status=ticket.status)
-    _, day = _zone_and_day(ticket, index, settings, body.date)
+    _, day = _zone_and_day(ticket.region_id, ticket.window_start_at, index, settings, body.date)
     found = assignment_warnings(
         ticket=ticket, technician=technician,
         shift=repo.shift_of(session, technician_id=technician.id, day=day),
@@ -170,12 +176,17 @@ def insert_ticket(
 ) -> InsertRead:
     """Insert a ``new`` ticket into its day's applied plan at the cheapest feasible place."""
     started = time.perf_counter()
-    ticket = _ticket_or_404(session, body.ticket_id)
-    zone, day = _zone_and_day(ticket, index, settings, body.date)
-    hierarchy = [r.id for r in index.containing(*lonlat(ticket.location))]
+    place = repo.ticket_place(session, ticket_id=body.ticket_id)
+    if place is None:
+        raise _not_found(body.ticket_id)
+    zone, day = _zone_and_day(place.region_id, place.window_start_at, index, settings, body.date)
+    hierarchy = [r.id for r in index.containing(*place.location)]
     # The plan's lock, taken before the ticket's as applying a plan does, queues insertions.
     head = repo.applied_plan_head(session, day=day, region_ids=hierarchy, for_update=True)
-    _, pinned = repo.locked_ticket(session, ticket_id=ticket.id)  # ``ticket``, re-read
+    locked = repo.locked_ticket(session, ticket_id=body.ticket_id)
+    if locked is None:  # deleted since it was placed
+        raise _not_found(body.ticket_id)
+    ticket, pinned = locked.row, locked.pinned_to
     if ticket.status != TicketStatus.NEW:
         message = f"ticket {ticket.id} is {ticket.status}; only new tickets are inserted"
         raise _error(409, "not_insertable", message, status=ticket.status)
@@ -186,7 +197,7 @@ def insert_ticket(
     live_day = live_plans.get(session, head=head, zone=zone, index=index, tier_policy=tier_policy)
     now = utc_now()
     now_s = max(0, int((now - day_origin(day, zone)).total_seconds()))
-    terms = repo.tier_terms(session, [ticket], tier_policy)
+    terms = locked.terms(tier_policy)
     order, is_over = ticket_order(
         ticket, live_day.plan.origin, now_s=now_s, pinned_to=pinned, terms=terms
     )
@@ -202,12 +213,13 @@ def insert_ticket(
     new_plan = live.plan
     route = new_plan.route_of(result.technician_id, result.shift_index)
     assert route is not None  # the insertion just put a stop on it
-    updated = live_day.inserted(live, route, ticket, pinned, at=now, terms=terms)  # written next
-    repo.record_insertion(
+    plan_doc = plan_dict_with_route(live_day.plan_doc, new_plan, route)
+    change = repo.record_insertion(
         session, ticket=ticket, head=head, plan=new_plan, route=route,
-        plan_doc=updated.plan_doc, actor_key_id=actor_key_id, at=now,
+        plan_doc=plan_doc, actor_key_id=actor_key_id, at=now,
     )  # fmt: skip
-    session.commit()
+    updated = live_day.inserted(live, route, ticket, pinned, terms, plan_doc, change)
+    session.commit()  # expires ``ticket``: the copy was made from it first
     live_plans.put(updated)
     stop = route.stops[result.position]
     return InsertRead(

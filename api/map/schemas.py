@@ -38,7 +38,7 @@ class MapQuery:
         return self.start + timedelta(days=1)
 
 
-def map_query(
+async def map_query(
     request: Request,
     settings: SettingsDep,
     day: Annotated[Day | None, Query(description="local day, YYYY-MM-DD; default today")] = None,
@@ -47,7 +47,10 @@ def map_query(
     technician: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     zoom: Annotated[int, Query(ge=0, le=22, description="map zoom; sets region detail")] = 11,
 ) -> MapQuery:
-    """Read the view's filters; an unknown parameter is refused (422) rather than ignored."""
+    """Read the view's filters; an unknown parameter is refused (422) rather than ignored.
+
+    Async: it does no I/O (see ``api.deps.get_app_settings``).
+    """
     unknown = sorted(set(request.query_params) - FILTERS)
     if unknown:
         raise invalid_query(unknown[0], f"unknown filter (known: {', '.join(sorted(FILTERS))})")

@@ -58,8 +58,13 @@ def _period(time_zone: str, first: date | None, last: date | None) -> Period:
     return Period(first, last, time_zone)
 
 
-def report_period(settings: SettingsDep, first: FirstDay = None, last: LastDay = None) -> Period:
-    """Read the report period; ``first`` after ``last`` or too long a span is a 422 naming it."""
+async def report_period(
+    settings: SettingsDep, first: FirstDay = None, last: LastDay = None
+) -> Period:
+    """Read the report period; ``first`` after ``last`` or too long a span is a 422 naming it.
+
+    Async: it does no I/O (see ``api.deps.get_app_settings``).
+    """
     try:
         return _period(settings.timezone, first, last)
     except PeriodError as err:
@@ -69,7 +74,7 @@ def report_period(settings: SettingsDep, first: FirstDay = None, last: LastDay =
 PeriodDep = Annotated[Period, Depends(report_period)]
 
 
-def wants_csv(
+async def wants_csv(
     request: Request,
     format: Annotated[
         Format | None,

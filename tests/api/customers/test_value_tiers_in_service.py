@@ -108,10 +108,8 @@ def test_recomputing_scores_every_customer_and_shows_the_tier(
     assert other["tier"] == "C" and other["value"]["services"] == 0
 
 
-def test_a_tier_raises_priority_and_shortens_the_sla_in_a_dispatch_run(
-    session: Session, easy_settings: Settings
-) -> None:
-    add_technician(session, "T-A", (121.4737, 31.2304))
+def valued_and_plain_tickets(session: Session) -> dict[str, int]:
+    """A ticket of a customer scored tier A ("贵宾") and one of an unscored customer ("普通")."""
     now = datetime.now(UTC)
     valued, plain = (
         CustomerRow(source="shop-a", name=name, created_at=now) for name in ("贵宾", "普通")
@@ -130,7 +128,14 @@ def test_a_tier_raises_priority_and_shortens_the_sla_in_a_dispatch_run(
         row.customer_id, row.created_at, row.sla_due_at = customer.id, at(8), at(16)
         tickets[customer.name] = ticket_id
     session.flush()
+    return tickets
 
+
+def test_a_tier_raises_priority_and_shortens_the_sla_in_a_dispatch_run(
+    session: Session, easy_settings: Settings
+) -> None:
+    add_technician(session, "T-A", (121.4737, 31.2304))
+    tickets = valued_and_plain_tickets(session)
     index = RegionIndex(region_repo.list_regions(session))
 
     def built(policy: Any) -> dict[str, Any]:
@@ -151,3 +156,20 @@ def test_a_tier_raises_priority_and_shortens_the_sla_in_a_dispatch_run(
     assert plain_order.sla_deadline_s == int((at(16) - midnight).total_seconds())
     without = built(None)
     assert without[str(tickets["贵宾"])].priority == 0
+
+
+def test_an_urgent_insertion_reads_the_tier_with_the_locked_ticket(
+    session: Session, easy_settings: Settings
+) -> None:
+    tickets = valued_and_plain_tickets(session)
+    policy = policy_of(easy_settings.value_tiers_file)
+    priorities = {}
+    for name, tier in (("贵宾", "A"), ("普通", None)):
+        locked = dispatch_repo.locked_ticket(session, ticket_id=tickets[name])
+        assert locked is not None and locked.customer_tier == tier
+        assert locked.terms(None) is None
+        terms = locked.terms(policy)
+        assert terms is not None
+        priorities[name], _ = terms.for_ticket("normal", at(8), at(16), locked.row.customer_id)
+    assert priorities == {"贵宾": "urgent", "普通": "normal"}
+    assert dispatch_repo.locked_ticket(session, ticket_id=10**9) is None
