@@ -106,7 +106,7 @@ class DayBase:
         if max(row.max(), column.max()) > INT32_MAX:
             return None
         assert problem.distance_m is not None  # checked in ``of``
-        travel = _grown(problem.travel_s, n, row[0], column[:, 0]).astype(np.int32)
+        travel = _grown(problem.travel_s, n, row[0], column[:, 0], dtype=np.int32)  # integral
         distance = _grown(problem.distance_m, n, to_all[0], from_all[:, 0])
         nodes = [n, *range(n + 1, len(lons))]
         alone = _checked_already(
