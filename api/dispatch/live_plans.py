@@ -18,6 +18,7 @@ building them again; an accepted insertion extends the copy's the same way. An o
 already holds (a ticket the plan left out) still goes through a full build.
 """
 
+import json
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,27 @@ class LiveDay:
     bases: dict[frozenset[str], DayBase | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+    route_json: dict[tuple[str, int], tuple[Json, str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def plan_json(self, document: Json) -> str:
+        """Return ``document`` (this day's plan, or its next revision) as JSON text.
+
+        Writing the 60 KB document took about half a millisecond of each accepted insertion,
+        which changes one route: the text of each route entry is kept while the entry itself
+        is (the next revision shares the unchanged ones), so only the changed route is
+        written again. The copies grown from this day share the texts.
+        """
+        routes = []
+        for route in document["routes"]:
+            key = (route["technician_id"], route["shift_index"])
+            kept = self.route_json.get(key)
+            if kept is None or kept[0] is not route:
+                kept = self.route_json[key] = (route, json.dumps(route))
+            routes.append(kept[1])
+        rest = json.dumps({k: v for k, v in document.items() if k != "routes"})
+        return '{"routes": [' + ", ".join(routes) + "]" + (", " + rest[1:] if rest != "{}" else "}")
 
     def live_plan(self, order: WorkOrder, catalog: Collection[str]) -> LivePlan | Unassigned:
         """Return the plan ready to take ``order``, or why ``order`` cannot be served at all."""

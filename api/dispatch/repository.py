@@ -770,6 +770,7 @@ def record_insertion(
     plan: Plan,
     route: Route,
     plan_doc: dict[str, Any],
+    plan_json: str,
     actor_key_id: str,
     at: datetime,
 ) -> StampChange:
@@ -780,6 +781,7 @@ def record_insertion(
     On PostgreSQL that is one statement, a single round trip (the insertion's answer waits on
     it); ``ticket`` is then updated in place as the statement left the row. Returns how the
     ticket's stamp changed, hashed as ``scope_state`` hashes it, for the kept copy's state.
+    ``plan_json`` is ``plan_doc`` as JSON text, which PostgreSQL takes as it is.
     """
     note = f"inserted into the plan of run {head.run_id}"
     if session.get_bind().dialect.name != "postgresql":
@@ -799,7 +801,7 @@ def record_insertion(
         "ticket_id": ticket.id, "from_status": ticket.status,
         "to_status": TicketStatus.SCHEDULED.value, "technician_id": route.technician_id,
         "at": at, "actor_key_id": actor_key_id, "note": note,
-        "day": head.day, "run_id": head.run_id, "plan": plan_doc,
+        "day": head.day, "run_id": head.run_id, "plan": plan_json,
         "stop_ticket_ids": [int(stop.order_id) for stop in route.stops],
         "etas": [plan.at(stop.arrival_s) for stop in route.stops],
         "starts": [plan.at(stop.start_s) for stop in route.stops],
@@ -853,11 +855,12 @@ INSERTION_AT_ONCE = text(
             a.run_id) IS DISTINCT FROM (excluded.technician_id, excluded.day, excluded.sequence,
             excluded.eta_at, excluded.start_at, excluded.end_at, excluded.source, excluded.run_id)
     ), stored_plan AS (
-        UPDATE dispatch_plan SET plan = :plan, revision = revision + 1 WHERE run_id = :run_id
+        UPDATE dispatch_plan SET plan = CAST(:plan AS json), revision = revision + 1
+        WHERE run_id = :run_id
     )
     SELECT stamp, stamp_was FROM scheduled
     """
-).bindparams(bindparam("plan", type_=DispatchPlanRow.__table__.c.plan.type))
+)
 
 
 # Assignments of tickets to technicians: create, move, pin, drop, and each day's stops.

@@ -215,8 +215,8 @@ def insert_ticket(
     assert route is not None  # the insertion just put a stop on it
     plan_doc = plan_dict_with_route(live_day.plan_doc, new_plan, route)
     change = repo.record_insertion(
-        session, ticket=ticket, head=head, plan=new_plan, route=route,
-        plan_doc=plan_doc, actor_key_id=actor_key_id, at=now,
+        session, ticket=ticket, head=head, plan=new_plan, route=route, plan_doc=plan_doc,
+        plan_json=live_day.plan_json(plan_doc), actor_key_id=actor_key_id, at=now,
     )  # fmt: skip
     updated = live_day.inserted(live, route, ticket, pinned, terms, plan_doc, change)
     session.commit()  # expires ``ticket``: the copy was made from it first

@@ -1,5 +1,6 @@
 """Applied plans kept per process: reused while current, reloaded after any change by anyone."""
 
+import json
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -146,6 +147,7 @@ def test_an_insertion_updates_the_copy_exactly_as_a_reload_would(
     assert fresh.state == kept.state
     assert plan_to_dict(fresh.plan) == plan_to_dict(kept.plan)
     assert fresh.plan_doc == kept.plan_doc == plan_to_dict(kept.plan)  # as stored, as kept
+    assert json.loads(kept.plan_json(kept.plan_doc)) == kept.plan_doc  # the texts kept
     assert sorted(fresh.orders, key=by_id) == sorted(kept.orders, key=by_id)
     assert [t.id for t in fresh.fleet.technicians] == [t.id for t in kept.fleet.technicians]
 
