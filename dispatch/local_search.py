@@ -43,6 +43,11 @@ class AnnealingParams:
     turns it off. Short routes go without: there a new best comes every few moves and the
     descent costs more moves than it saves (a 200 / 2,000 city day made 4,900 moves in 10 s
     instead of 18,000 with it).
+
+    An order is offered the routes that serve one of its nearest orders, the
+    ``home_vehicles`` allowed vehicles whose start and end are nearest to it, and the nearest
+    allowed vehicle still empty, rather than every route; 0 offers every allowed vehicle. On
+    a 200 / 2,000 city day this made 3.5 times as many moves a second.
     """
 
     mean_removed: int = 5
@@ -55,6 +60,7 @@ class AnnealingParams:
     long_max_string: int = 10
     split_share: float = 0.5
     long_granular: int = 20
+    home_vehicles: int = 12
 
     def __post_init__(self) -> None:
         sizes = ("mean_removed", "max_string", "long_route", "long_mean_removed",
@@ -62,6 +68,8 @@ class AnnealingParams:
         for name in sizes:
             if getattr(self, name) < 1:
                 raise InvalidSolveParams(f"{name} must be >= 1", field=name)
+        if self.home_vehicles < 0:
+            raise InvalidSolveParams("home_vehicles must be >= 0", field="home_vehicles")
         if self.long_granular < 0:
             raise InvalidSolveParams("long_granular must be >= 0", field="long_granular")
         if not 0.0 <= self.split_share <= 1.0:
@@ -82,6 +90,9 @@ class AnnealingParams:
         return self.long_granular if orders_per_route >= self.long_route else 0
 
 
+DEFAULT_ANNEALING = AnnealingParams()
+
+
 class LocalSearch:
     """Build routes for every order that fits, then improve them for a budget.
 
@@ -97,13 +108,18 @@ class LocalSearch:
         Seed of every random choice; with an iteration bound, runs repeat exactly.
     routes
         Feasible routes (order indices per vehicle) to start from; the rest is inserted.
+    params
+        Ruin sizes, temperatures and the routes offered to an order, for the construction
+        and every run.
     """
 
     def __init__(
         self, arrays: RoutingArrays, penalties: IntArray, weights: tuple[int, int, int],
         seed: int = 0, routes: list[list[int]] | None = None,
+        params: AnnealingParams = DEFAULT_ANNEALING,
     ) -> None:  # fmt: skip
         self.instance = build_instance(arrays, penalties, weights)
+        self.params = params
         # The search's own generator, from the solve's seed: two searches in one thread
         # (partitioned solves, tests) never share a random stream.
         self.rng = np.random.default_rng(seed)
@@ -111,7 +127,7 @@ class LocalSearch:
         for v, route in enumerate(routes or []):
             if route:
                 place_route(self.instance, state, v, np.asarray(route, dtype=np.int64))
-        construct(self.instance, state, BY_WINDOW_END, self.rng)
+        construct(self.instance, state, BY_WINDOW_END, params.home_vehicles, self.rng)
         self.current, self.trial, self.best = state, copy_state(state), copy_state(state)
         cost = total_cost(self.instance, state)
         self.costs = np.asarray([cost, cost], dtype=np.int64)
@@ -130,9 +146,8 @@ class LocalSearch:
         return [best.route[v, : best.length[v]].tolist() for v in range(len(best.length))]
 
     def run(
-        self, budget_s: float, max_moves: int | None = None,
-        params: AnnealingParams = AnnealingParams(), progress: Progress | None = None,
-    ) -> int:  # fmt: skip
+        self, budget_s: float, max_moves: int | None = None, progress: Progress | None = None
+    ) -> int:
         """Anneal until ``max_moves`` (when given) or ``budget_s``; return moves made.
 
         With ``max_moves`` the temperature follows the move count and the chunks are of a
@@ -141,7 +156,7 @@ class LocalSearch:
         """
         if not len(self.current.vehicle_of) or not len(self.current.length):
             return 0
-        started = time.perf_counter()
+        started, params = time.perf_counter(), self.params
         served = max(int((self.current.vehicle_of >= 0).sum()), 1)
         scale = float(self.current.cost.sum()) / served
         used = max(int((self.current.length > 0).sum()), 1)
@@ -164,7 +179,7 @@ class LocalSearch:
             anneal(
                 self.instance, self.current, self.trial, self.best, self.costs, self.dirty,
                 chunk, t_from, t_to, mean_removed, max_string, params.split_share,
-                params.blink, granular, self.rng,
+                params.blink, params.home_vehicles, granular, self.rng,
             )  # fmt: skip
             done += chunk
             self.moves += chunk

@@ -26,7 +26,9 @@ def total_cost(inst: SearchInstance, st: SearchState) -> int:
 
 
 @jit
-def construct(inst: SearchInstance, st: SearchState, how: int, rng: np.random.Generator) -> None:
+def construct(
+    inst: SearchInstance, st: SearchState, how: int, home_vehicles: int, rng: np.random.Generator
+) -> None:
     """Insert every unserved order into ``st`` (higher priority first, then ``how``)."""
     n = len(st.vehicle_of)
     pool = np.flatnonzero(st.vehicle_of < 0)
@@ -34,15 +36,18 @@ def construct(inst: SearchInstance, st: SearchState, how: int, rng: np.random.Ge
     touched = np.zeros(len(st.length), dtype=np.bool_)
     touched_list = np.empty(len(st.length), dtype=np.int64)
     scratch = np.empty(st.route.shape[1] + 1, dtype=np.int64)
-    recreate(inst, st, pool, in_pool, len(pool), how, 0.0, scratch, touched, touched_list, 0, rng)
+    recreate(
+        inst, st, pool, in_pool, len(pool), how, 0.0, home_vehicles, scratch, touched, touched_list,
+        0, rng,
+    )  # fmt: skip
 
 
 @jit
 def anneal(
     inst: SearchInstance, current: SearchState, trial: SearchState, best: SearchState,
     costs: np.ndarray, dirty: np.ndarray, iterations: int, t_from: float, t_to: float,
-    mean_removed: int, max_string: int, split_share: float, blink: float, granular: int,
-    rng: np.random.Generator,
+    mean_removed: int, max_string: int, split_share: float, blink: float, home_vehicles: int,
+    granular: int, rng: np.random.Generator,
 ) -> int:  # fmt: skip
     """Run ``iterations`` moves, cooling from ``t_from`` to ``t_to``; return moves accepted.
 
@@ -66,8 +71,8 @@ def anneal(
             touched_list, 0, rng,
         )  # fmt: skip
         n_touched, rebuilt = recreate(
-            inst, trial, pool, in_pool, n_pool, int(rng.integers(0, 4)), blink, scratch,
-            touched, touched_list, n_touched, rng,
+            inst, trial, pool, in_pool, n_pool, int(rng.integers(0, 4)), blink, home_vehicles,
+            scratch, touched, touched_list, n_touched, rng,
         )  # fmt: skip
         cost = total_cost(inst, trial)
         threshold = costs[0] - temperature * math.log(1.0 - rng.random())

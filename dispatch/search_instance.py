@@ -28,6 +28,7 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 NEIGHBOURS = 40  # orders considered around a ruin seed
+INFINITE_TRIP = 1 << 62  # a vehicle that may not serve the order
 NEIGHBOUR_ROWS = 512  # rows of the order travel matrix sorted at a time (bounds memory)
 
 
@@ -56,6 +57,7 @@ class SearchInstance(NamedTuple):
     break_latest: IntArray
     break_duration: IntArray
     neighbours: IntArray  # (orders, k): the order itself, then the nearest orders
+    nearest_vehicles: IntArray  # (orders, vehicles): allowed ones by home round trip, -1 after
     weights: IntArray  # travel per s, lateness per s, balance per s
 
 
@@ -116,6 +118,7 @@ def build_instance(
         break_count=per_vehicle([len(v.breaks) for v in vehicles]),
         break_earliest=earliest, break_latest=latest, break_duration=duration,
         neighbours=nearest_orders(arrays.travel[: arrays.n_orders, : arrays.n_orders]),
+        nearest_vehicles=nearest_vehicles(arrays),
         weights=np.asarray(weights, dtype=np.int64),
     )  # fmt: skip
 
@@ -133,6 +136,23 @@ def nearest_orders(order_travel: IntArray, k: int = NEIGHBOURS) -> IntArray:
         ranked = np.take_along_axis(both, nearest, axis=1).argsort(axis=1, kind="stable")
         result[rows] = np.take_along_axis(nearest, ranked, axis=1)[:, : k + 1]
     return result
+
+
+def nearest_vehicles(arrays: RoutingArrays) -> IntArray:
+    """Per order, the vehicles allowed to serve it by travel from their start and back.
+
+    Row ``o`` lists them nearest first and is padded with -1.
+    """
+    n_vehicles = len(arrays.vehicles)
+    starts = np.asarray([arrays.start_node(v) for v in range(n_vehicles)], dtype=np.int64)
+    ends = np.asarray([arrays.end_node(v) for v in range(n_vehicles)], dtype=np.int64)
+    orders = np.arange(arrays.n_orders)
+    round_trip = arrays.travel[np.ix_(orders, ends)].astype(np.int64)
+    round_trip += arrays.travel[np.ix_(starts, orders)].T
+    round_trip[~arrays.allowed] = INFINITE_TRIP
+    ranked = np.argsort(round_trip, axis=1, kind="stable")
+    ranked[np.take_along_axis(round_trip, ranked, axis=1) == INFINITE_TRIP] = -1
+    return np.ascontiguousarray(ranked, dtype=np.int64)
 
 
 def empty_state(instance: SearchInstance) -> SearchState:

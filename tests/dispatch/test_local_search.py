@@ -205,7 +205,7 @@ def test_annealing_improves_on_the_construction() -> None:
     penalties = np.full(arrays.n_orders, 10**6, dtype=np.int64)
     search = LocalSearch(arrays, penalties, (1, 0, 0), 0, [list(v.locked) for v in arrays.vehicles])
     constructed = search.best_cost
-    search.run(60.0, 3000, AnnealingParams())
+    search.run(60.0, 3000)
     assert search.best_cost < constructed
     assert_feasible(arrays, search.best_routes)
 
