@@ -96,7 +96,7 @@ def provenance() -> dict[str, Any]:
         return done.stdout.strip() or "unknown"
 
     return {
-        "solver_commit": git("log", "-1", "--format=%h %s", "--", "dispatch/solver.py"),
+        "solver_commit": git("log", "-1", "--format=%h %s", "--", "dispatch/"),
         "head": git("rev-parse", "--short", "HEAD"),
         "python": platform.python_version(),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
