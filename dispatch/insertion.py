@@ -249,6 +249,7 @@ class LivePlan:
             [t.id for t in self.problem.technicians], routes, len(self.problem.orders),
             objective=self._plan.kpis.objective + delta, solve_s=self._plan.kpis.solve_s,
             first_feasible_s=self._plan.kpis.first_feasible_s,
+            polish_gain=self._plan.kpis.polish_gain,
         )  # fmt: skip
         self._plan = Plan(self._plan.origin, tuple(routes), unassigned, kpis)
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from dispatch.errors import InvalidSolveParams
 
 MAX_TIME_LIMIT_S = 3600.0
+MAX_POLISH_SHARE = 0.5  # the search keeps at least half of the time
 MAX_PENALTY = 2**53  # keeps every objective term exact in a float64 and far from int64 overflow
 
 
@@ -73,7 +74,10 @@ class SolveParams:
     weights
         Objective weights.
     use_local_search
-        ``False`` returns the construction, polished by OR-Tools only to its first solution.
+        ``False`` returns the construction as it is: no search and no OR-Tools polish.
+    polish_share
+        Share of the time limit left to OR-Tools' descent after the search (0 for none):
+        ``docs/solver.md`` has the measurements behind the default.
     """
 
     time_limit_s: float = 10.0
@@ -82,6 +86,7 @@ class SolveParams:
     solution_limit: int | None = None
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
     use_local_search: bool = True
+    polish_share: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0 < self.time_limit_s <= MAX_TIME_LIMIT_S:
@@ -95,6 +100,11 @@ class SolveParams:
             )
         if self.solution_limit is not None and self.solution_limit < 1:
             raise InvalidSolveParams("solution_limit must be >= 1", field="solution_limit")
+        if not 0 <= self.polish_share <= MAX_POLISH_SHARE:
+            raise InvalidSolveParams(
+                f"polish_share must be in [0, {MAX_POLISH_SHARE}], got {self.polish_share}",
+                field="polish_share", value=self.polish_share,
+            )  # fmt: skip
         if self.seed < 0:
             raise InvalidSolveParams("seed must be >= 0", field="seed")
 

@@ -73,7 +73,9 @@ class Kpis:
     cost (travel, lateness, drop and balance terms with the weights used);
     ``first_feasible_s`` is how long after ``solve`` was called the first feasible plan (the
     construction, before any search) was ready, ``None`` where it is not known (a plan merged
-    from parts solved in other processes).
+    from parts solved in other processes); ``polish_gain`` is how much OR-Tools' descent
+    lowered the objective after the search (0 when it found nothing better), ``None`` where
+    it did not run.
     """
 
     assigned: int
@@ -86,6 +88,7 @@ class Kpis:
     solve_s: float
     objective: int
     first_feasible_s: float | None = None
+    polish_gain: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

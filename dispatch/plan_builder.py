@@ -35,12 +35,14 @@ def build_plan(
     objective: int,
     solve_s: float,
     first_feasible_s: float | None = None,
+    polish_gain: int | None = None,
 ) -> Plan:
     """Assemble the plan: stops with arrival, wait, slack and lateness, then the KPIs."""
     built = tuple(_route(problem, arrays, r) for r in routes if r.orders)
     kpis = kpis_of(
         (t.id for t in problem.technicians), built, len(problem.orders),
         objective=objective, solve_s=solve_s, first_feasible_s=first_feasible_s,
+        polish_gain=polish_gain,
     )  # fmt: skip
     return Plan(problem.origin, built, tuple(unassigned), kpis)
 

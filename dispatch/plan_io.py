@@ -53,7 +53,7 @@ def _plan_dict(plan: Plan, routes: list[Json]) -> Json:
             "travel_km": k.travel_km, "travel_min": k.travel_min,
             "load_s_by_technician": dict(k.load_s_by_technician),
             "load_spread_s": k.load_spread_s, "solve_s": k.solve_s, "objective": k.objective,
-            "first_feasible_s": k.first_feasible_s,
+            "first_feasible_s": k.first_feasible_s, "polish_gain": k.polish_gain,
         },
     }  # fmt: skip
 
@@ -92,6 +92,7 @@ def plan_from_dict(data: object) -> Plan:
             solve_s=float(kpis.typed("solve_s", (int, float))),
             objective=kpis.typed("objective", int),
             first_feasible_s=_optional_float(kpis, "first_feasible_s"),
+            polish_gain=kpis.typed("polish_gain", int, None),
         ),
     )  # fmt: skip
 

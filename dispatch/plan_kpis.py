@@ -18,6 +18,7 @@ def kpis_of(
     objective: int,
     solve_s: float,
     first_feasible_s: float | None = None,
+    polish_gain: int | None = None,
 ) -> Kpis:
     """Return the KPIs of ``routes`` for a problem of ``n_orders`` orders."""
     stops = [s for r in routes for s in r.stops]
@@ -37,4 +38,5 @@ def kpis_of(
         solve_s=solve_s,
         objective=objective,
         first_feasible_s=first_feasible_s,
+        polish_gain=polish_gain,
     )

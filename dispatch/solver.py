@@ -2,24 +2,21 @@
 
 1. ``LocalSearch`` (:mod:`dispatch.local_search`) inserts every order that fits, then runs
    ruin and recreate with simulated annealing on the full objective, every constraint kept.
-2. OR-Tools routing then applies its local-search operators to the best routes (a greedy
-   descent) where its model is cheap to build and read: no breaks, few service classes and
-   part types, a bounded size. Everything OR-Tools evaluates in its inner loop is registered
-   as a matrix or vector on the C++ side (never a Python callback per arc), one capacity
-   dimension per part type among them. Its routes are kept only when they are no worse by
-   our own objective.
+2. OR-Tools routing then runs a greedy descent from the best routes in the last
+   ``polish_share`` of the time (:mod:`dispatch.polish`): on the whole day at once where one
+   model is cheap (no breaks, at most 1,000 orders, few service classes and part types),
+   otherwise on groups of neighbouring routes with breaks as break intervals. Its routes are
+   kept only when they are no worse by our own objective.
 3. Every route is scheduled exactly (:func:`dispatch.schedule.schedule_route`, breaks
    included) and dropped orders get their reasons.
 """
 
-import itertools
 import time
 from collections.abc import Callable, Sequence
-from types import ModuleType
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dispatch import polish
 from dispatch.errors import NoFeasiblePlan
 from dispatch.feasibility import route_timing
 from dispatch.local_search import LocalSearch
@@ -29,21 +26,16 @@ from dispatch.params import DEFAULT_SOLVE, SolveParams
 from dispatch.plan import Plan
 from dispatch.plan_builder import SolvedRoute, build_plan
 from dispatch.reasons import explain_dropped
-from dispatch.routing_arrays import UNLIMITED, IntArray, RoutingArrays, build_routing_arrays
+from dispatch.routing_arrays import IntArray, RoutingArrays, build_routing_arrays
 from dispatch.schedule import RouteSchedule, schedule_route
 
-if TYPE_CHECKING:  # imported when a solve polishes (a tenth of a second): see _ortools
-    from ortools.constraint_solver import pywrapcp
-
-SEARCH_SHARE = 0.9  # of the time left, when OR-Tools polishes afterwards
 MOVES_PER_SOLUTION = 200  # deterministic mode: annealing moves per unit of solution_limit
-POLISH_MAX_ORDERS = 1000  # above this, building and reading the OR-Tools model costs too much
-POLISH_MAX_CLASSES = 8  # one registered matrix per service class
-POLISH_MAX_PART_TYPES = 8  # one dimension per part type
+WHOLE_DAY_MAX_ORDERS = 1000  # above this, building and reading one model costs too much
+WHOLE_DAY_MAX_CLASSES = 8  # one registered matrix per service class
+WHOLE_DAY_MAX_PART_TYPES = 8  # one dimension per part type
+GROUP_ROUTES = 3  # routes polished together where the day is not one model
+GROUP_UNSERVED = 5  # unserved orders offered per route of a group
 MIN_POLISH_S = 0.05  # below this, an OR-Tools descent cannot finish and is skipped
-TIME = "time"
-WORK = "work"
-PARTS = "parts:"  # prefix of a part type's dimension, apart from the names above
 
 Progress = Callable[[float], None]  # share of the time limit used
 
@@ -81,9 +73,7 @@ def solve(
     started = time.perf_counter()
     deadline = started + params.time_limit_s
     arrays = build_routing_arrays(problem)
-    polish = params.use_local_search and _is_polishable(arrays)
-    if polish:
-        _ortools()  # before the search: its loading is not taken from the polish's share
+    polishes = params.use_local_search and params.polish_share > 0
     penalties = _penalties(arrays, params)
     seed_routes = (
         _warm_routes(problem, arrays, warm_start)
@@ -97,21 +87,20 @@ def solve(
     )  # fmt: skip
     first_feasible_s = time.perf_counter() - started  # every state of the search is feasible
     if params.use_local_search:
-        budget_s = (deadline - time.perf_counter()) * (SEARCH_SHARE if polish else 1.0)
+        share = 1.0 - params.polish_share if polishes else 1.0
+        budget_s = (deadline - time.perf_counter()) * share
         moves = None
         if params.is_deterministic and params.solution_limit is not None:
             moves = params.solution_limit * MOVES_PER_SOLUTION
         search.run(budget_s, moves, progress=_elapsed_share(started, params, progress))
     routes = search.best_routes
     schedules = _schedules(arrays, routes)
-    if polish and deadline - time.perf_counter() > MIN_POLISH_S:
-        polished = _polish(arrays, params, routes, deadline)
-        if polished is not None:
-            polished_schedules = _schedules(arrays, polished)
-            if _objective(arrays, params, penalties, polished_schedules) <= _objective(
-                arrays, params, penalties, schedules
-            ):
-                routes, schedules = polished, polished_schedules
+    polish_gain = None
+    if polishes and deadline - time.perf_counter() > MIN_POLISH_S:
+        polish.ortools()  # after the search, so that a solve starts searching at once
+        searched = _objective(arrays, params, penalties, schedules)
+        routes, schedules = _polish(arrays, params, penalties, routes, schedules, deadline)
+        polish_gain = searched - _objective(arrays, params, penalties, schedules)
     solved = [_solved(v, s) for v, s in enumerate(schedules)]
     dropped = explain_dropped(problem, arrays, [r.orders for r in solved])
     if progress is not None:
@@ -120,6 +109,7 @@ def solve(
         problem, arrays, solved, dropped,
         objective=_objective(arrays, params, penalties, schedules),
         solve_s=time.perf_counter() - started, first_feasible_s=first_feasible_s,
+        polish_gain=polish_gain,
     )  # fmt: skip
 
 
@@ -127,20 +117,13 @@ def warm_up() -> float:
     """Load what a solve may need, the compiled kernels and OR-Tools; return the seconds taken.
 
     A long-lived process (a dispatch worker, a benchmark) calls it once at start-up, so that
-    no solve pays for the loading. Without it the first solve loads the kernels, and OR-Tools
-    only if it polishes: a day with breaks never loads OR-Tools.
+    no solve pays for the loading. Without it the first solve loads the kernels before its
+    search and OR-Tools after it, from the polish's share of the time.
     """
     started = time.perf_counter()
     load_kernels()
-    _ortools()
+    polish.ortools()
     return time.perf_counter() - started
-
-
-def _ortools() -> tuple[ModuleType, ModuleType]:
-    """Return OR-Tools' ``pywrapcp`` and ``routing_enums_pb2``, imported on first use."""
-    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-
-    return pywrapcp, routing_enums_pb2
 
 
 def _elapsed_share(
@@ -163,14 +146,65 @@ def _penalties(arrays: RoutingArrays, params: SolveParams) -> IntArray:
     )
 
 
-def _is_polishable(arrays: RoutingArrays) -> bool:
-    """Whether the OR-Tools model is cheap enough to build, read and search here."""
+def _polish(
+    arrays: RoutingArrays, params: SolveParams, penalties: IntArray,
+    routes: list[list[int]], schedules: list[RouteSchedule], deadline: float,
+) -> tuple[list[list[int]], list[RouteSchedule]]:  # fmt: skip
+    """Let OR-Tools' descent improve the routes, the whole day at once or a group at a time.
+
+    Each group's routes are replaced only when their exact schedules are feasible and the
+    day's objective is no worse. Groups go longest route first and share the time left.
+    """
+    if _is_whole_day_model(arrays):
+        groups = [polish.whole_day(arrays)]
+    else:
+        groups = polish.route_groups(arrays, routes, GROUP_ROUTES, GROUP_UNSERVED)
+    routes, schedules = list(routes), list(schedules)
+    cost = _objective(arrays, params, penalties, schedules)
+    for i, group in enumerate(groups):
+        now = time.perf_counter()
+        if deadline - now < MIN_POLISH_S:
+            break
+        group_deadline = now + (deadline - now) / (len(groups) - i)
+        current = [routes[v] for v in group.vehicles]
+        found = polish.descend(arrays, params, group, current, group_deadline)
+        if found is None or found == current:
+            continue
+        trial = list(schedules)
+        for v, route in zip(group.vehicles, found, strict=True):
+            schedule = _schedule(arrays, v, route)
+            if schedule is None:  # OR-Tools places breaks more freely than a technician can
+                break
+            trial[v] = schedule
+        else:
+            trial_cost = _objective(arrays, params, penalties, trial)
+            if trial_cost <= cost:
+                cost, schedules = trial_cost, trial
+                for v, route in zip(group.vehicles, found, strict=True):
+                    routes[v] = route
+    return routes, schedules
+
+
+def _is_whole_day_model(arrays: RoutingArrays) -> bool:
+    """Whether one OR-Tools model of the whole day is cheap enough to build, read and search."""
     return (
-        arrays.n_orders <= POLISH_MAX_ORDERS
-        and len(arrays.service) <= POLISH_MAX_CLASSES
-        and len(arrays.part_types) <= POLISH_MAX_PART_TYPES
+        arrays.n_orders <= WHOLE_DAY_MAX_ORDERS
+        and len(arrays.service) <= WHOLE_DAY_MAX_CLASSES
+        and len(arrays.part_types) <= WHOLE_DAY_MAX_PART_TYPES
         and not any(v.breaks for v in arrays.vehicles)
     )
+
+
+def _schedule(arrays: RoutingArrays, vehicle: int, route: Sequence[int]) -> RouteSchedule | None:
+    """Return the exact schedule of ``route``, ``None`` if infeasible.
+
+    An unused technician takes no break and drives nowhere.
+    """
+    if not route:
+        start = arrays.vehicles[vehicle].start_s
+        empty = (0,) * arrays.demand.shape[1]
+        return RouteSchedule(vehicle, (), (), (), start, start, 0, 0, 0, empty)
+    return schedule_route(arrays, vehicle, tuple(route))
 
 
 def _schedules(arrays: RoutingArrays, routes: Sequence[Sequence[int]]) -> list[RouteSchedule]:
@@ -183,12 +217,7 @@ def _schedules(arrays: RoutingArrays, routes: Sequence[Sequence[int]]) -> list[R
     schedules = []
     for v, route in enumerate(routes):
         orders = tuple(route)
-        if not orders:  # an unused technician takes no break and drives nowhere
-            start = arrays.vehicles[v].start_s
-            empty = (0,) * arrays.demand.shape[1]
-            schedules.append(RouteSchedule(v, (), (), (), start, start, 0, 0, 0, empty))
-            continue
-        schedule = schedule_route(arrays, v, orders)
+        schedule = _schedule(arrays, v, orders)
         while schedule is None and len(orders) > len(arrays.vehicles[v].locked):
             orders = orders[:-1]
             schedule = schedule_route(arrays, v, orders)
@@ -223,154 +252,6 @@ def _objective(
             total += weights.lateness_per_s * schedule.lateness_s
             longest = max(longest, schedule.working_s)
     return total + int(penalties[~served].sum()) + weights.balance_per_s * longest
-
-
-def _polish(
-    arrays: RoutingArrays, params: SolveParams, routes: list[list[int]], deadline: float
-) -> list[list[int]] | None:
-    """Run an OR-Tools greedy descent from ``routes``; ``None`` if OR-Tools cannot read them."""
-    manager, routing = _routing_model(arrays, params)
-    routing.CloseModelWithParameters(_search_parameters(params, deadline))
-    start = routing.ReadAssignmentFromRoutes(routes, True)
-    if start is None:
-        return None
-    solution = routing.SolveFromAssignmentWithParameters(
-        start, _search_parameters(params, deadline)
-    )
-    if solution is None:
-        return None
-    return _read_routes(arrays, manager, routing, solution)
-
-
-def _routing_model(
-    arrays: RoutingArrays, params: SolveParams
-) -> tuple["pywrapcp.RoutingIndexManager", "pywrapcp.RoutingModel"]:
-    cp, _ = _ortools()
-    n_nodes, n_vehicles = len(arrays.node_of), len(arrays.vehicles)
-    starts = [arrays.start_node(v) for v in range(n_vehicles)]
-    ends = [arrays.end_node(v) for v in range(n_vehicles)]
-    manager = cp.RoutingIndexManager(n_nodes, n_vehicles, starts, ends)
-    routing = cp.RoutingModel(manager)
-    weights = params.weights
-    cost = routing.RegisterTransitMatrix((arrays.travel * weights.travel_per_s).tolist())
-    routing.SetArcCostEvaluatorOfAllVehicles(cost)
-    transit = _service_transits(arrays, routing)
-    horizon = max(arrays.horizon_s, 1)
-    routing.AddDimensionWithVehicleTransits(transit, horizon, horizon, False, TIME)
-    time_dim = routing.GetDimensionOrDie(TIME)
-    _time_windows(arrays, manager, routing, time_dim, weights.lateness_per_s)
-    _limits(arrays, routing, transit, weights.balance_per_s)
-    _orders(arrays, manager, routing, params)
-    return manager, routing
-
-
-def _service_transits(arrays: RoutingArrays, routing: "pywrapcp.RoutingModel") -> list[int]:
-    """Register travel + service (of the origin node) per service class; return per vehicle."""
-    n = arrays.n_orders
-    callbacks = []
-    for service in arrays.service:
-        leaving = np.zeros(len(arrays.node_of), dtype=np.int64)
-        leaving[:n] = service
-        callbacks.append(routing.RegisterTransitMatrix((arrays.travel + leaving[:, None]).tolist()))
-    return [callbacks[v.service_class] for v in arrays.vehicles]
-
-
-def _time_windows(
-    arrays: RoutingArrays,
-    manager: "pywrapcp.RoutingIndexManager",
-    routing: "pywrapcp.RoutingModel",
-    time_dim: "pywrapcp.RoutingDimension",
-    lateness_per_s: int,
-) -> None:
-    """Shifts on route starts and ends; windows (gaps removed) and soft SLAs on orders."""
-    for v, vehicle in enumerate(arrays.vehicles):
-        time_dim.CumulVar(routing.Start(v)).SetRange(vehicle.start_s, vehicle.end_s)
-        time_dim.CumulVar(routing.End(v)).SetRange(vehicle.start_s, vehicle.end_s)
-    for order in range(arrays.n_orders):
-        index = manager.NodeToIndex(order)
-        open_ = arrays.win_end[order] >= 0
-        starts, ends = arrays.win_start[order][open_], arrays.win_end[order][open_]
-        cumul = time_dim.CumulVar(index)
-        cumul.SetRange(int(starts[0]), int(ends[-1]))
-        for gap_start, gap_end in zip(ends[:-1], starts[1:], strict=True):
-            cumul.RemoveInterval(int(gap_start) + 1, int(gap_end) - 1)
-        if lateness_per_s and arrays.sla_s[order] < UNLIMITED:
-            time_dim.SetCumulVarSoftUpperBound(index, int(arrays.sla_s[order]), lateness_per_s)
-
-
-def _limits(
-    arrays: RoutingArrays, routing: "pywrapcp.RoutingModel", transit: list[int], balance: int
-) -> None:
-    """Load (capacity, each part type), max orders and working time, where they can bind."""
-    vehicles = arrays.vehicles
-    depots = [0] * (len(arrays.node_of) - arrays.n_orders)
-    names = ["capacity", *(f"{PARTS}{p}" for p in arrays.part_types)]
-    for d, name in enumerate(names):
-        limit = [v.capacities[d] for v in vehicles]
-        if any(c < UNLIMITED for c in limit) and arrays.demand[:, d].any():
-            units = routing.RegisterUnaryTransitVector(arrays.demand[:, d].tolist() + depots)
-            routing.AddDimensionWithVehicleCapacity(units, 0, limit, True, name)
-    if any(v.max_orders < UNLIMITED for v in vehicles):
-        one = routing.RegisterUnaryTransitVector([1] * arrays.n_orders + depots)
-        routing.AddDimensionWithVehicleCapacity(
-            one, 0, [v.max_orders for v in vehicles], True, "orders"
-        )
-    if balance or any(v.max_working_s < UNLIMITED for v in vehicles):
-        caps = [min(v.max_working_s, max(arrays.horizon_s, 1)) for v in vehicles]
-        routing.AddDimensionWithVehicleTransitAndCapacity(transit, 0, caps, True, WORK)
-        routing.GetDimensionOrDie(WORK).SetGlobalSpanCostCoefficient(balance)
-
-
-def _orders(
-    arrays: RoutingArrays,
-    manager: "pywrapcp.RoutingIndexManager",
-    routing: "pywrapcp.RoutingModel",
-    params: SolveParams,
-) -> None:
-    """Set allowed vehicles, drop penalties by priority, and locked stops at route heads."""
-    locked = {o for v in arrays.vehicles for o in v.locked}
-    all_allowed = np.asarray(arrays.allowed.all(axis=1))
-    for order in range(arrays.n_orders):
-        index = manager.NodeToIndex(order)
-        if not all_allowed[order]:
-            vehicle_var = routing.VehicleVar(index)
-            vehicle_var.SetValues([-1, *np.flatnonzero(arrays.allowed[order]).tolist()])
-        if order not in locked:
-            penalty = params.weights.drop_penalty_for(int(arrays.priority[order]))
-            routing.AddDisjunction([index], penalty)
-    for v, vehicle in enumerate(arrays.vehicles):
-        chain = [routing.Start(v)] + [manager.NodeToIndex(o) for o in vehicle.locked]
-        for before, after in itertools.pairwise(chain):
-            routing.NextVar(before).SetValue(after)
-
-
-def _search_parameters(params: SolveParams, deadline: float) -> object:
-    """Search settings: a greedy descent, its time limit never past the deadline."""
-    cp, enums = _ortools()
-    search = cp.DefaultRoutingSearchParameters()
-    search.local_search_metaheuristic = enums.LocalSearchMetaheuristic.GREEDY_DESCENT
-    remaining_s = max(deadline - time.perf_counter(), 0.01)
-    search.time_limit.FromMilliseconds(int(remaining_s * 1000))
-    if params.is_deterministic and params.solution_limit is not None:
-        search.solution_limit = params.solution_limit
-    return search
-
-
-def _read_routes(
-    arrays: RoutingArrays,
-    manager: "pywrapcp.RoutingIndexManager",
-    routing: "pywrapcp.RoutingModel",
-    solution: "pywrapcp.Assignment",
-) -> list[list[int]]:
-    routes = []
-    for v in range(len(arrays.vehicles)):
-        index = solution.Value(routing.NextVar(routing.Start(v)))
-        orders = []
-        while not routing.IsEnd(index):
-            orders.append(manager.IndexToNode(index))
-            index = solution.Value(routing.NextVar(index))
-        routes.append(orders)
-    return routes
 
 
 def _warm_routes(problem: Problem, arrays: RoutingArrays, plan: Plan) -> list[list[int]]:

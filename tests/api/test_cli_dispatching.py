@@ -58,21 +58,27 @@ def test_solve_writes_a_plan_and_prints_a_summary(tmp_path: Path, local_executor
     assert "unassigned: no_skill" in result.output
 
 
-def test_a_solve_loads_neither_the_service_nor_or_tools_on_a_day_with_breaks(
+def test_a_solve_loads_no_part_of_the_service_and_or_tools_only_after_its_search(
     tmp_path: Path,
 ) -> None:
     document = small_problem_document()
     lunch = {"earliest_start": "2026-11-23T12:00:00+08:00",
              "latest_start": "2026-11-23T13:00:00+08:00", "duration_s": 1800}  # fmt: skip
     for technician in document["technicians"]:
-        technician["shifts"][0]["breaks"] = [lunch]  # OR-Tools polishes no day with breaks
+        technician["shifts"][0]["breaks"] = [lunch]  # polished in groups of routes
     problem = tmp_path / "problem.json"
     problem.write_text(json.dumps(document))
-    args = ["solve", str(problem), "--time-limit", "0.3", "--partition", "none",
+    args = ["solve", str(problem), "--time-limit", "2", "--partition", "none",
             "--out", str(tmp_path / "plan.json")]  # fmt: skip
     script = (
         "import sys\n"
         "from api.cli import app\n"
+        "from dispatch.local_search import LocalSearch\n"
+        "searched = LocalSearch.run\n"
+        "def run(self, *args, **kwargs):\n"
+        "    print('OR-TOOLS AT THE SEARCH', 'ortools' in sys.modules)\n"
+        "    return searched(self, *args, **kwargs)\n"
+        "LocalSearch.run = run\n"
         f"sys.argv = ['geodispatch', *{args!r}]\n"
         "try:\n"
         "    app()\n"
@@ -87,8 +93,11 @@ def test_a_solve_loads_neither_the_service_nor_or_tools_on_a_day_with_breaks(
         timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "LOADED []" in done.stdout
-    assert json.loads((tmp_path / "plan.json").read_text())["kpis"]["assigned"] == 5
+    assert "OR-TOOLS AT THE SEARCH False" in done.stdout
+    assert "LOADED ['ortools']" in done.stdout  # for the polish, after the search
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["kpis"]["assigned"] == 5
+    assert plan["kpis"]["polish_gain"] >= 0
 
 
 def test_solve_partitioned_by_region(tmp_path: Path, local_executor: None) -> None:
