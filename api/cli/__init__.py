@@ -136,6 +136,8 @@ BENCH = (
              "geodispatch bench city --sizes 200x2000"),
     _command("city-peers", "benchmarks.city_peers:bench_city_peers", "Our solver beside "
              "VROOM on demo-city days.", "geodispatch bench city-peers --sizes 50x500"),
+    _command("polish", "benchmarks.polish:bench_polish", "What OR-Tools' descent earns "
+             "after the search on demo-city days.", "geodispatch bench polish --sizes 50x500"),
     _command("insertion", "benchmarks.city:bench_insertion", "Urgent insertion latency "
              "into a solved plan.", "geodispatch bench insertion"),
     _command("api", "benchmarks.api_load:bench_api", "Ticket POST latency and one batch, on "
