@@ -4,9 +4,9 @@ The model of a whole day is cheap only without breaks: reading 200 technicians' 
 break intervals into OR-Tools takes minutes. A group of a few neighbouring routes is small
 whatever it carries, so the polish walks the day group by group: each group's vehicles, the
 orders they serve and the unserved orders they may take become one OR-Tools model (breaks as
-break intervals), its descent starts from the group's routes, and the result replaces them
-when it is no worse by our own objective. A break-free day of at most ``WHOLE_DAY_MAX_ORDERS``
-is one group.
+break intervals) and its descent starts from the group's routes; the solver keeps the result
+only when it passes our exact schedule and is no worse by our own objective. A small
+break-free day (``dispatch.solver`` decides) is one group.
 
 Everything OR-Tools evaluates in its inner loop is registered as a matrix or vector on the
 C++ side (never a Python callback per arc), one capacity dimension per part type among them.
