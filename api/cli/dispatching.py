@@ -25,6 +25,7 @@ from api.datafiles import DataFileError, read_json
 from dispatch import Plan, Problem, SolveParams, solve
 from dispatch.demo import DemoParams, Places, demo_problem
 from dispatch.executors import DaskCluster, Executor, LocalProcesses
+from dispatch.params import DEFAULT_SOLVE
 from dispatch.partition import PartitionMode
 from dispatch.plan_io import plan_to_dict
 from dispatch.problem_io import problem_from_dict, problem_to_dict
@@ -162,9 +163,12 @@ def solve_command(
     ),
     orders_per_part: Annotated[int, typer.Option(help="Target orders per part.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the randomised parts.")] = 0,
+    polish_share: Annotated[
+        float, typer.Option(help="Share of the time for OR-Tools' descent after the search.")
+    ] = DEFAULT_SOLVE.polish_share,
 ) -> None:
     """Solve a problem file and write the plan, with progress and a summary."""
-    params = SolveParams(time_limit, seed=seed)
+    params = SolveParams(time_limit, seed=seed, polish_share=polish_share)
     started = time.perf_counter()
     with _phases() as phase:
         problem = phase("read problem and travel times", lambda _: read_problem(problem_file))
@@ -191,6 +195,7 @@ def print_summary(plan: Plan, wall_s: float) -> None:
         ),
         ("workload spread", f"{k.load_spread_s / 3600:.1f} h"),
         ("objective", f"{k.objective:,}"),
+        *([("OR-Tools polish gain", f"{k.polish_gain:,}")] if k.polish_gain is not None else []),
         ("wall time", f"{wall_s:.1f} s"),
     ]
     for reason, count in sorted(Counter(u.reason.value for u in plan.unassigned).items()):

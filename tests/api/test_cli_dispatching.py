@@ -131,6 +131,32 @@ def test_bad_files_end_with_one_line_and_exit_1(tmp_path: Path, content: str, me
     assert not (tmp_path / "plan.json").exists()
 
 
+def test_polish_share_zero_leaves_the_search_alone(tmp_path: Path, local_executor: None) -> None:
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps(small_problem_document()))
+    out = tmp_path / "plan.json"
+    args = ["solve", str(problem), "--time-limit", "1", "--out", str(out), "--partition", "none"]
+    polished = runner.invoke(app, args)
+    assert polished.exit_code == 0, polished.output
+    assert json.loads(out.read_text())["kpis"]["polish_gain"] >= 0
+    assert "OR-Tools polish gain" in polished.output
+    alone = runner.invoke(app, [*args, "--polish-share", "0"])
+    assert alone.exit_code == 0, alone.output
+    assert json.loads(out.read_text())["kpis"]["polish_gain"] is None
+    assert "OR-Tools polish gain" not in alone.output
+
+
+def test_a_polish_share_out_of_range_ends_with_one_line(tmp_path: Path) -> None:
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps(small_problem_document()))
+    out = tmp_path / "plan.json"
+    result = runner.invoke(app, ["solve", str(problem), "--out", str(out), "--polish-share", "0.9"])
+    assert result.exit_code != 0
+    assert "polish_share must be in [0, 0.5]" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
 def test_missing_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["solve", str(tmp_path / "nope.json")])
     assert result.exit_code == 1 and "cannot read" in result.output
