@@ -46,6 +46,16 @@ class Group:
     vehicles: tuple[int, ...]
     orders: tuple[int, ...]
 
+    def without_orders_served_elsewhere(self, routes: Sequence[Sequence[int]]) -> "Group":
+        """Return the group minus the orders a vehicle outside it serves in ``routes``.
+
+        Groups are formed once, so an unserved order near two groups is in both; after the
+        first group's descent takes it in, the second must not take it too.
+        """
+        own = set(self.vehicles)
+        elsewhere = {o for v, route in enumerate(routes) if v not in own for o in route}
+        return Group(self.vehicles, tuple(o for o in self.orders if o not in elsewhere))
+
 
 def route_groups(
     arrays: RoutingArrays, routes: Sequence[Sequence[int]], size: int, unserved_per_route: int

@@ -166,6 +166,7 @@ def _polish(
         if deadline - now < MIN_POLISH_S:
             break
         group_deadline = now + (deadline - now) / (len(groups) - i)
+        group = group.without_orders_served_elsewhere(routes)
         current = [routes[v] for v in group.vehicles]
         found = polish.descend(arrays, params, group, current, group_deadline)
         if found is None or found == current:

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from dispatch import InvalidSolveParams, Shift, SolveParams, solve
+from dispatch import InvalidSolveParams, Shift, SolveParams, solve, solver
 from dispatch.local_search import LocalSearch
 from dispatch.polish import Group, descend, route_groups, whole_day
 from dispatch.routing_arrays import RoutingArrays, build_routing_arrays
@@ -81,6 +81,33 @@ def test_groups_take_each_used_route_once_with_its_nearest_unserved_orders() -> 
         for order in unserved:  # the nearest ones along the street, never one nobody may do
             assert any(abs(order - 10 * v) <= 3 for v in group.vehicles)
     assert 50 not in {o for g in groups for o in g.orders}
+
+
+def test_an_unserved_order_near_two_groups_goes_to_the_first_that_takes_it() -> None:
+    arrays = random_day(1)
+    group = Group((0, 1), (3, 4, 5, 6))
+    routes = [[3], [], [5, 9], []]  # vehicle 2, outside the group, took order 5 meanwhile
+    assert group.without_orders_served_elsewhere(routes) == Group((0, 1), (3, 4, 6))
+    assert len(arrays.vehicles) == len(routes)
+
+
+def test_an_order_both_groups_could_take_is_served_once() -> None:
+    shift = Shift(8 * 3600, 18 * 3600, LUNCH)
+    techs = [make_technician(f"t{i}", start=at(i), shifts=(shift,)) for i in range(6)]
+    orders = [make_order(f"o{i}", i, duration_s=600) for i in range(6)]
+    orders.append(make_order("between", 2.5, duration_s=600))  # offered to both groups
+    arrays = build_routing_arrays(make_problem(techs, orders))
+    routes = [[i] for i in range(6)]  # as if the search had left "between" out
+    groups = route_groups(arrays, routes, solver.GROUP_ROUTES, solver.GROUP_UNSERVED)
+    assert len(groups) == 2 and all(6 in g.orders for g in groups)
+    params = SolveParams(5.0)
+    penalties = solver._penalties(arrays, params)  # the solver's own loop, as solve runs it
+    schedules = solver._schedules(arrays, routes)
+    polished, _ = solver._polish(
+        arrays, params, penalties, routes, schedules, time.perf_counter() + 5
+    )
+    served = [o for route in polished for o in route]
+    assert sorted(served) == list(range(7))  # taken in, and only once
 
 
 def test_a_day_with_breaks_is_polished_and_reports_the_gain() -> None:
