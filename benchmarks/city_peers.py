@@ -19,7 +19,7 @@ set against VROOM's full-time valid plan: orders served beyond it and the ratio 
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from importlib.metadata import version
@@ -143,19 +143,40 @@ def plan_routes(
     return routes, starts
 
 
+def demo_days(
+    sizes: Sequence[tuple[int, int]], seed: int, lunch_breaks: bool
+) -> Iterator[tuple[str, Problem]]:
+    """Yield each size's demo day, labelled ``technicians x orders``, generated when reached."""
+    places = load_places(PLACES_FILE)
+    for technicians, orders in sizes:
+        problem = demo_problem(
+            places, HaversineTravelTime(),
+            DemoParams(technicians, orders, seed=seed, has_lunch_breaks=lunch_breaks),
+        )  # fmt: skip
+        console.print(f"{technicians}x{orders}:")
+        yield f"{technicians}x{orders}", problem
+
+
+def solve_with_status(problem: Problem, params: SolveParams, label: str) -> tuple[Plan, float]:
+    """Solve with a status line showing the share of the time limit used; return the wall time."""
+    with console.status(label) as status:
+        started = time.perf_counter()
+        plan = solve(
+            problem, params,
+            progress=lambda share: status.update(f"{label}: {share:.0%} of the time limit"),
+        )  # fmt: skip
+        return plan, time.perf_counter() - started
+
+
 def _our_row(
     problem: Problem, arrays: RoutingArrays, limit_s: float, seed: int, weights: ObjectiveWeights
 ) -> dict[str, Any]:
     label = f"geodispatch {limit_s:g} s, seed {seed}" + (
         f", balance {weights.balance_per_s}" if weights != DEFAULT_WEIGHTS else ""
     )
-    with console.status(label) as status:
-        started = time.perf_counter()
-        plan = solve(
-            problem, SolveParams(limit_s, seed=seed, weights=weights),
-            progress=lambda share: status.update(f"{label}: {share:.0%} of the time limit"),
-        )  # fmt: skip
-        wall_s = time.perf_counter() - started
+    plan, wall_s = solve_with_status(
+        problem, SolveParams(limit_s, seed=seed, weights=weights), label
+    )
     routes, starts = plan_routes(problem, arrays, plan)
     figures = solver_figures(problem, arrays, routes, starts, wall_s, weights)
     return {"label": label, "solver": "geodispatch", "time_limit_s": limit_s, "seed": seed,
@@ -319,23 +340,17 @@ def bench_city_peers(
     weights = _numbers(
         balance_weights, "--balance-weights", int, lambda w: w >= 0, whole, may_be_empty=True
     )
-    places = load_places(PLACES_FILE)
     kernels_s = warm_up()
     load_before = provenance()["load_average_1_5_15"]
     results = []
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        for technicians, orders in day_sizes:
-            problem = demo_problem(
-                places, HaversineTravelTime(),
-                DemoParams(technicians, orders, seed=seed, has_lunch_breaks=lunch_breaks),
-            )  # fmt: skip
-            console.print(f"{technicians}x{orders}:")
+        for size, problem in demo_days(day_sizes, seed, lunch_breaks):
             rows = _one_size(
                 problem, pool, limits=limits, seeds=seeds, balance_weights=weights,
                 level=vroom_level, vroom_cap_s=vroom_cap, vroom_same_budget=vroom_same_budget,
                 base_durations=base_durations,
             )  # fmt: skip
-            results.append({"size": f"{technicians}x{orders}", "rows": rows})
+            results.append({"size": size, "rows": rows})
     console.print(_table(results))
     after = provenance()
     write_json(json_out, {

@@ -10,7 +10,6 @@ against the search alone.
 """
 
 import statistics
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,27 +18,27 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli.common import reports_errors
-from api.cli.dispatching import PLACES_FILE, load_places, write_json
+from api.cli.dispatching import write_json
 from benchmarks.city import RESULTS, _sizes, provenance
-from benchmarks.city_peers import _numbers, plan_routes, valid_plan_figures
-from dispatch import ObjectiveWeights, Problem, SolveParams, solve, warm_up
-from dispatch.demo import DemoParams, demo_problem
+from benchmarks.city_peers import (
+    _numbers,
+    demo_days,
+    plan_routes,
+    solve_with_status,
+    valid_plan_figures,
+)
+from dispatch import ObjectiveWeights, Problem, SolveParams, warm_up
 from dispatch.params import MAX_POLISH_SHARE, MAX_TIME_LIMIT_S
 from dispatch.routing_arrays import build_routing_arrays
-from geo.distance import HaversineTravelTime
 
 console = Console()
 
 
 def _run(problem: Problem, limit_s: float, share: float, seed: int) -> dict[str, Any]:
     label = f"{limit_s:g} s, polish share {share:g}, seed {seed}"
-    with console.status(label) as status:
-        started = time.perf_counter()
-        plan = solve(
-            problem, SolveParams(limit_s, seed=seed, polish_share=share),
-            progress=lambda used: status.update(f"{label}: {used:.0%} of the time limit"),
-        )  # fmt: skip
-        wall_s = time.perf_counter() - started
+    plan, wall_s = solve_with_status(
+        problem, SolveParams(limit_s, seed=seed, polish_share=share), label
+    )
     arrays = build_routing_arrays(problem)
     routes, _ = plan_routes(problem, arrays, plan)
     figures = valid_plan_figures(problem, arrays, routes, ObjectiveWeights())
@@ -99,19 +98,13 @@ def bench_polish(
         f"shares in [0, {MAX_POLISH_SHARE:g}]",
     )  # fmt: skip
     seed_list = _numbers(seeds, "--seeds", int, lambda s: s >= 0, "whole numbers >= 0")
-    places = load_places(PLACES_FILE)
     kernels_s = warm_up()
     load_before = provenance()["load_average_1_5_15"]
     results: list[dict[str, Any]] = []
-    for technicians, orders in day_sizes:
-        problem = demo_problem(
-            places, HaversineTravelTime(),
-            DemoParams(technicians, orders, seed=demo_seed, has_lunch_breaks=lunch_breaks),
-        )  # fmt: skip
-        console.print(f"{technicians}x{orders}:")
+    for size, problem in demo_days(day_sizes, demo_seed, lunch_breaks):
         rows = [_run(problem, time_limit, s, seed) for seed in seed_list for s in share_list]
         results.append({
-            "size": f"{technicians}x{orders}", "summary": _summary(rows, share_list),
+            "size": size, "summary": _summary(rows, share_list),
             "rows": rows,
         })  # fmt: skip
     table = Table(title=f"OR-Tools polish after the search, {time_limit:g} s, medians")
