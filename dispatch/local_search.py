@@ -42,7 +42,9 @@ class AnnealingParams:
     (:mod:`dispatch.search_descent`) over each order's ``long_granular`` nearest orders; 0
     turns it off. Short routes go without: there a new best comes every few moves and the
     descent costs more moves than it saves (a 200 / 2,000 city day made 4,900 moves in 10 s
-    instead of 18,000 with it).
+    instead of 18,000 with it). On such routes too, a share ``open_share`` of the moves first
+    opens a route: the tail of a random route moves to an empty vehicle allowed to serve it,
+    and the ruin and recreate that follow are judged together with it.
 
     An order is offered the routes that serve one of its nearest orders, the
     ``home_vehicles`` allowed vehicles whose start and end are nearest to it, and the nearest
@@ -61,6 +63,7 @@ class AnnealingParams:
     split_share: float = 0.5
     long_granular: int = 20
     home_vehicles: int = 12
+    open_share: float = 0.02
 
     def __post_init__(self) -> None:
         sizes = ("mean_removed", "max_string", "long_route", "long_mean_removed",
@@ -74,6 +77,8 @@ class AnnealingParams:
             raise InvalidSolveParams("long_granular must be >= 0", field="long_granular")
         if not 0.0 <= self.split_share <= 1.0:
             raise InvalidSolveParams("split_share must be in [0, 1]", field="split_share")
+        if not 0.0 <= self.open_share <= 1.0:
+            raise InvalidSolveParams("open_share must be in [0, 1]", field="open_share")
         if not 0.0 <= self.blink < 1.0:
             raise InvalidSolveParams("blink must be in [0, 1)", field="blink")
         if not 0.0 < self.end_temperature <= self.start_temperature:
@@ -179,7 +184,8 @@ class LocalSearch:
             anneal(
                 self.instance, self.current, self.trial, self.best, self.costs, self.dirty,
                 chunk, t_from, t_to, mean_removed, max_string, params.split_share,
-                params.blink, params.home_vehicles, granular, self.rng,
+                params.blink, params.home_vehicles, granular,
+                params.open_share if granular else 0.0, self.rng,
             )  # fmt: skip
             done += chunk
             self.moves += chunk

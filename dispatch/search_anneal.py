@@ -14,7 +14,7 @@ import numpy as np
 from dispatch.jit import jit
 from dispatch.search_descent import descend
 from dispatch.search_instance import SearchInstance, SearchState
-from dispatch.search_moves import recreate, ruin
+from dispatch.search_moves import open_route, recreate, ruin
 from dispatch.search_timing import time_route
 
 
@@ -47,7 +47,7 @@ def anneal(
     inst: SearchInstance, current: SearchState, trial: SearchState, best: SearchState,
     costs: np.ndarray, dirty: np.ndarray, iterations: int, t_from: float, t_to: float,
     mean_removed: int, max_string: int, split_share: float, blink: float, home_vehicles: int,
-    granular: int, rng: np.random.Generator,
+    granular: int, open_share: float, rng: np.random.Generator,
 ) -> int:  # fmt: skip
     """Run ``iterations`` moves, cooling from ``t_from`` to ``t_to``; return moves accepted.
 
@@ -66,10 +66,14 @@ def anneal(
     accepted = 0
     for it in range(iterations):
         temperature = t_from * (t_to / t_from) ** (it / iterations) if t_from > 0 else 0.0
+        n_touched, opened = 0, True
+        if open_share > 0 and rng.random() < open_share:
+            n_touched, opened = open_route(inst, trial, touched, touched_list, 0, scratch, rng)
         n_pool, n_touched, feasible = ruin(
             inst, trial, mean_removed, max_string, split_share, pool, in_pool, touched,
-            touched_list, 0, rng,
+            touched_list, n_touched, rng,
         )  # fmt: skip
+        feasible &= opened
         n_touched, rebuilt = recreate(
             inst, trial, pool, in_pool, n_pool, int(rng.integers(0, 4)), blink, home_vehicles,
             scratch, touched, touched_list, n_touched, rng,

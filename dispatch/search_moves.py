@@ -149,6 +149,52 @@ def remove(inst: SearchInstance, st: SearchState, v: int, first: int, count: int
 
 
 @jit
+def open_route(
+    inst: SearchInstance,
+    st: SearchState,
+    touched: np.ndarray,
+    touched_list: np.ndarray,
+    n_touched: int,
+    tail: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[int, bool]:
+    """Move the tail of a random route to an empty vehicle allowed to serve all of it.
+
+    Returns (routes touched, feasible). The search seldom opens a route on its own: an order
+    whose cheapest place is an empty vehicle pays two trips to the depot, and annealing at
+    its temperatures rarely accepts that, so a plan of a few long routes stays one.
+    """
+    n_vehicles = len(st.length)
+    v = int(rng.integers(0, n_vehicles))
+    head, length = inst.locked[v], st.length[v]
+    if touched[v] or length - head < 2:
+        return n_touched, True
+    first = rng.integers(head + 1, length)  # the tail [first, length); an order stays
+    count = length - first
+    start = rng.integers(0, n_vehicles)
+    u = -1
+    for i in range(n_vehicles):
+        w = int((start + i) % n_vehicles)
+        if w == v or st.length[w] != 0 or touched[w]:
+            continue
+        allowed = True
+        for j in range(first, length):
+            allowed &= inst.allowed[st.route[v, j], w]
+        if allowed:
+            u = w
+            break
+    if u < 0:
+        return n_touched, True
+    tail[:count] = st.route[v, first:length]
+    feasible = remove(inst, st, v, first, count)
+    for j in range(count):
+        feasible &= fits_load(inst, st, u, tail[j]) and insert(inst, st, tail[j], u, j)
+    touched[v], touched[u] = True, True
+    touched_list[n_touched], touched_list[n_touched + 1] = v, u
+    return n_touched + 2, feasible
+
+
+@jit
 def ruin(
     inst: SearchInstance, st: SearchState, mean_removed: int, max_string: int,
     split_share: float, pool: np.ndarray, in_pool: np.ndarray, touched: np.ndarray,

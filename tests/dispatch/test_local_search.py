@@ -11,7 +11,7 @@ from dispatch.routing_arrays import RoutingArrays, build_routing_arrays
 from dispatch.schedule import schedule_route
 from dispatch.search_anneal import total_cost
 from dispatch.search_instance import build_instance, copy_state
-from dispatch.search_moves import ruin
+from dispatch.search_moves import open_route, ruin
 from dispatch.search_timing import schedule_breaks
 
 from .conftest import make_order, make_problem, make_technician, window
@@ -224,3 +224,39 @@ def test_higher_priority_is_served_when_room_is_short() -> None:
     search = LocalSearch(arrays, penalties, (1, 0, 0), 0)
     search.run(60.0, 200)
     assert 4 in search.best_routes[0] and len(search.best_routes[0]) == 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_opening_a_route_moves_a_tail_to_an_empty_allowed_vehicle(seed: int) -> None:
+    techs = [make_technician("busy"), make_technician("other"),
+             make_technician("gas", skills={"gas": 1})]  # fmt: skip
+    orders = [make_order(f"o{i}", 1 + i % 5, duration_s=60) for i in range(12)]
+    orders.append(make_order("gas job", 9, required_skills={"gas": 1}))
+    arrays = build_routing_arrays(make_problem(techs, orders))
+    search = LocalSearch(arrays, np.full(13, 10**6, dtype=np.int64), (1, 0, 0), seed)
+    state = copy_state(search.current)
+    routes = {v: state.route[v, : state.length[v]].tolist() for v in range(3)}
+    busy = max((0, 1), key=lambda v: len(routes[v]))
+    state_routes = [list(r) for r in routes.values()]
+    touched, touched_list = np.zeros(3, dtype=np.bool_), np.zeros(3, dtype=np.int64)
+    tail = np.zeros(14, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    for _ in range(50):  # the route drawn may be one that cannot be split
+        n_touched, feasible = open_route(
+            search.instance, state, touched, touched_list, 0, tail, rng
+        )
+        if n_touched:
+            break
+    assert n_touched == 2 and feasible
+    v, u = touched_list[:2]
+    assert v == busy and u == 1 - busy  # never the gas technician: the tail needs "ac"
+    head = state.route[v, : state.length[v]].tolist()
+    moved = state.route[u, : state.length[u]].tolist()
+    assert head and moved and head + moved == state_routes[busy]
+    assert all(state.vehicle_of[o] == u for o in moved)
+    assert_feasible(arrays, [state.route[w, : state.length[w]].tolist() for w in range(3)])
+
+
+def test_open_share_outside_its_range_is_refused() -> None:
+    with pytest.raises(InvalidSolveParams, match="open_share"):
+        AnnealingParams(open_share=1.5)
