@@ -15,6 +15,10 @@ costed by our objective, each part on its own: weighted travel, lateness past SL
 deadlines, penalties of unserved orders, and the balance term (weight times the longest
 working day); its KPIs come from :func:`dispatch.plan_builder.build_plan`. Every row is also
 set against VROOM's full-time valid plan: orders served beyond it and the ratio of travel.
+
+With ``--on-vroom-orders`` our solver also gets, at every limit and seed, the same day cut
+down to the orders VROOM's full-time valid plan serves (every technician kept): the same
+work for both, so the ratio of travel compares routing alone, not routing plus extra orders.
 """
 
 import dataclasses
@@ -27,6 +31,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -44,6 +49,7 @@ from benchmarks.vroom_city import (
 from dispatch import ObjectiveWeights, Plan, Problem, SolveParams, solve, warm_up
 from dispatch.demo import DemoParams, demo_problem
 from dispatch.params import MAX_TIME_LIMIT_S
+from dispatch.partition import Part, sub_problem
 from dispatch.plan_builder import SolvedRoute, build_plan
 from dispatch.routing_arrays import UNLIMITED, RoutingArrays, build_routing_arrays
 from dispatch.schedule import schedule_route
@@ -169,10 +175,13 @@ def solve_with_status(problem: Problem, params: SolveParams, label: str) -> tupl
 
 
 def _our_row(
-    problem: Problem, arrays: RoutingArrays, limit_s: float, seed: int, weights: ObjectiveWeights
-) -> dict[str, Any]:
-    label = f"geodispatch {limit_s:g} s, seed {seed}" + (
-        f", balance {weights.balance_per_s}" if weights != DEFAULT_WEIGHTS else ""
+    problem: Problem, arrays: RoutingArrays, limit_s: float, seed: int, weights: ObjectiveWeights,
+    day: str = "",
+) -> dict[str, Any]:  # fmt: skip
+    label = (
+        f"geodispatch {limit_s:g} s, seed {seed}"
+        + (f", balance {weights.balance_per_s}" if weights != DEFAULT_WEIGHTS else "")
+        + (f", {day}" if day else "")
     )
     plan, wall_s = solve_with_status(
         problem, SolveParams(limit_s, seed=seed, weights=weights), label
@@ -180,7 +189,7 @@ def _our_row(
     routes, starts = plan_routes(problem, arrays, plan)
     figures = solver_figures(problem, arrays, routes, starts, wall_s, weights)
     return {"label": label, "solver": "geodispatch", "time_limit_s": limit_s, "seed": seed,
-            **figures}  # fmt: skip
+            "orders": len(problem.orders), **figures}  # fmt: skip
 
 
 def _vroom_in_child(problem: Problem, **options: Any) -> tuple[list[Route], dict[int, int], float]:
@@ -191,7 +200,8 @@ def _vroom_in_child(problem: Problem, **options: Any) -> tuple[list[Route], dict
 def _vroom_row(
     problem: Problem, arrays: RoutingArrays, pool: ProcessPoolExecutor, *, timeout_s: float | None,
     level: int, level_durations: bool, full_time: bool,
-) -> dict[str, Any]:  # fmt: skip
+) -> tuple[dict[str, Any], list[Route]]:  # fmt: skip
+    """VROOM's row, and its routes repaired to pass our model."""
     label = f"VROOM l{level}, " + ("full time" if full_time else f"{timeout_s:g} s")
     if full_time and timeout_s is not None:
         label += f" (capped at {timeout_s:g} s)"
@@ -210,12 +220,13 @@ def _vroom_row(
             except FutureTimeout:
                 status.update(f"{label}: {time.perf_counter() - started:,.0f} s so far")
     console.print(f"  {label}: {wall_s:,.1f} s")
-    return {
+    row = {
         "label": label, "solver": "vroom", "exploration_level": level, "threads": 1,
         "timeout_s": timeout_s, "full_time": full_time, "service_by_level": level_durations,
-        **solver_figures(problem, arrays, routes, starts, wall_s),
+        "orders": len(problem.orders), **solver_figures(problem, arrays, routes, starts, wall_s),
         "not_expressed": unmapped_notes(problem, level_durations=level_durations),
     }  # fmt: skip
+    return row, checked_routes(arrays, routes)[0]
 
 
 def _compare_with_vroom(rows: list[dict[str, Any]]) -> None:
@@ -239,7 +250,7 @@ def _compare_with_vroom(rows: list[dict[str, Any]]) -> None:
 def _one_size(
     problem: Problem, pool: ProcessPoolExecutor, *, limits: Sequence[float], seeds: Sequence[int],
     balance_weights: Sequence[int], level: int, vroom_cap_s: float | None,
-    vroom_same_budget: bool, base_durations: bool,
+    vroom_same_budget: bool, base_durations: bool, on_vroom_orders: bool,
 ) -> list[dict[str, Any]]:  # fmt: skip
     arrays = build_routing_arrays(problem)
     rows = [_our_row(problem, arrays, t, s, DEFAULT_WEIGHTS) for t in limits for s in seeds]
@@ -247,16 +258,34 @@ def _one_size(
         weights = ObjectiveWeights(balance_per_s=weight)
         rows.append(_our_row(problem, arrays, max(limits), seeds[0], weights))
     budgets = [(vroom_cap_s, True)] + [(t, False) for t in limits if vroom_same_budget]
+    vroom_orders: list[int] = []
     for timeout_s, full_time in budgets:
         for level_durations in (True, False) if base_durations else (True,):
-            rows.append(
-                _vroom_row(
-                    problem, arrays, pool, timeout_s=timeout_s, level=level,
-                    level_durations=level_durations, full_time=full_time,
-                )
+            row, valid = _vroom_row(
+                problem, arrays, pool, timeout_s=timeout_s, level=level,
+                level_durations=level_durations, full_time=full_time,
             )  # fmt: skip
+            rows.append(row)
+            if full_time and level_durations:
+                vroom_orders = sorted(o for _, orders in valid for o in orders)
+    if on_vroom_orders:
+        rows += _rows_on_orders(problem, vroom_orders, limits, seeds)
     _compare_with_vroom(rows)
     return rows
+
+
+def _rows_on_orders(
+    problem: Problem, orders: list[int], limits: Sequence[float], seeds: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Our rows on the day cut down to ``orders`` (every technician kept)."""
+    every_technician = np.arange(len(problem.technicians), dtype=np.int64)
+    part = Part("vroom-orders", every_technician, np.asarray(orders, dtype=np.int64))
+    day = sub_problem(problem, part)
+    arrays = build_routing_arrays(day)
+    return [
+        _our_row(day, arrays, t, s, DEFAULT_WEIGHTS, day="VROOM's orders")
+        for t in limits for s in seeds
+    ]  # fmt: skip
 
 
 def _table(results: list[dict[str, Any]]) -> Table:
@@ -324,6 +353,10 @@ def bench_city_peers(
     base_durations: Annotated[
         bool, typer.Option(help="Also run VROOM with base service times (no level factor).")
     ] = False,
+    on_vroom_orders: Annotated[
+        bool,
+        typer.Option(help="Also solve the day cut to the orders VROOM's full-time plan serves."),
+    ] = False,
     json_out: Annotated[Path, typer.Option("--json", help="Result file.")] = RESULTS
     / "city_peers.json",
 ) -> None:
@@ -348,7 +381,7 @@ def bench_city_peers(
             rows = _one_size(
                 problem, pool, limits=limits, seeds=seeds, balance_weights=weights,
                 level=vroom_level, vroom_cap_s=vroom_cap, vroom_same_budget=vroom_same_budget,
-                base_durations=base_durations,
+                base_durations=base_durations, on_vroom_orders=on_vroom_orders,
             )  # fmt: skip
             results.append({"size": size, "rows": rows})
     console.print(_table(results))

@@ -232,6 +232,27 @@ def test_cli_writes_every_row_and_sets_it_against_vroom_full_time(tmp_path: Path
         assert versus["served_more"] == plan["assigned"] - full["valid_plan"]["assigned"]
 
 
+def test_on_vroom_orders_solves_the_day_cut_to_the_orders_vroom_serves(tmp_path: Path) -> None:
+    out = tmp_path / "city_peers.json"
+    result = runner.invoke(
+        app,
+        ["bench", "city-peers", "--sizes", "5x20", "--time-limits", "0.5", "--on-vroom-orders",
+         "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (size,) = json.loads(out.read_text())["results"]
+    ours, full, cut = size["rows"]
+    assert ours["orders"] == full["orders"] == 20
+    assert cut["label"] == "geodispatch 0.5 s, seed 1, VROOM's orders"
+    assert cut["orders"] == full["valid_plan"]["assigned"] < 20
+    # VROOM's repaired routes prove that every one of its orders fits under our model
+    assert cut["valid_plan"]["assigned"] == cut["orders"]
+    assert cut["vs_vroom_full"]["served_more"] == 0
+    assert cut["vs_vroom_full"]["travel_ratio"] == round(
+        cut["valid_plan"]["travel_s"] / full["valid_plan"]["travel_s"], 4
+    )
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
