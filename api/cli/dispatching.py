@@ -22,7 +22,7 @@ from rich.table import Table
 
 from api.cli.common import reports_errors
 from api.datafiles import DataFileError, read_json
-from dispatch import Plan, Problem, SolveParams, solve
+from dispatch import ObjectiveWeights, Plan, Problem, SolveParams, solve
 from dispatch.demo import DemoParams, Places, demo_problem
 from dispatch.executors import DaskCluster, Executor, LocalProcesses
 from dispatch.params import DEFAULT_SOLVE
@@ -166,9 +166,23 @@ def solve_command(
     polish_share: Annotated[
         float, typer.Option(help="Share of the time for OR-Tools' descent after the search.")
     ] = DEFAULT_SOLVE.polish_share,
+    drop_penalty: Annotated[
+        int,
+        typer.Option(
+            help="Cost of leaving a priority-0 order unserved, in seconds of driving (x10 a "
+            "priority level). Lower it to drive less and serve fewer."
+        ),
+    ] = DEFAULT_SOLVE.weights.drop_penalty,
+    balance_weight: Annotated[
+        int,
+        typer.Option(
+            help="Seconds of driving worth taking one second off the longest working day (0: none)."
+        ),
+    ] = DEFAULT_SOLVE.weights.balance_per_s,
 ) -> None:
     """Solve a problem file and write the plan, with progress and a summary."""
-    params = SolveParams(time_limit, seed=seed, polish_share=polish_share)
+    weights = ObjectiveWeights(drop_penalty=drop_penalty, balance_per_s=balance_weight)
+    params = SolveParams(time_limit, seed=seed, polish_share=polish_share, weights=weights)
     started = time.perf_counter()
     with _phases() as phase:
         problem = phase("read problem and travel times", lambda _: read_problem(problem_file))

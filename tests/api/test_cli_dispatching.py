@@ -157,6 +157,59 @@ def test_a_polish_share_out_of_range_ends_with_one_line(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_a_lower_drop_penalty_leaves_a_far_order_out(tmp_path: Path, local_executor: None) -> None:
+    document = small_problem_document()
+    document["orders"].append({"id": "far", "location": [121.85, 31.45], "duration_s": 1800,
+                               "required_skills": {"plumbing": 1}})  # fmt: skip
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps(document))
+    out = tmp_path / "plan.json"
+    args = ["solve", str(problem), "--time-limit", "1", "--out", str(out), "--partition", "none"]
+
+    def unassigned(*options: str) -> set[str]:
+        result = runner.invoke(app, [*args, *options])
+        assert result.exit_code == 0, result.output
+        return {u["order_id"] for u in json.loads(out.read_text())["unassigned"]}
+
+    assert unassigned() == {"expert"}
+    # ten minutes of driving is worth less than the round trip of over three hours to "far"
+    assert unassigned("--drop-penalty", "600") == {"expert", "far"}
+
+
+def test_the_balance_weight_prices_the_longest_day(tmp_path: Path, local_executor: None) -> None:
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps(small_problem_document()))
+    out = tmp_path / "plan.json"
+    result = runner.invoke(
+        app,
+        ["solve", str(problem), "--time-limit", "1", "--out", str(out), "--partition", "none",
+         "--balance-weight", "100"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    kpis = json.loads(out.read_text())["kpis"]
+    longest = max(kpis["load_s_by_technician"].values())  # one shift each
+    unserved = 1_000_000  # "expert": no technician has the skill level
+    assert kpis["objective"] == round(kpis["travel_min"] * 60) + unserved + 100 * longest
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--drop-penalty", "0", "drop_penalty and priority_factor must be >= 1"),
+     ("--balance-weight", "-1", "balance_per_s must be >= 0")],
+)  # fmt: skip
+def test_bad_weights_end_with_one_line(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    problem = tmp_path / "problem.json"
+    problem.write_text(json.dumps(small_problem_document()))
+    out = tmp_path / "plan.json"
+    result = runner.invoke(app, ["solve", str(problem), "--out", str(out), option, value])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
 def test_missing_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["solve", str(tmp_path / "nope.json")])
     assert result.exit_code == 1 and "cannot read" in result.output
