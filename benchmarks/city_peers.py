@@ -1,11 +1,12 @@
 """``geodispatch bench city-peers``: our solver beside VROOM on the demo-city days.
 
 Each size's demo day is solved by :func:`dispatch.solve` (compiled kernels loaded first, so
-their loading is not timed) at every time limit and solver seed asked for, and, at the
-longest limit with the first seed, at each extra balance weight asked for. VROOM runs on one
-thread in a child process (its solve holds the GIL, so only a separate process leaves this
-one free to show a status line) at the given exploration level with no time limit (its full
-time, or the optional cap) and, on request, with each of our time limits as its timeout.
+their loading is not timed) at every time limit and solver seed asked for, again at each
+with each extra drop penalty asked for, and, at the longest limit with the first seed, at
+each extra balance weight asked for. VROOM runs on one thread in a child process (its solve
+holds the GIL, so only a separate process leaves this one free to show a status line) at
+the given exploration level with no time limit (its full time, or the optional cap) and, on
+request, with each of our time limits as its timeout.
 The mapping is :mod:`benchmarks.vroom_city`; its docstring lists what VROOM cannot express.
 
 Every plan is checked by our model (:func:`dispatch.schedule.schedule_route`): routes it
@@ -57,6 +58,7 @@ from geo.distance import HaversineTravelTime
 
 console = Console()
 DEFAULT_WEIGHTS = ObjectiveWeights()
+DROP = DEFAULT_WEIGHTS.drop_penalty
 N = TypeVar("N", int, float)
 GOAL_TRAVEL_RATIO = 1.02  # issue 16: travel within 2 % of VROOM's valid plan
 
@@ -180,7 +182,8 @@ def _our_row(
 ) -> dict[str, Any]:  # fmt: skip
     label = (
         f"geodispatch {limit_s:g} s, seed {seed}"
-        + (f", balance {weights.balance_per_s}" if weights != DEFAULT_WEIGHTS else "")
+        + (f", balance {weights.balance_per_s}" if weights.balance_per_s else "")
+        + (f", drop penalty {weights.drop_penalty:,}" if weights.drop_penalty != DROP else "")
         + (f", {day}" if day else "")
     )
     plan, wall_s = solve_with_status(
@@ -249,7 +252,8 @@ def _compare_with_vroom(rows: list[dict[str, Any]]) -> None:
 
 def _one_size(
     problem: Problem, pool: ProcessPoolExecutor, *, limits: Sequence[float], seeds: Sequence[int],
-    balance_weights: Sequence[int], level: int, vroom_cap_s: float | None,
+    balance_weights: Sequence[int], drop_penalties: Sequence[int], level: int,
+    vroom_cap_s: float | None,
     vroom_same_budget: bool, base_durations: bool, on_vroom_orders: bool,
 ) -> list[dict[str, Any]]:  # fmt: skip
     arrays = build_routing_arrays(problem)
@@ -257,6 +261,9 @@ def _one_size(
     for weight in (w for w in balance_weights if w != DEFAULT_WEIGHTS.balance_per_s):
         weights = ObjectiveWeights(balance_per_s=weight)
         rows.append(_our_row(problem, arrays, max(limits), seeds[0], weights))
+    for penalty in (p for p in drop_penalties if p != DROP):
+        weights = ObjectiveWeights(drop_penalty=penalty)
+        rows += [_our_row(problem, arrays, t, s, weights) for t in limits for s in seeds]
     budgets = [(vroom_cap_s, True)] + [(t, False) for t in limits if vroom_same_budget]
     vroom_orders: list[int] = []
     for timeout_s, full_time in budgets:
@@ -342,6 +349,10 @@ def bench_city_peers(
     balance_weights: Annotated[
         str, typer.Option(help="Extra balance_per_s weights (longest limit, first seed).")
     ] = "",
+    drop_penalties: Annotated[
+        str,
+        typer.Option(help="Extra drop_penalty values (every limit and seed), comma-separated."),
+    ] = "",
     lunch_breaks: Annotated[bool, typer.Option(help="Give shifts a lunch break.")] = True,
     vroom_level: Annotated[int, typer.Option(min=0, max=5, help="VROOM exploration level.")] = 5,
     vroom_cap: Annotated[
@@ -373,6 +384,10 @@ def bench_city_peers(
     weights = _numbers(
         balance_weights, "--balance-weights", int, lambda w: w >= 0, whole, may_be_empty=True
     )
+    penalties = _numbers(
+        drop_penalties, "--drop-penalties", int, lambda p: p >= 1, "whole numbers >= 1",
+        may_be_empty=True,
+    )  # fmt: skip
     kernels_s = warm_up()
     load_before = provenance()["load_average_1_5_15"]
     results = []
@@ -380,8 +395,9 @@ def bench_city_peers(
         for size, problem in demo_days(day_sizes, seed, lunch_breaks):
             rows = _one_size(
                 problem, pool, limits=limits, seeds=seeds, balance_weights=weights,
-                level=vroom_level, vroom_cap_s=vroom_cap, vroom_same_budget=vroom_same_budget,
-                base_durations=base_durations, on_vroom_orders=on_vroom_orders,
+                drop_penalties=penalties, level=vroom_level, vroom_cap_s=vroom_cap,
+                vroom_same_budget=vroom_same_budget, base_durations=base_durations,
+                on_vroom_orders=on_vroom_orders,
             )  # fmt: skip
             results.append({"size": size, "rows": rows})
     console.print(_table(results))

@@ -253,6 +253,25 @@ def test_on_vroom_orders_solves_the_day_cut_to_the_orders_vroom_serves(tmp_path:
     )
 
 
+def test_drop_penalties_add_our_rows_at_every_limit_and_seed(tmp_path: Path) -> None:
+    out = tmp_path / "city_peers.json"
+    result = runner.invoke(
+        app,
+        ["bench", "city-peers", "--sizes", "5x20", "--time-limits", "0.5", "--solver-seeds",
+         "1,2", "--drop-penalties", "1", "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (size,) = json.loads(out.read_text())["results"]
+    labels = [row["label"] for row in size["rows"]]
+    assert labels[2:4] == [
+        "geodispatch 0.5 s, seed 1, drop penalty 1", "geodispatch 0.5 s, seed 2, drop penalty 1"
+    ]  # fmt: skip
+    default, cheap = size["rows"][0], size["rows"][2]
+    # at one second an order, no order is worth driving to but those of high priority
+    assert cheap["valid_plan"]["assigned"] < default["valid_plan"]["assigned"]
+    assert cheap["valid_plan"]["travel_s"] < default["valid_plan"]["travel_s"]
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
@@ -262,6 +281,7 @@ def test_on_vroom_orders_solves_the_day_cut_to_the_orders_vroom_serves(tmp_path:
         ("--solver-seeds", "1,-2", "--solver-seeds takes whole numbers >= 0"),
         ("--solver-seeds", ",", "--solver-seeds takes whole numbers"),
         ("--balance-weights", "1.5", "--balance-weights takes whole numbers"),
+        ("--drop-penalties", "0", "--drop-penalties takes whole numbers >= 1"),
         ("--sizes", "50x", "--sizes must look like"),
     ],
 )
