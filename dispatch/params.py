@@ -20,7 +20,10 @@ class ObjectiveWeights:
     lateness_per_s
         Cost per second a service starts after its SLA deadline.
     drop_penalty
-        Cost of dropping a priority-0 order; should exceed any detour it could cause.
+        Cost of dropping a priority-0 order, in the units of travel. The default (278 hours
+        of travel at one per second) serves every order that fits at any detour; a few hours
+        (7,200) served more orders with less travel on the demo days, since the search can
+        then leave an order out for a while (docs/solver.md, a lower drop penalty).
     priority_factor
         Each priority level multiplies the drop penalty by this, so one order of priority
         ``p + 1`` outweighs ``priority_factor`` orders of priority ``p``.
